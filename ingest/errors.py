@@ -1,0 +1,55 @@
+"""The exceptions Khronika raises; the CLI turns each into a message and an exit code.
+
+    KhronikaError
+    ├── CaseFileError      a case file is unreadable or invalid (file, line, key path)
+    ├── FetchFailed        a source could not be captured (outcome: gone, unreachable, refused, failed)
+    ├── ExtractionFailed   an extractor failed, timed out or hit a resource limit
+    ├── StoreError         archived bytes could not be written (disk full, I/O error)
+    └── ArchiveError       a folder is not an archive, or is damaged
+        └── ArchiveLocked  another process holds the archive's lock
+"""
+
+from __future__ import annotations
+
+
+class KhronikaError(Exception):
+    """Base class of every error Khronika reports to a user."""
+
+
+class CaseFileError(KhronikaError):
+    """A case file is invalid; the message names file, line and key path."""
+
+    def __init__(self, file: str, line: int | None, path: str, message: str) -> None:
+        self.file = file
+        self.line = line
+        self.path = path
+        self.message = message
+        where = f"{file}:{line}" if line else file
+        key = f" {path}:" if path else ""
+        super().__init__(f"{where}:{key} {message}")
+
+
+class FetchFailed(KhronikaError):
+    """A fetch did not produce a capture. `outcome` is gone, unreachable, refused or failed."""
+
+    def __init__(self, outcome: str, reason: str, hops: list | None = None) -> None:
+        self.outcome = outcome
+        self.reason = reason
+        self.hops = hops or []
+        super().__init__(f"{outcome}: {reason}")
+
+
+class ExtractionFailed(KhronikaError):
+    """Extraction produced no usable text, crashed, or hit a resource limit."""
+
+
+class StoreError(KhronikaError):
+    """Archived bytes could not be written; nothing already archived was touched."""
+
+
+class ArchiveError(KhronikaError):
+    """A folder is not a Khronika archive, or the archive is damaged."""
+
+
+class ArchiveLocked(ArchiveError):
+    """Another process is writing to the archive."""
