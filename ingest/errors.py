@@ -1,7 +1,8 @@
 """The exceptions Khronika raises; the CLI turns each into a message and an exit code.
 
     KhronikaError
-    ├── CaseFileError      a case file is unreadable or invalid (file, line, key path)
+    ├── CaseFileError      one problem in a case file (file, line, key path)
+    ├── CaseFileErrors     every problem found in one case file
     ├── FetchFailed        a source could not be captured (outcome: gone, unreachable, refused, failed)
     ├── ExtractionFailed   an extractor failed, timed out or hit a resource limit
     ├── StoreError         archived bytes could not be written (disk full, I/O error)
@@ -27,6 +28,14 @@ class CaseFileError(KhronikaError):
         where = f"{file}:{line}" if line else file
         key = f" {path}:" if path else ""
         super().__init__(f"{where}:{key} {message}")
+
+
+class CaseFileErrors(KhronikaError):
+    """All the problems found in one case file, one line each."""
+
+    def __init__(self, errors: list[CaseFileError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
 
 
 class FetchFailed(KhronikaError):

@@ -1,0 +1,136 @@
+"""Case files: the default case loads, and every kind of bad file gives its exact message."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ingest.cases import load_case, url_problem
+from ingest.errors import CaseFileErrors
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GOOD_HEAD = """case:
+  id: demo
+  title: Demo
+sources:
+  - id: doc
+    path: docs/a.txt
+"""
+
+
+def write_case(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "docs").mkdir(exist_ok=True)
+    (tmp_path / "docs" / "a.txt").write_text("Alpha beta gamma.", encoding="utf-8")
+    case = tmp_path / "demo.yml"
+    case.write_text(text, encoding="utf-8")
+    return case
+
+
+def errors_of(tmp_path: Path, text: str) -> list[str]:
+    case = write_case(tmp_path, text)
+    with pytest.raises(CaseFileErrors) as info:
+        load_case(case, "demo.yml")
+    return [str(e) for e in info.value.errors]
+
+
+def test_default_case_loads() -> None:
+    case = load_case(ROOT / "cases" / "workers-power.yml", "cases/workers-power.yml")
+    assert case.id == "workers-power"
+    assert [s.id for s in case.sources][0] == "statement"
+    assert case.sources[0].path == "workers-power/statement.txt"
+    assert case.sources[0].published_after == "2025-05-16"
+    assert all(s.wanted for s in case.sources[1:])
+    assert len(case.claims) >= 10
+
+
+def test_scalars_stay_strings(tmp_path: Path) -> None:
+    case = write_case(tmp_path, GOOD_HEAD + "    language: no\n    published: 2025-05-20\n")
+    source = load_case(case).sources[0]
+    assert (source.language, source.published) == ("no", "2025-05-20")
+
+
+BAD = [
+    ("unknown key", GOOD_HEAD + "    colour: red\n",
+     ['demo.yml:7: sources.0.colour: unknown key "colour" (allowed: id, url, path, wanted, title, kind, outlet, language, published, published_after)']),
+    ("duplicate source id", GOOD_HEAD + "  - id: doc\n    wanted: true\n",
+     ['demo.yml:7: sources.1.id: duplicate source id "doc" (first on line 5)']),
+    ("duplicate yaml key", GOOD_HEAD + "    path: docs/a.txt\n",
+     ['demo.yml:7: sources.0.path: duplicate key "path" (first on line 6)']),
+    ("bad date", GOOD_HEAD + "    published: 2025-02-30\n",
+     ['demo.yml:7: sources.0.published: "2025-02-30" is not a valid date (YYYY-MM-DD)']),
+    ("missing file", GOOD_HEAD.replace("docs/a.txt", "docs/missing.txt"),
+     ['demo.yml:6: sources.0.path: file not found: "docs/missing.txt" (looked for {tmp}/docs/missing.txt)']),
+    ("dot-dot path", GOOD_HEAD.replace("docs/a.txt", "../a.txt"),
+     ['demo.yml:6: sources.0.path: "../a.txt" contains ".."; documents must be inside the case file\'s folder']),
+    ("absolute path", GOOD_HEAD.replace("docs/a.txt", "/etc/passwd"),
+     ['demo.yml:6: sources.0.path: "/etc/passwd" is absolute; give a path relative to the case file\'s folder']),
+    ("two of url path wanted", GOOD_HEAD + "    url: https://example.org/a\n",
+     ["demo.yml:5: sources.0: give exactly one of url, path, wanted (found: url, path)"]),
+    ("none of url path wanted", "case:\n  id: demo\n  title: Demo\nsources:\n  - id: doc\n",
+     ["demo.yml:5: sources.0: give exactly one of url, path, wanted (found: none)"]),
+    ("ftp url", "case:\n  id: demo\n  title: Demo\nsources:\n  - id: doc\n    url: ftp://example.org/a\n",
+     ['demo.yml:6: sources.0.url: "ftp://example.org/a" is not an http or https URL']),
+    ("bad kind", GOOD_HEAD + "    kind: rumour\n",
+     ['demo.yml:7: sources.0.kind: "rumour" is not one of: report, statement, court-document, social-post, other']),
+    ("bad slug", GOOD_HEAD.replace("id: doc", "id: Doc One"),
+     ['demo.yml:5: sources.0.id: "Doc One" is not a slug (lower-case letters, digits and -)']),
+    ("missing case", "sources:\n  - id: doc\n    wanted: true\n",
+     ["demo.yml:1: case: required key is missing"]),
+    ("anchor", "case: &c\n  id: demo\n  title: Demo\nsources: []\n",
+     ['demo.yml:1: YAML anchor "&c" is not allowed in case files']),
+    ("alias", "case:\n  id: demo\n  title: Demo\nx: *c\n",
+     ['demo.yml:4: YAML alias "*c" is not allowed in case files']),
+    ("tag", "case:\n  id: !!str demo\n  title: Demo\nsources: []\n",
+     ['demo.yml:2: YAML tag "tag:yaml.org,2002:str" is not allowed in case files']),
+    ("syntax", "case: [\n",
+     ["demo.yml:2: YAML syntax error: expected the node content, but found '<stream end>'"]),
+    ("unknown citation source", GOOD_HEAD + "claims:\n  - id: c1\n    text: A claim.\n    citations:\n      - source: ria\n        quote: Alpha\n        stance: supports\n",
+     ['demo.yml:11: claims.0.citations.0.source: unknown source "ria" (known: doc)']),
+    ("bad stance and page", GOOD_HEAD + "claims:\n  - id: c1\n    text: A claim.\n    citations:\n      - source: doc\n        quote: Alpha\n        stance: proves\n        page: first\n",
+     ['demo.yml:13: claims.0.citations.0.stance: "proves" is not one of: supports, contradicts, mentions',
+      'demo.yml:14: claims.0.citations.0.page: "first" is not a page number (1, 2, ...)']),
+    ("partial claim date ok, bad note", GOOD_HEAD + "claims:\n  - id: c1\n    text: A claim.\n    date: 2025-05\n    date_note: guessed\n    citations:\n      - source: doc\n        quote: Alpha\n        stance: supports\n",
+     ['demo.yml:11: claims.0.date_note: "guessed" is not one of: as stated, inferred']),
+]
+
+
+@pytest.mark.parametrize("name,text,expected", BAD, ids=[b[0] for b in BAD])
+def test_bad_case_files(tmp_path: Path, name: str, text: str, expected: list[str]) -> None:
+    assert errors_of(tmp_path, text) == [e.replace("{tmp}", str(tmp_path)) for e in expected]
+
+
+def test_symlink_out_of_folder_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret", encoding="utf-8")
+    inner = tmp_path / "case"
+    inner.mkdir()
+    os.symlink(outside, inner / "link.txt")
+    case = inner / "demo.yml"
+    case.write_text("case:\n  id: demo\n  title: Demo\nsources:\n  - id: doc\n    path: link.txt\n", encoding="utf-8")
+    with pytest.raises(CaseFileErrors) as info:
+        load_case(case, "demo.yml")
+    assert [str(e) for e in info.value.errors] == [
+        'demo.yml:6: sources.0.path: "link.txt" leads outside the case file\'s folder (through a symbolic link)'
+    ]
+
+
+def test_alias_bomb_is_refused_before_expansion(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}]" for i in range(1, 12)]
+    assert errors_of(tmp_path, "\n".join(lines) + "\n") == ['demo.yml:1: YAML anchor "&a0" is not allowed in case files']
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("https://example.org/a?b=c", None),
+    ("HTTP://example.org/", None),
+    ("javascript:alert(1)", '"javascript:alert(1)" is not an http or https URL'),
+    ("https:///path", '"https:///path" has no host'),
+    ("https://exa mple.org/", '"https://exa mple.org/" contains white space or control characters'),
+    ("https://example.org:99999/", '"https://example.org:99999/" is not a valid URL (Port out of range 0-65535)'),
+    ("https://example.org/" + "a" * 9000, "URL longer than 8192 characters"),
+])
+def test_url_problem(url: str, expected: str | None) -> None:
+    assert url_problem(url) == expected
