@@ -1,0 +1,224 @@
+"""The command line: parse options, call the library, show progress, translate errors into exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ingest import __version__
+from ingest.errors import ArchiveError, CaseFileErrors, KhronikaError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _case_files(paths: tuple[str, ...]) -> list[Path]:
+    if paths:
+        return [Path(p) for p in paths]
+    found = sorted(Path("cases").glob("*.yml"))
+    if not found:
+        raise click.UsageError("no case files given and none found in cases/*.yml")
+    return found
+
+
+def _load_cases(paths: list[Path]) -> list:
+    from ingest.cases import load_case
+
+    cases, errors = [], []
+    for path in paths:
+        try:
+            cases.append(load_case(path))
+        except CaseFileErrors as exc:
+            errors.extend(str(e) for e in exc.errors)
+    ids: dict[str, str] = {}
+    for case in cases:
+        if case.id in ids:
+            errors.append(f"{case.display_name}: case.id: \"{case.id}\" is also the id of {ids[case.id]}")
+        ids[case.id] = case.display_name
+    if errors:
+        for line in errors:
+            click.echo(f"error: {line}", err=True)
+        click.echo(f"{len(errors)} case-file error(s); nothing was fetched or recorded.", err=True)
+        sys.exit(EXIT_USAGE)
+    return cases
+
+
+@click.group()
+@click.version_option(__version__, prog_name="khronika")
+def cli() -> None:
+    """Khronika: archive a case's sources byte-for-byte and prove where every claim comes from."""
+
+
+@cli.command()
+@click.argument("case_files", nargs=-1, type=click.Path(dir_okay=False))
+def check(case_files: tuple[str, ...]) -> None:
+    """Validate case files only: no network, no database.
+
+    Example: python -m ingest check cases/workers-power.yml
+    """
+    cases = _load_cases(_case_files(case_files))
+    for case in cases:
+        click.echo(f"{case.display_name}: ok ({len(case.sources)} sources, {len(case.claims)} claims)")
+
+
+@cli.command()
+@click.argument("case_files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--archive", "archive_dir", default="archive", show_default=True, type=click.Path(file_okay=False),
+              help="Archive folder; the database is ARCHIVE/archive.db.")
+@click.option("--refresh", is_flag=True, help="Re-fetch every URL source and record whether it changed.")
+@click.option("--offline", is_flag=True, help="Touch no network; record local files and rebuild what archived files allow.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Extraction worker processes.")
+@click.option("--timeout", type=click.FloatRange(0.1), default=120.0, show_default=True, help="Total seconds allowed for one fetch, redirects included.")
+@click.option("--connect-timeout", type=click.FloatRange(0.1), default=15.0, show_default=True, help="Seconds to connect.")
+@click.option("--read-timeout", type=click.FloatRange(0.1), default=30.0, show_default=True, help="Seconds to wait for the next bytes.")
+@click.option("--max-body", type=click.IntRange(1), default=64 * 2**20, show_default=True, help="Largest body accepted, in bytes as received.")
+@click.option("--max-decoded", type=click.IntRange(1), default=256 * 2**20, show_default=True, help="Largest body after removing Content-Encoding.")
+@click.option("--max-redirects", type=click.IntRange(0), default=10, show_default=True)
+@click.option("--proxy", default=None, help="HTTP or SOCKS proxy URL (socks5h://127.0.0.1:9050 for Tor); names are then resolved by the proxy.")
+@click.option("--user-agent", default=None, help="User-Agent header sent with every request.")
+@click.option("--allow-private", is_flag=True, help="Allow private and loopback addresses (also KHRONIKA_ALLOW_PRIVATE=1).")
+@click.option("--extract-cpu", type=click.IntRange(1), default=60, show_default=True, help="CPU seconds one extraction may use.")
+@click.option("--extract-memory", type=click.IntRange(64), default=2048, show_default=True, help="MiB of memory one extraction may use.")
+@click.option("--extract-timeout", type=click.FloatRange(1), default=120.0, show_default=True, help="Wall seconds one extraction may take.")
+@click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another run holding the archive.")
+def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: bool, workers: int, timeout: float,
+        connect_timeout: float, read_timeout: float, max_body: int, max_decoded: int, max_redirects: int,
+        proxy: str | None, user_agent: str | None, allow_private: bool, extract_cpu: int, extract_memory: int,
+        extract_timeout: float, wait: float) -> None:
+    """Capture, extract and record every source of the case files; anchor their claims.
+
+    By default only sources never captured are fetched; --refresh re-fetches URL sources to
+    record changes. Exit 0: every source captured or unchanged; 1: some failed (listed);
+    2: case-file or usage error, nothing fetched.
+
+    Example: python -m ingest run cases/workers-power.yml --archive archive
+    """
+    from ingest.archive import Archive
+    from ingest.fetch import FetchConfig, Limits
+    from ingest.pipeline import FAILED, RunOptions
+    from ingest.pipeline import run as run_pipeline
+    from ingest.workers import WorkerLimits
+
+    if refresh and offline:
+        raise click.UsageError("--refresh and --offline contradict each other")
+    cases = _load_cases(_case_files(case_files))
+    fetch_config = FetchConfig(
+        limits=Limits(max_body=max_body, max_decoded=max_decoded, connect_timeout=connect_timeout,
+                      read_timeout=read_timeout, total_timeout=timeout, max_redirects=max_redirects),
+        proxy=proxy,
+        allow_private=allow_private or os.environ.get("KHRONIKA_ALLOW_PRIVATE") == "1",
+    )
+    if user_agent:
+        fetch_config.user_agent = user_agent
+    options = RunOptions(
+        refresh=refresh, offline=offline, fetch=fetch_config, workers=workers,
+        limits=WorkerLimits(cpu_seconds=extract_cpu, wall_seconds=extract_timeout, memory_bytes=extract_memory * 2**20),
+    )
+    tty = sys.stderr.isatty()
+
+    def progress(result) -> None:  # type: ignore[no-untyped-def]
+        line = f"{result.state:<9} {result.source_id}: {result.detail}"
+        if tty:
+            click.echo("\r\033[K" + line[: os.get_terminal_size(2).columns - 1], err=True, nl=result.state == FAILED)
+        else:
+            click.echo(line, err=True)
+
+    try:
+        with Archive.open(Path(archive_dir), create=True, wait=wait) as archive:
+            for note in archive.recovery.messages():
+                click.echo(f"recovered: {note}", err=True)
+            report = run_pipeline(cases, archive, options, progress)
+    except KhronikaError as exc:
+        click.echo(f"\nerror: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    if tty:
+        click.echo("\r\033[K", err=True, nl=False)
+    for failure in report.failed:
+        click.echo(f"failed: {failure.source_id}: {failure.detail}", err=True)
+    for failure in report.extraction_failures:
+        click.echo(f"extraction failed: {failure}", err=True)
+    claims = ", ".join(f"{n} {status}" for status, n in sorted(report.claims.items())) or "none"
+    click.echo(
+        f"{report.count('new')} new capture(s), {report.count('unchanged')} unchanged, "
+        f"{report.count('kept')} kept without fetching, {report.count('failed')} failed, "
+        f"{report.count('wanted')} wanted. Claims: {claims}.",
+        err=True,
+    )
+    click.echo(f"log head {report.head}")
+    if report.failed or report.extraction_failures:
+        sys.exit(EXIT_FAILED)
+
+
+def _fetch_config(proxy: str | None, allow_private: bool):  # type: ignore[no-untyped-def]
+    from ingest.fetch import FetchConfig
+
+    return FetchConfig(proxy=proxy, allow_private=allow_private or os.environ.get("KHRONIKA_ALLOW_PRIVATE") == "1")
+
+
+@cli.command()
+@click.option("--archive", "archive_dir", default="archive", show_default=True, type=click.Path(file_okay=False))
+@click.option("--live", is_flag=True, help="Re-fetch URL sources (recorded as --refresh does) and look for each quote in the live version.")
+@click.option("--head", "head_text", default=None, metavar="SEQ:HEX", help="A chain head published earlier: the log must still pass through it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
+@click.option("--proxy", default=None, help="Proxy for --live fetches.")
+@click.option("--allow-private", is_flag=True, help="Allow private addresses for --live fetches.")
+@click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another process holding the archive.")
+def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, proxy: str | None,
+           allow_private: bool, wait: float) -> None:
+    """Check the archive: fixity, reproducibility, quotes, log chain, and optionally live sources.
+
+    Each check ends ok, mismatch, missing, unverifiable or drift, with a reason. A passing
+    quote check shows that the quoted words are present in an intact archived copy of the
+    source captured at the recorded time; it does not show that the claim is true.
+    Exit 0: all ok; 1: something is a mismatch or missing; 3: live drift; 4: something
+    could not be checked.
+
+    Example: python -m ingest verify --head 42:3f0c...e1
+    """
+    import json as jsonlib
+
+    from ingest.archive import Archive
+    from ingest.log import Head
+    from ingest.pipeline import RunOptions
+    from ingest.verify import verify as run_verify
+
+    head = None
+    if head_text:
+        try:
+            head = Head.parse(head_text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--head") from None
+    try:
+        with Archive.open(Path(archive_dir), create=False, wait=wait) as archive:
+            options = RunOptions(refresh=True, fetch=_fetch_config(proxy, allow_private))
+            report = run_verify(archive, head=head, live=live, live_options=options,
+                                progress=None if as_json else lambda s: click.echo(f"checking {s} ...", err=True))
+            final_head = archive.log.head()
+    except KhronikaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    if as_json:
+        click.echo(jsonlib.dumps(report.as_json(), ensure_ascii=False, indent=1))
+    else:
+        for check in report.checks:
+            if check.state != "ok":
+                finding = f" [{check.finding}]" if check.finding else ""
+                click.echo(f"{check.state:<12} {check.check:<15} {check.subject}{finding}: {check.detail}")
+        for gap in report.gaps:
+            click.echo(f"gap          {gap}")
+        counts = ", ".join(f"{n} {state}" for state, n in report.counts().items())
+        click.echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
+        click.echo("A passing quote check means the quoted words are present in an intact archived copy "
+                   "captured at the recorded time; it does not mean the claim is true.")
+        click.echo(f"log head {final_head}")
+    sys.exit(report.exit_code())
+
+
+def main() -> None:
+    try:
+        cli(prog_name="python -m ingest")
+    except ArchiveError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,193 @@
+"""The SQLite database: schema, and applying logged rows to tables (sqlite-utils)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+# Columns computed from other rows or files: stored for reading, never logged, always recomputable.
+DERIVED = {
+    "extractions": ("text",),
+    "claims": ("status", "status_reason", "supporting_outlets"),
+}
+
+# Tables whose rows are written only through the log (and checked against it by verify).
+LOGGED_TABLES = ("cases", "sources", "files", "captures", "attempts", "extractions", "warcs", "claims", "citations")
+
+SCHEMA: dict[str, dict[str, Any]] = {
+    "cases": dict(
+        columns={"id": str, "title": str, "description": str, "case_file": str, "case_file_blake3": str, "recorded_at": str},
+        pk="id",
+        foreign_keys=[("case_file_blake3", "files", "blake3")],
+    ),
+    "files": dict(
+        columns={"blake3": str, "sha256": str, "size": int, "media_type": str, "path": str, "stored_at": str},
+        pk="blake3",
+    ),
+    "sources": dict(
+        columns={
+            "id": str, "case_id": str, "slug": str, "title": str, "kind": str, "outlet": str, "language": str,
+            "published": str, "published_after": str, "method": str, "url": str, "path": str, "wanted": int,
+            "recorded_at": str,
+        },
+        pk="id",
+        foreign_keys=[("case_id", "cases", "id")],
+    ),
+    "warcs": dict(
+        columns={"name": str, "blake3": str, "sha256": str, "size": int, "records": int, "warc_version": str, "completed_at": str},
+        pk="name",
+    ),
+    "captures": dict(
+        columns={
+            "id": int, "source_id": str, "version": int, "blake3": str, "captured_at": str, "method": str,
+            "url": str, "final_url": str, "status": int, "media_type": str, "declared_type": str, "charset": str,
+            "ip": str, "tls": str, "hops": str, "proxy_used": int, "tool": str, "local_path": str,
+            "local_mtime": str, "previous_capture_id": int, "warc_file": str, "warc_offset": int, "warc_length": int,
+        },
+        pk="id",
+        foreign_keys=[("source_id", "sources", "id"), ("blake3", "files", "blake3"), ("previous_capture_id", "captures", "id")],
+    ),
+    "attempts": dict(
+        columns={
+            "id": int, "source_id": str, "started_at": str, "method": str, "url": str, "outcome": str,
+            "error": str, "status": int, "capture_id": int, "blake3": str, "hops": str, "warc_file": str, "warc_offset": int,
+        },
+        pk="id",
+        foreign_keys=[("source_id", "sources", "id"), ("capture_id", "captures", "id")],
+    ),
+    "extractions": dict(
+        columns={
+            "id": int, "blake3": str, "extractor": str, "extractor_version": str, "options": str, "text": str,
+            "text_blake3": str, "text_length": int, "title": str, "author": str, "date": str, "sitename": str,
+            "language": str, "charset": str, "charset_source": str, "page_count": int, "pages": str,
+            "has_text_layer": int, "metadata": str, "error": str, "extracted_at": str,
+        },
+        pk="id",
+        foreign_keys=[("blake3", "files", "blake3")],
+    ),
+    "claims": dict(
+        columns={
+            "id": str, "case_id": str, "slug": str, "text": str, "date": str, "date_note": str, "type": str,
+            "people": str, "withdrawn": int, "recorded_at": str, "status": str, "status_reason": str,
+            "supporting_outlets": int,
+        },
+        pk="id",
+        foreign_keys=[("case_id", "cases", "id")],
+    ),
+    "citations": dict(
+        columns={
+            "id": str, "claim_id": str, "n": int, "source_id": str, "quote": str, "stance": str, "prefix": str,
+            "suffix": str, "page": int, "capture_requested": str, "capture_id": int, "blake3": str,
+            "extraction_id": int, "text_blake3": str, "match": str, "start": int, "end": int, "exact": str,
+            "selector_prefix": str, "selector_suffix": str, "rules": str, "score": float, "candidates": str,
+            "found_page": int, "reason": str, "anchored_at": str,
+        },
+        pk="id",
+        foreign_keys=[
+            ("claim_id", "claims", "id"), ("source_id", "sources", "id"), ("capture_id", "captures", "id"),
+            ("blake3", "files", "blake3"), ("extraction_id", "extractions", "id"),
+        ],
+    ),
+    "verify_runs": dict(
+        columns={"id": int, "checked_at": str, "counts": str, "exit_code": int, "gaps": str},
+        pk="id",
+    ),
+    "verify_results": dict(
+        columns={"id": int, "run_id": int, "check": str, "subject": str, "state": str, "finding": str, "detail": str, "checked_at": str},
+        pk="id",
+        foreign_keys=[("run_id", "verify_runs", "id")],
+    ),
+    "log": dict(
+        columns={"seq": int, "time": str, "event": str, "table_name": str, "key": str, "row_hash": str, "prev": str, "hash": str, "entry": str},
+        pk="seq",
+    ),
+}
+
+INDEXES = [
+    ("captures", ["source_id", "version"]),
+    ("captures", ["blake3"]),
+    ("attempts", ["source_id"]),
+    ("extractions", ["blake3"]),
+    ("sources", ["case_id"]),
+    ("claims", ["case_id"]),
+    ("claims", ["date"]),
+    ("citations", ["claim_id"]),
+    ("citations", ["source_id"]),
+    ("verify_results", ["run_id", "state"]),
+]
+
+
+def open_db(path: Path) -> sqlite_utils.Database:
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.conn.create_function("fold", 1, fold, deterministic=True)
+    ensure_schema(db)
+    return db
+
+
+def fold(text: str | None) -> str | None:
+    """Fold what FTS5's unicode61 tokenizer does not: ё and е are one letter in search."""
+    if text is None:
+        return None
+    return text.replace("ё", "е").replace("Ё", "Е")
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    for name, spec in SCHEMA.items():
+        if not db[name].exists():
+            db[name].create(spec["columns"], pk=spec["pk"], foreign_keys=spec.get("foreign_keys"), if_not_exists=True)
+    for table, columns in INDEXES:
+        db[table].create_index(columns, if_not_exists=True)
+    if "extractions_fts" not in db.table_names():
+        # Contentless: the text lives once, in extractions; the index holds folded tokens only.
+        db.execute(
+            "CREATE VIRTUAL TABLE extractions_fts USING fts5(title, text, content='', "
+            "tokenize=\"unicode61 remove_diacritics 2\")"
+        )
+
+
+def logged_row(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The part of a row that the log records (derived columns removed)."""
+    derived = DERIVED.get(table, ())
+    return {k: v for k, v in row.items() if k not in derived}
+
+
+def apply_entry(db: sqlite_utils.Database, entry: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    """Write a log entry's row to its table and the entry to the log table (caller holds the transaction)."""
+    table = entry.get("table")
+    if table and entry.get("row") is None:
+        pk = SCHEMA[table]["pk"]
+        db.execute(f"DELETE FROM [{table}] WHERE [{pk}] = ?", [entry["key"]])
+    elif table:
+        row = dict(entry["row"])
+        if extra:
+            row.update(extra)
+        pk = SCHEMA[table]["pk"]
+        db[table].upsert(row, pk=pk)
+        if table == "extractions" and row.get("text") is not None:
+            index_text(db, row["id"], row.get("title"), row["text"])
+    db["log"].insert(
+        {
+            "seq": entry["seq"], "time": entry["time"], "event": entry["event"], "table_name": table,
+            "key": entry.get("key"), "row_hash": entry.get("row_hash"), "prev": entry["prev"],
+            "hash": entry["hash"], "entry": json.dumps(entry, ensure_ascii=False, sort_keys=True),
+        },
+        pk="seq",
+    )
+
+
+def index_text(db: sqlite_utils.Database, extraction_id: int, title: str | None, text: str) -> None:
+    db.execute("INSERT INTO extractions_fts(rowid, title, text) VALUES (?, ?, ?)", [extraction_id, fold(title), fold(text)])
+
+
+def max_seq(db: sqlite_utils.Database) -> int:
+    return db.execute("SELECT coalesce(max(seq), 0) FROM log").fetchone()[0]
+
+
+def dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)

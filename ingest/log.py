@@ -1,0 +1,160 @@
+"""The tamper-evident event log: append-only JSON lines, each entry chained to the previous by SHA-256.
+
+Entry (canonical JSON, RFC 8785):
+    {"seq": 7, "time": "2026-11-28T18:00:00.000000Z", "event": "capture",
+     "table": "captures", "key": "12", "row": {...}, "row_hash": "<sha256 of canonical row>",
+     "prev": "<hash of entry 6>", "hash": "<sha256 of this entry without 'hash'>"}
+
+The rows in the log are what the database tables are rebuilt from, and what `verify` compares
+the tables against. Anyone holding the files can rewrite the whole chain consistently, so the
+head (seq and hash) must be published elsewhere and checked with `verify --head SEQ:HEX`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+
+GENESIS = "0" * 64
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(value: Any) -> bytes:
+    return rfc8785.dumps(value)
+
+
+def row_hash(row: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(row)).hexdigest()
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> Head:
+        seq, _, digest = text.partition(":")
+        if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError(f'"{text}" is not a chain head of the form SEQ:HEX (64 hex digits)')
+        return cls(int(seq), digest)
+
+
+@dataclass(frozen=True)
+class BadLine:
+    file: str
+    line: int
+    reason: str
+
+
+class EventLog:
+    """archive/log/*.jsonl: read, check and append."""
+
+    def __init__(self, archive: Path) -> None:
+        self.dir = archive / "log"
+        self._head: Head | None = None
+
+    def files(self) -> list[Path]:
+        return sorted(self.dir.glob("*.jsonl")) if self.dir.is_dir() else []
+
+    def read(self) -> Iterator[dict[str, Any] | BadLine]:
+        """Every entry in file order; a line that is not a JSON object comes as BadLine."""
+        for path in self.files():
+            with open(path, "rb") as fh:
+                for n, raw in enumerate(fh, 1):
+                    try:
+                        entry = json.loads(raw)
+                    except ValueError:
+                        yield BadLine(path.name, n, "not valid JSON")
+                        continue
+                    if not isinstance(entry, dict):
+                        yield BadLine(path.name, n, "not a JSON object")
+                        continue
+                    yield entry
+
+    def head(self) -> Head:
+        if self._head is None:
+            last: dict[str, Any] | None = None
+            for entry in self.read():
+                if isinstance(entry, dict):
+                    last = entry
+            self._head = Head(last["seq"], last["hash"]) if last else Head(0, GENESIS)
+        return self._head
+
+    def repair_torn_tail(self) -> bytes:
+        """Cut an incomplete last line (a write killed midway); it was never acknowledged."""
+        files = self.files()
+        if not files:
+            return b""
+        path = files[-1]
+        data = path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return b""
+        cut = data.rfind(b"\n") + 1
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+            os.fsync(fh.fileno())
+        self._head = None
+        return data[cut:]
+
+    def append(self, event: str, table: str | None = None, key: str | None = None,
+               row: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+        """Append one entry durably (fsync) and return it."""
+        head = self.head()
+        entry: dict[str, Any] = {"seq": head.seq + 1, "time": utcnow(), "event": event}
+        if table is not None:
+            entry.update(table=table, key=key, row=row, row_hash=row_hash(row or {}))
+        entry.update(extra)
+        entry["prev"] = head.hash
+        entry["hash"] = entry_hash(entry)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / f"{entry['time'][:7]}.jsonl"
+        line = canonical(entry) + b"\n"
+        with open(path, "ab") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._head = Head(entry["seq"], entry["hash"])
+        return entry
+
+
+def check_chain(entries: list[dict[str, Any] | BadLine]) -> list[tuple[str, str]]:
+    """Recompute the chain; return (subject, problem) for every break found."""
+    problems: list[tuple[str, str]] = []
+    prev_hash = GENESIS
+    expected_seq = 1
+    for entry in entries:
+        if isinstance(entry, BadLine):
+            problems.append((f"log {entry.file} line {entry.line}", entry.reason))
+            continue
+        seq = entry.get("seq")
+        subject = f"log entry {seq}"
+        if seq != expected_seq:
+            problems.append((subject, f"sequence number {seq} where {expected_seq} was expected (entries deleted, inserted or reordered)"))
+        if entry.get("prev") != prev_hash:
+            problems.append((subject, "does not link to the previous entry's hash"))
+        if entry.get("hash") != entry_hash(entry):
+            problems.append((subject, "content does not match its hash (entry edited)"))
+        elif "row" in entry and entry.get("row_hash") != row_hash(entry.get("row") or {}):
+            problems.append((subject, "row does not match its row_hash"))
+        prev_hash = entry.get("hash", "")
+        expected_seq = (seq if isinstance(seq, int) else expected_seq) + 1
+    return problems

@@ -1,0 +1,358 @@
+"""One ingest run: record cases and sources, capture what is due, extract new files, anchor claims."""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest import db as dbm
+from ingest.archive import Archive
+from ingest.cases import Case, Source
+from ingest.errors import FetchFailed, StoreError
+from ingest.extract import Extraction, extractor_for
+from ingest.fetch import FetchConfig, FetchResult, fetch, sniff_media_type
+from ingest.log import Head, utcnow
+from ingest.store import hash_bytes
+from ingest.warc import RunWarc
+from ingest.workers import Job, WorkerLimits, run_jobs
+
+# What a source came to in this run, as counted in the closing summary.
+NEW, UNCHANGED, KEPT, FAILED, WANTED = "new", "unchanged", "kept", "failed", "wanted"
+
+
+@dataclass
+class RunOptions:
+    refresh: bool = False
+    offline: bool = False
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+    workers: int = 1
+    limits: WorkerLimits = field(default_factory=WorkerLimits)
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    source_id: str
+    state: str  # new | unchanged | kept | failed | wanted
+    detail: str
+
+
+@dataclass
+class RunReport:
+    results: list[SourceResult] = field(default_factory=list)
+    extraction_failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    head: Head | None = None
+    warc: str | None = None
+    claims: dict[str, int] = field(default_factory=dict)
+
+    def count(self, state: str) -> int:
+        return sum(1 for r in self.results if r.state == state)
+
+    @property
+    def failed(self) -> list[SourceResult]:
+        return [r for r in self.results if r.state == FAILED]
+
+
+Progress = Callable[[SourceResult], None]
+
+
+def source_key(case_id: str, source_id: str) -> str:
+    return f"{case_id}/{source_id}"
+
+
+def _now_iso() -> str:
+    return utcnow()
+
+
+def _changed(archive: Archive, table: str, key: str, row: dict[str, Any], ignore: tuple[str, ...]) -> bool:
+    pk = dbm.SCHEMA[table]["pk"]
+    existing = archive.db.execute(f"SELECT * FROM [{table}] WHERE [{pk}] = ?", [key]).fetchone()
+    if existing is None:
+        return True
+    cols = [d[0] for d in archive.db.execute(f"SELECT * FROM [{table}] LIMIT 0").description]
+    old = dict(zip(cols, existing))
+    return any(old.get(k) != v for k, v in row.items() if k not in ignore)
+
+
+def record_if_changed(archive: Archive, event: str, table: str, key: str, row: dict[str, Any],
+                      ignore: tuple[str, ...] = ("recorded_at", "stored_at")) -> bool:
+    if _changed(archive, table, key, row, ignore):
+        archive.record(event, table, key, row)
+        return True
+    return False
+
+
+def _next_id(archive: Archive, table: str) -> int:
+    return archive.db.execute(f"SELECT coalesce(max(id), 0) + 1 FROM [{table}]").fetchone()[0]
+
+
+def _store(archive: Archive, data: bytes, media_type: str) -> str:
+    stored = archive.store.put(data)
+    if not archive.db["files"].count_where("blake3 = ?", [stored.blake3]):
+        archive.record("file_stored", "files", stored.blake3, {
+            "blake3": stored.blake3, "sha256": stored.sha256, "size": stored.size,
+            "media_type": media_type, "path": stored.relpath, "stored_at": _now_iso(),
+        })
+    return stored.blake3
+
+
+def _latest_capture(archive: Archive, sid: str) -> dict[str, Any] | None:
+    rows = list(archive.db.query(
+        "SELECT * FROM captures WHERE source_id = ? ORDER BY version DESC LIMIT 1", [sid]))
+    return rows[0] if rows else None
+
+
+def _hops_json(hops: list[Any]) -> str | None:
+    return dbm.dumps([
+        {
+            "url": h.url, "method": h.method, "status": h.status, "reason": h.reason,
+            "http_version": h.http_version, "ip": h.ip, "port": h.port, "started_at": h.started_at,
+            "request_headers": [list(x) for x in h.request_headers],
+            "response_headers": [list(x) for x in h.response_headers],
+        }
+        for h in hops
+    ]) if hops else None
+
+
+def local_display_path(case: Case, source: Source) -> str:
+    """The document's path as the user wrote it relative to where the case file was named."""
+    assert source.path is not None
+    return str(Path(case.display_name).parent / source.path)
+
+
+def record_case(archive: Archive, case: Case) -> None:
+    blake3 = _store(archive, case.raw, "application/yaml")
+    record_if_changed(archive, "case_recorded", "cases", case.id, {
+        "id": case.id, "title": case.title, "description": case.description,
+        "case_file": case.display_name, "case_file_blake3": blake3, "recorded_at": _now_iso(),
+    })
+    for s in case.sources:
+        record_if_changed(archive, "source_recorded", "sources", source_key(case.id, s.id), {
+            "id": source_key(case.id, s.id), "case_id": case.id, "slug": s.id, "title": s.title,
+            "kind": s.kind, "outlet": s.outlet, "language": s.language, "published": s.published,
+            "published_after": s.published_after, "method": s.method, "url": s.url,
+            "path": local_display_path(case, s) if s.path else None, "wanted": int(s.wanted),
+            "recorded_at": _now_iso(),
+        })
+
+
+class Runner:
+    """Carries one run's WARC and report across cases."""
+
+    def __init__(self, archive: Archive, options: RunOptions, progress: Progress | None = None) -> None:
+        self.archive = archive
+        self.options = options
+        self.progress = progress or (lambda r: None)
+        self.warc = RunWarc(archive.root)
+        self.report = RunReport(notes=archive.recovery.messages())
+
+    def _result(self, sid: str, state: str, detail: str) -> None:
+        result = SourceResult(sid, state, detail)
+        self.report.results.append(result)
+        self.progress(result)
+
+    def run_case(self, case: Case) -> None:
+        record_case(self.archive, case)
+        for source in case.sources:
+            sid = source_key(case.id, source.id)
+            try:
+                if source.wanted:
+                    self._result(sid, WANTED, "address not yet known")
+                elif source.path:
+                    self._capture_local(case, source, sid)
+                else:
+                    self._capture_url(source, sid)
+            except StoreError as exc:
+                self._attempt(sid, source.method, source.url, "failed", str(exc))
+                self._result(sid, FAILED, str(exc))
+
+    # -- attempts and captures ---------------------------------------------------------------
+
+    def _attempt(self, sid: str, method: str, url: str | None, outcome: str, error: str | None,
+                 *, started_at: str | None = None, status: int | None = None, capture_id: int | None = None,
+                 blake3: str | None = None, hops: list[Any] | None = None, warc_ref: Any = None) -> None:
+        aid = _next_id(self.archive, "attempts")
+        self.archive.record("attempt", "attempts", str(aid), {
+            "id": aid, "source_id": sid, "started_at": started_at or _now_iso(), "method": method, "url": url,
+            "outcome": outcome, "error": error, "status": status, "capture_id": capture_id, "blake3": blake3,
+            "hops": _hops_json(hops or []), "warc_file": warc_ref.file if warc_ref else None,
+            "warc_offset": warc_ref.offset if warc_ref else None,
+        })
+
+    def _new_capture(self, sid: str, blake3: str, previous: dict[str, Any] | None, fields: dict[str, Any]) -> int:
+        cid = _next_id(self.archive, "captures")
+        row = {
+            "id": cid, "source_id": sid, "version": (previous["version"] + 1) if previous else 1,
+            "blake3": blake3, "previous_capture_id": previous["id"] if previous else None,
+            "captured_at": None, "method": None, "url": None, "final_url": None, "status": None,
+            "media_type": None, "declared_type": None, "charset": None, "ip": None, "tls": None, "hops": None,
+            "proxy_used": 0, "tool": None, "local_path": None, "local_mtime": None,
+            "warc_file": None, "warc_offset": None, "warc_length": None,
+        }
+        row.update(fields)
+        self.archive.record("capture", "captures", str(cid), row)
+        return cid
+
+    def _capture_local(self, case: Case, source: Source, sid: str) -> None:
+        path = case.local_path(source)
+        started = _now_iso()
+        try:
+            data = path.read_bytes()
+            mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        except OSError as exc:
+            reason = f"cannot read {local_display_path(case, source)}: {exc.strerror or exc}"
+            self._attempt(sid, "local_file", None, "failed", reason, started_at=started)
+            self._result(sid, FAILED, reason)
+            return
+        guessed = mimetypes.guess_type(path.name)[0]
+        media_type = sniff_media_type(data, guessed)
+        previous = _latest_capture(self.archive, sid)
+        if previous is not None:
+            if hash_bytes(data)[0] == previous["blake3"]:
+                if self.options.refresh:
+                    self._attempt(sid, "local_file", None, "unchanged", None, started_at=started,
+                                  capture_id=previous["id"], blake3=previous["blake3"])
+                self._result(sid, UNCHANGED, f"unchanged ({previous['blake3'][:12]})")
+                return
+        blake3 = _store(self.archive, data, media_type)
+        ref = self.warc.write_resource(f"file:{source.path}", data, media_type, started)
+        display = local_display_path(case, source)
+        cid = self._new_capture(sid, blake3, previous, {
+            "captured_at": started, "method": "local_file", "media_type": media_type,
+            "local_path": display, "local_mtime": mtime, "tool": _tool(),
+            "warc_file": ref.file, "warc_offset": ref.offset, "warc_length": ref.length,
+        })
+        self._attempt(sid, "local_file", None, "captured", None, started_at=started, capture_id=cid, blake3=blake3)
+        self._result(sid, NEW, f"captured {display} ({blake3[:12]}, {len(data)} bytes)")
+
+    def _capture_url(self, source: Source, sid: str) -> None:
+        assert source.url is not None
+        previous = _latest_capture(self.archive, sid)
+        if previous is not None and not self.options.refresh:
+            self._result(sid, KEPT, f"captured before ({previous['captured_at']}); --refresh to check for changes")
+            return
+        if self.options.offline:
+            if previous is None:
+                self._result(sid, FAILED, "never captured, and --offline forbids fetching it")
+            else:
+                self._result(sid, KEPT, "--offline: not re-fetched")
+            return
+        started = _now_iso()
+        try:
+            result = fetch(source.url, self.options.fetch)
+        except FetchFailed as exc:
+            ref = None
+            for hop in exc.hops:
+                ref = self.warc.write_exchange(hop)
+            status = exc.hops[-1].status if exc.hops else None
+            self._attempt(sid, "http", source.url, exc.outcome, exc.reason, started_at=started,
+                          status=status, hops=exc.hops, warc_ref=ref)
+            self._result(sid, FAILED, f"{exc.outcome}: {exc.reason}")
+            return
+        self._record_fetch(sid, source, result, previous)
+
+    def _record_fetch(self, sid: str, source: Source, result: FetchResult, previous: dict[str, Any] | None) -> None:
+        ref = None
+        for hop in result.hops:
+            ref = self.warc.write_exchange(hop)
+        final = result.hops[-1]
+        blake3 = _store(self.archive, result.body, result.media_type)
+        if previous is not None and previous["blake3"] == blake3:
+            self._attempt(sid, "http", source.url, "unchanged", None, started_at=result.fetched_at,
+                          status=result.status, capture_id=previous["id"], blake3=blake3,
+                          hops=result.hops, warc_ref=ref)
+            self._result(sid, UNCHANGED, f"unchanged at {result.fetched_at} ({blake3[:12]})")
+            return
+        cid = self._new_capture(sid, blake3, previous, {
+            "captured_at": result.fetched_at, "method": "http", "url": source.url, "final_url": result.final_url,
+            "status": result.status, "media_type": result.media_type, "declared_type": result.declared_type,
+            "charset": result.charset, "ip": final.ip, "tls": dbm.dumps(final.tls), "hops": _hops_json(result.hops),
+            "proxy_used": int(result.proxy_used), "tool": result.tool,
+            "warc_file": ref.file if ref else None, "warc_offset": ref.offset if ref else None,
+            "warc_length": ref.length if ref else None,
+        })
+        self._attempt(sid, "http", source.url, "captured", None, started_at=result.fetched_at,
+                      status=result.status, capture_id=cid, blake3=blake3, hops=result.hops, warc_ref=ref)
+        what = "changed: new version" if previous else "captured"
+        self._result(sid, NEW, f"{what} {result.final_url} ({blake3[:12]}, {len(result.body)} bytes)")
+
+    # -- extraction --------------------------------------------------------------------------
+
+    def extract_pending(self) -> None:
+        """Extract every stored capture that has no extraction by the current extractor version."""
+        done = {
+            (r["blake3"], r["extractor"], r["extractor_version"])
+            for r in self.archive.db.query("SELECT blake3, extractor, extractor_version FROM extractions")
+        }
+        jobs: list[Job] = []
+        seen: set[str] = set()
+        for cap in self.archive.db.query(
+            "SELECT blake3, media_type, charset FROM captures ORDER BY id"
+        ):
+            if cap["blake3"] in seen:
+                continue
+            seen.add(cap["blake3"])
+            name, version = extractor_for(cap["media_type"] or "application/octet-stream")
+            if (cap["blake3"], name, version) in done:
+                continue
+            jobs.append(Job(cap["blake3"], str(self.archive.store.path(cap["blake3"])),
+                            cap["media_type"] or "application/octet-stream", cap["charset"]))
+        for job, extraction in run_jobs(jobs, workers=self.options.workers, limits=self.options.limits):
+            self._record_extraction(job.key, extraction)
+
+    def _record_extraction(self, blake3: str, ex: Extraction) -> None:
+        eid = _next_id(self.archive, "extractions")
+        row = {
+            "id": eid, "blake3": blake3, "extractor": ex.extractor, "extractor_version": ex.extractor_version,
+            "options": dbm.dumps(ex.options), "text_blake3": ex.text_blake3,
+            "text_length": len(ex.text) if ex.text is not None else None,
+            "title": ex.title, "author": ex.author, "date": ex.date, "sitename": ex.sitename,
+            "language": ex.language, "charset": ex.charset, "charset_source": ex.charset_source,
+            "page_count": ex.page_count,
+            "pages": dbm.dumps([vars(p) if not isinstance(p, dict) else p for p in ex.pages]) if ex.pages is not None else None,
+            "has_text_layer": None if ex.has_text_layer is None else int(ex.has_text_layer),
+            "metadata": dbm.dumps(ex.metadata) if ex.metadata else None,
+            "error": ex.error, "extracted_at": _now_iso(),
+        }
+        self.archive.record("extraction", "extractions", str(eid), row, extra={"text": ex.text})
+        if ex.error:
+            self.report.extraction_failures.append(f"{blake3[:12]}: {ex.error}")
+
+    def finish(self) -> None:
+        completed = self.warc.close()
+        if completed is not None:
+            self.archive.record("warc_completed", "warcs", completed.name, {
+                "name": completed.name, "blake3": completed.blake3, "sha256": completed.sha256,
+                "size": completed.size, "records": completed.records, "warc_version": "WARC/1.1",
+                "completed_at": _now_iso(),
+            })
+            self.report.warc = completed.name
+        self.report.head = self.archive.log.head()
+
+
+def _tool() -> str:
+    from ingest import __version__
+
+    return f"khronika/{__version__}"
+
+
+def run(cases: list[Case], archive: Archive, options: RunOptions, progress: Progress | None = None) -> RunReport:
+    """Capture every case's due sources, extract, anchor claims; the batch always completes."""
+    from ingest import claims as claims_mod
+
+    runner = Runner(archive, options, progress)
+    try:
+        for case in cases:
+            runner.run_case(case)
+        runner.extract_pending()
+        for case in cases:
+            counts = claims_mod.record_claims(archive, case)
+            for k, v in counts.items():
+                runner.report.claims[k] = runner.report.claims.get(k, 0) + v
+    finally:
+        runner.finish()
+    return runner.report

@@ -1,0 +1,104 @@
+"""Content-addressed file store: each distinct body once under files/<2 hex>/<blake3>, never rewritten."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+
+from ingest.errors import StoreError
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    blake3: str
+    sha256: str
+    size: int
+    relpath: str  # relative to the archive root, e.g. files/77/77ec5b...
+    new: bool  # False when identical bytes were already stored
+
+
+def hash_bytes(data: bytes) -> tuple[str, str]:
+    """BLAKE3 and SHA-256 hex digests of data."""
+    return blake3.blake3(data).hexdigest(), hashlib.sha256(data).hexdigest()
+
+
+def hash_file(path: Path) -> tuple[str, str, int]:
+    """BLAKE3 and SHA-256 hex digests and size of a file, read in chunks."""
+    b3 = blake3.blake3()
+    sha = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            b3.update(chunk)
+            sha.update(chunk)
+            size += len(chunk)
+    return b3.hexdigest(), sha.hexdigest(), size
+
+
+def relpath_for(digest: str) -> str:
+    return f"files/{digest[:2]}/{digest}"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Write data to target through a temporary file, fsync and rename; never leaves a partial target."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        reason = "disk full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+        raise StoreError(f"cannot write {target}: {reason}; nothing already archived was changed") from exc
+
+
+class FileStore:
+    """The files/ folder of an archive."""
+
+    def __init__(self, archive: Path) -> None:
+        self.archive = archive
+
+    def path(self, digest: str) -> Path:
+        return self.archive / relpath_for(digest)
+
+    def put(self, data: bytes) -> StoredFile:
+        digest, sha = hash_bytes(data)
+        target = self.path(digest)
+        if target.exists():
+            # Identical bytes are already evidence; a rewrite could only damage them.
+            return StoredFile(digest, sha, len(data), relpath_for(digest), new=False)
+        write_atomic(target, data)
+        return StoredFile(digest, sha, len(data), relpath_for(digest), new=True)
+
+    def remove_temporaries(self) -> int:
+        """Delete temporary files a killed process left behind; they were never evidence."""
+        count = 0
+        files = self.archive / "files"
+        if files.is_dir():
+            for tmp in files.glob("*/.tmp-*"):
+                tmp.unlink(missing_ok=True)
+                count += 1
+        return count

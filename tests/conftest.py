@@ -1,0 +1,101 @@
+"""Shared fixtures: a real HTTP server on 127.0.0.1 whose pages tests change, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ["KHRONIKA_ALLOW_PRIVATE"] = "1"  # the test servers live on 127.0.0.1
+
+
+@dataclass
+class Page:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Site:
+    """Routes served by a real HTTP server; tests change them between runs."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, Page] = {}
+        self.hits: dict[str, int] = {}
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def set(self, path: str, body: bytes = b"", status: int = 200, **headers: str) -> str:
+        self.pages[path] = Page(status, body, {k.replace("_", "-"): v for k, v in headers.items()})
+        return self.url(path)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802
+                site.hits[self.path] = site.hits.get(self.path, 0) + 1
+                page = site.pages.get(self.path)
+                if page is None:
+                    page = Page(404, b"not here", {"Content-Type": "text/plain"})
+                self.send_response(page.status)
+                for k, v in page.headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(page.body)))
+                self.end_headers()
+                self.wfile.write(page.body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    s = Site()
+    yield s
+    s.close()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def khronika(*args: str, cwd: Path | None = None, timeout: float = 300) -> Result:
+    """Run `python -m ingest ARGS` as a user would, in a separate process."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ingest", *args], cwd=cwd or ROOT, capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli():  # type: ignore[no-untyped-def]
+    return khronika
