@@ -152,6 +152,7 @@ _RESERVED = (
     _N("198.51.100.0/24"),
     _N("203.0.113.0/24"),
     _N("240.0.0.0/4"),  # includes 255.255.255.255
+    _N("::/96"),  # deprecated IPv4-compatible
     _N("100::/64"),  # discard
     _N("2001:db8::/32"),  # documentation
     _N("fec0::/10"),  # deprecated site-local
@@ -209,13 +210,16 @@ def check_address(ip: str, allow_private: bool) -> str | None:
         addr = ipaddress.ip_address(ip.split("%", 1)[0])
     except ValueError:
         return f"not an IP address: {ip!r} refused"
-    found = _classify(addr)
     note = ""
-    if found is None and addr.version == 6:
-        v4 = _embedded_ipv4(addr)
-        if v4 is not None:
-            found = _classify(v4)
+    v4 = _embedded_ipv4(addr) if addr.version == 6 else None
+    if v4 is not None:
+        found = _classify(v4)
+        if found is not None:
             note = f" (IPv4 {v4})"
+        elif addr.ipv4_mapped is None:  # NAT64 / 6to4 prefixes: judge the IPv6 too
+            found = _classify(addr)
+    else:
+        found = _classify(addr)
     if found is None:
         return None
     category, always = found
