@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import brotli
+import certifi
 import httpcore
 import httpx
 
@@ -80,6 +81,7 @@ class FetchConfig:
     user_agent: str = f"Khronika/{__version__} (+archive)"
     proxy: str | None = None  # http://, https://, socks5://, socks5h://
     allow_private: bool = False  # or env KHRONIKA_ALLOW_PRIVATE=1
+    ca_file: str | None = None  # extra trust anchors (PEM), added to the certifi bundle
 
 
 @dataclass
@@ -796,7 +798,11 @@ def fetch(url: str, config: FetchConfig | None = None) -> FetchResult:
 
     current = _check_url(url, limits)
     backend = GuardedBackend(allow_private, deadline, guard=proxy is None)
-    transport = httpx.HTTPTransport(proxy=proxy, trust_env=False, retries=0)
+    verify: ssl.SSLContext | bool = True
+    if config.ca_file:
+        verify = ssl.create_default_context(cafile=certifi.where())
+        verify.load_verify_locations(cafile=config.ca_file)
+    transport = httpx.HTTPTransport(proxy=proxy, trust_env=False, retries=0, verify=verify)
     _install_backend(transport, backend)
     client = httpx.Client(
         transport=transport,

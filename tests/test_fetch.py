@@ -595,7 +595,8 @@ def test_small_lying_content_length_does_not_lift_max_body(raw: Callable[..., Ra
 
     s = raw(conflicting)
     e = failure(f"{s.url}/conflict")
-    assert e.outcome in ("refused", "unreachable")
+    assert e.outcome == "refused"
+    assert e.reason == f"body exceeds 65536 bytes (limit --max-body) at {s.url}/conflict"
     assert e.hops == []
 
 
@@ -834,3 +835,83 @@ def test_proxy_does_not_bypass_literal_address_policy(raw: Callable[..., RawServ
 )
 def test_sniff_media_type(data: bytes, declared: str | None, expected: str) -> None:
     assert sniff_media_type(data, declared) == expected
+
+
+# --------------------------------------------------------------------------
+# TLS (a self-signed certificate for 127.0.0.1, made by the test)
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, bytes]]:
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "khronika-test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    d = tmp_path_factory.mktemp("tls")
+    cert_pem, key_pem = d / "cert.pem", d / "key.pem"
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert_pem, key_pem)
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    srv.seen = []  # type: ignore[attr-defined]
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"https://127.0.0.1:{srv.server_address[1]}", str(cert_pem), cert.public_bytes(serialization.Encoding.DER)
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_tls_details_recorded(tls_server: tuple[str, str, bytes]) -> None:
+    import base64
+    import hashlib
+
+    url, ca_file, der = tls_server
+    config = cfg()
+    config.ca_file = ca_file
+    r = fetch(f"{url}/utf8", config)
+    assert r.body == UTF8_BODY
+    tls = r.hops[0].tls
+    assert tls is not None
+    assert tls["version"] in ("TLSv1.2", "TLSv1.3")
+    assert tls["cipher"]
+    assert tls["cert_sha256"] == hashlib.sha256(der).hexdigest()
+    assert base64.b64decode(tls["cert_der_b64"]) == der
+    assert tls["subject"] == "commonName=khronika-test"
+    assert tls["issuer"] == "commonName=khronika-test"
+    assert tls["not_after"].endswith("GMT")
+    assert r.hops[0].ip == "127.0.0.1"
+
+
+def test_untrusted_certificate_is_unreachable(tls_server: tuple[str, str, bytes]) -> None:
+    url, _, _ = tls_server
+    e = failure(f"{url}/utf8")
+    assert e.outcome == "unreachable"
+    assert e.reason.startswith("TLS error (")
+    assert "CERTIFICATE_VERIFY_FAILED" in e.reason
+    assert e.reason.endswith(f" at {url}/utf8")
