@@ -29,6 +29,7 @@ from ingest.fetch import (
     FetchConfig,
     FetchResult,
     Limits,
+    ResolveFailed,
     check_address,
     fetch,
     resolve_allowed,
@@ -160,11 +161,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         self.server.seen.append((self.path, list(self.headers.items())))  # type: ignore[attr-defined]
-        path = self.path
-        route = ROUTES.get(path) or next(
-            (r for p, r in ((p, r) for p, r in (("/chain/", chain), ("/count/", count_down))) if path.startswith(p)),
-            None,
-        )
+        route = ROUTES.get(self.path)
+        if route is None and self.path.startswith("/chain/"):
+            route = chain
+        if route is None and self.path.startswith("/count/"):
+            route = count_down
         status, headers, body = route(self) if route else (404, [], b"unknown route")
         self.send_response(status)
         for k, v in headers:
@@ -735,6 +736,15 @@ def test_resolver_decision_keeps_only_allowed_candidates() -> None:
     assert got == ["10.1.2.3"]
 
 
+def test_resolver_failure_is_reported() -> None:
+    def broken(host: str, port: int, **kw: object) -> list:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    with pytest.raises(ResolveFailed) as info:
+        resolve_allowed("gone.example", 80, False, 1.0, broken)
+    assert str(info.value) == "DNS lookup failed for gone.example: [Errno -2] Name or service not known"
+
+
 def test_resolver_decision_on_real_localhost() -> None:
     with pytest.raises(AddressRefused) as info:
         resolve_allowed("localhost", 80, False, 2.0)
@@ -915,3 +925,68 @@ def test_untrusted_certificate_is_unreachable(tls_server: tuple[str, str, bytes]
     assert e.reason.startswith("TLS error (")
     assert "CERTIFICATE_VERIFY_FAILED" in e.reason
     assert e.reason.endswith(f" at {url}/utf8")
+
+
+# --------------------------------------------------------------------------
+# Decoding properties (no network)
+# --------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ingest.fetch import decode_body  # noqa: E402
+
+ENCODERS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.compress,
+    "deflate": zlib.compress,
+    "br": brotli.compress,
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    parts=st.lists(st.binary(max_size=3000), min_size=1, max_size=5),
+    limit=st.integers(min_value=0, max_value=16000),
+)
+def test_gzip_members_all_decoded_and_limit_exact(parts: list[bytes], limit: int) -> None:
+    raw = b"".join(gzip.compress(p) for p in parts)
+    whole = b"".join(parts)
+    if len(whole) <= limit:
+        assert decode_body(raw, ["gzip"], limit, "u") == whole
+    else:
+        with pytest.raises(FetchFailed) as info:
+            decode_body(raw, ["gzip"], limit, "u")
+        assert info.value.reason == f"decoded body exceeds {limit} bytes (limit --max-decoded) at u"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.binary(max_size=5000) | st.integers(0, 50_000).map(lambda n: b"\x00" * n),
+    codings=st.lists(st.sampled_from(sorted(ENCODERS)), min_size=1, max_size=3),
+    limit=st.integers(min_value=0, max_value=60_000),
+)
+def test_stacked_encodings_roundtrip(data: bytes, codings: list[str], limit: int) -> None:
+    raw = data
+    for c in codings:
+        raw = ENCODERS[c](raw)
+    # Every decoding stage is held to the limit, so each intermediate must fit.
+    staged, sizes = data, [len(data)]
+    for c in codings[:-1]:
+        staged = ENCODERS[c](staged)
+        sizes.append(len(staged))
+    if all(n <= limit for n in sizes):
+        assert decode_body(raw, codings, limit, "u") == data
+    else:
+        with pytest.raises(FetchFailed) as info:
+            decode_body(raw, codings, limit, "u")
+        assert info.value.outcome == "refused"
+
+
+@pytest.mark.parametrize("coding", sorted(ENCODERS))
+def test_trailing_garbage_and_truncation_refused(coding: str) -> None:
+    good = ENCODERS[coding](PLAIN)
+    for bad in (good + b"junk!", good[: len(good) // 2]):
+        with pytest.raises(FetchFailed) as info:
+            decode_body(bad, [coding], 10**6, "u")
+        assert info.value.outcome == "refused"
+        assert info.value.reason.startswith(f"{coding} body cannot be decoded completely (")
