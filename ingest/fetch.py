@@ -322,7 +322,8 @@ class _Deadline:
         return self.remaining() <= 0
 
     def bound(self, timeout: float | None) -> float:
-        left = max(self.remaining(), 0.0)
+        # Never 0: a socket timeout of 0 means non-blocking, not "expired".
+        left = max(self.remaining(), 0.001)
         return left if timeout is None else min(timeout, left)
 
 

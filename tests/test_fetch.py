@@ -543,6 +543,23 @@ def test_endless_chunked_body_refused_at_max_body(raw: Callable[..., RawServer])
     assert e.hops == []  # an incomplete response is not evidence of anything
 
 
+def test_huge_redirect_body_is_dropped_not_truncated(raw: Callable[..., RawServer]) -> None:
+    def handle(conn: socket.socket) -> None:
+        req = read_request(conn)
+        if req.startswith(b"GET /landing "):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\narrived")
+            return
+        conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /landing\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while True:
+            conn.sendall(b"1000\r\n" + b"r" * 4096 + b"\r\n")
+
+    s = raw(handle)
+    r = fetch(f"{s.url}/start", cfg())
+    assert [h.status for h in r.hops] == [302, 200]
+    assert r.hops[0].body_raw == b""  # too large to keep whole, so not kept at all
+    assert r.body == b"arrived"
+
+
 def test_close_delimited_body_over_limit_refused(raw: Callable[..., RawServer]) -> None:
     def flood(conn: socket.socket) -> None:
         read_request(conn)
