@@ -187,27 +187,31 @@ def _miss(kind: str, reason: str, **extra: Any) -> Anchor:
 
 
 def _hit(text: str, kind: str, start: int, end: int, rules: set[str], score: float,
-         reason: str, pages: Sequence[Any] | None) -> Anchor:
+         pages: Sequence[Any] | None, say: str) -> Anchor:
     page = _page_of(pages, start)
-    where = f" on page {page}" if page is not None else ""
+    at = f"at {start}" + (f" on page {page}" if page is not None else "")
     return Anchor(kind, start, end, text[start:end], text[max(0, start - CONTEXT):start],
                   text[end:end + CONTEXT], tuple(sorted(rules)), score, (), page,
-                  reason.format(start=start) + where)
+                  say.replace("{at}", at))
 
 
 def _decide(text: str, kind: str, spans: list[tuple[int, int]], qrules: set[str],
-            pages: Sequence[Any] | None, note: str) -> Anchor:
+            pages: Sequence[Any] | None, context: str) -> Anchor:
+    # context: "" (none given), "used" (it narrowed the hits), "ignored" (it fitted none)
+    ignored = "; the given prefix/suffix fits none, so it was ignored" if context == "ignored" else ""
     if len(spans) > 1:
         starts = sorted({s for s, _ in spans})
         listed = "" if len(starts) <= MAX_CANDIDATES else f" (first {MAX_CANDIDATES} listed)"
-        return _miss("ambiguous", f"quote occurs {len(starts)} times{listed}{note or ''}; "
-                     "add prefix: to pick one", candidates=tuple(starts[:MAX_CANDIDATES]))
+        advice = " even with the given prefix/suffix; lengthen them" if context == "used" \
+            else "; add prefix:"
+        return _miss("ambiguous", f"quote occurs {len(starts)} times{listed}{ignored}{advice} "
+                     "to pick one", candidates=tuple(starts[:MAX_CANDIDATES]))
     start, end = spans[0]
     if kind == "exact":
-        return _hit(text, kind, start, end, set(), 1.0, "found exactly at {start}" + note, pages)
+        return _hit(text, kind, start, end, set(), 1.0, pages, "found exactly {at}" + ignored)
     rules = normalize(text[start:end])[2] | qrules
-    return _hit(text, kind, start, end, rules, 1.0,
-                f"found at {{start}} after normalising ({', '.join(sorted(rules))}){note}", pages)
+    return _hit(text, kind, start, end, rules, 1.0, pages,
+                f"found {{at}} after normalising ({', '.join(sorted(rules))}){ignored}")
 
 
 def anchor(text: str | None, quote: str, *, prefix: str | None = None, suffix: str | None = None,
@@ -228,7 +232,7 @@ def anchor(text: str | None, quote: str, *, prefix: str | None = None, suffix: s
     nprefix = normalize(prefix)[0] if prefix else ""
     nsuffix = normalize(suffix)[0] if suffix else ""
     ctx = (prefix or "", suffix or "", nprefix, nsuffix)
-    mismatch = "; the given prefix/suffix matched nowhere, so it was ignored"
+    used = "used" if nprefix or nsuffix else ""
 
     # 1. Exact: plain str.find, every (possibly overlapping) occurrence.
     exact: list[tuple[int, int]] = []
@@ -238,7 +242,7 @@ def anchor(text: str | None, quote: str, *, prefix: str | None = None, suffix: s
         pos = text.find(quote, pos + 1, hi)
     chosen = [sp for sp in exact if _context_ok(text, *sp, ctx)]
     if chosen:
-        return _decide(text, "exact", chosen, set(), pages, "")
+        return _decide(text, "exact", chosen, set(), pages, used)
 
     # 2. Normalised: search the normalised page/text, map hits back to stored offsets.
     nquote, _, qrules = normalize(quote)
@@ -257,11 +261,11 @@ def anchor(text: str | None, quote: str, *, prefix: str | None = None, suffix: s
         pos = ntext.find(nquote, pos + 1)
     chosen = [sp for sp in spans if _context_ok(text, *sp, ctx)]
     if chosen:
-        return _decide(text, "normalized", chosen, qrules, pages, "")
+        return _decide(text, "normalized", chosen, qrules, pages, used)
     if exact:
-        return _decide(text, "exact", exact, set(), pages, mismatch)
+        return _decide(text, "exact", exact, set(), pages, "ignored")
     if spans:
-        return _decide(text, "normalized", spans, qrules, pages, mismatch)
+        return _decide(text, "normalized", spans, qrules, pages, "ignored")
 
     # 3. Approximate: reported for a human to look at, never found.
     return _fuzzy(text, lo, region, ntext, where, nquote, qrules, nprefix, nsuffix, pages)
@@ -300,13 +304,9 @@ def _peq(p: str) -> dict[str, int]:
     return table
 
 
-def _lev(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance: the anchored scan's last column."""
+    return _myers(b, _peq(a), len(a), True)[-1] if a and b else max(len(a), len(b))
 
 
 def _windows(ntext: str, nquote: str, budget: int) -> list[tuple[int, int]]:
@@ -340,7 +340,7 @@ def _fuzzy(text: str, lo: int, region: str, ntext: str, where: list[int], nquote
     m, k = len(nquote), len(nquote) // 4
     if m > FUZZY_MAX_QUOTE:
         return _miss("not_found", f"not found; quote too long ({m} chars) to search approximately")
-    if k == 0 or not ntext:
+    if k == 0:
         return _miss("not_found", "not found, and too short to search approximately")
     windows = [(0, len(ntext))] if len(ntext) <= FUZZY_FULL_SCAN else \
         _windows(ntext, nquote, FUZZY_BUDGET)
@@ -359,17 +359,21 @@ def _fuzzy(text: str, lo: int, region: str, ntext: str, where: list[int], nquote
         back = _myers(ntext[max(0, e - m - best):e][::-1], rpeq, m, True)
         length = min(range(len(back)), key=lambda i: (back[i], abs(i + 1 - m))) + 1
         s = e - length
-        near = _lev(nprefix[-CONTEXT:], ntext[max(0, s - CONTEXT):s][-len(nprefix[-CONTEXT:]):]) \
-            if nprefix else 0
-        near += _lev(nsuffix[:CONTEXT], ntext[e:e + len(nsuffix[:CONTEXT])]) if nsuffix else 0
+        # normalised context never ends or starts with a space, so drop the one next to the hit
+        want_before, want_after = nprefix[-CONTEXT:], nsuffix[:CONTEXT]
+        before = ntext[max(0, s - CONTEXT - 1):s].rstrip(" ")[-len(want_before):]
+        after = ntext[e:e + CONTEXT + 1].lstrip(" ")[:len(want_after)]
+        near = (_distance(want_before, before) if want_before else 0) + \
+            (_distance(want_after, after) if want_after else 0)
         found.append((near, s, e))
     _, s, e = min(found)
     start, end = lo + where[s], lo + _cluster_end(region, where[e - 1])
-    score = round(1 - best / m, 4)
-    rules = normalize(text[start:end])[2] | qrules
-    return _hit(text, "fuzzy", start, end, rules, score,
-                f"not found; closest passage at {{start}} differs by {best} edits "
-                f"(score {score:.2f})", pages)
+    # Snapping to whole chars can change the passage, so score what is reported.
+    shown, _, rules = normalize(text[start:end])
+    edits = _distance(nquote, shown)
+    score = round(max(0.0, 1 - edits / m), 4)
+    return _hit(text, "fuzzy", start, end, rules | qrules, score, pages,
+                f"not found; closest passage {{at}} differs by {edits} edits (score {score:.2f})")
 
 
 def _encode(s: str) -> str:
