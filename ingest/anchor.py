@@ -20,11 +20,11 @@ FUZZY_BUDGET = 400_000  # beyond that, at most this many chars are scanned in wi
 SEED_CAP = 500  # a seed piece found more often than this says nothing about location
 LONG_FRAGMENT = 300  # longer quotes use the textStart,textEnd form in URLs
 
-_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
-_SOFT_HYPHEN = "\u00ad"
 # char -> (replacement, rule). Guillemets count as quotes: Russian sources use
 # «» where a user typing on an ordinary keyboard writes "".
 _CHARMAP: dict[str, tuple[str, str]] = {
+    **{c: ("", "zero_width") for c in "\u200b\u200c\u200d\u2060\ufeff"},
+    "\u00ad": ("", "soft_hyphen"),
     **{c: ("'", "quotes") for c in "\u2018\u2019\u201a\u201b\u2032\u2039\u203a"},
     **{c: ('"', "quotes") for c in "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb"},
     **{c: ("-", "dashes") for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"},
@@ -76,36 +76,30 @@ def _cluster_end(s: str, i: int) -> int:
     return j
 
 
+def _map_chars(s: str, rules: set[str]) -> str:
+    out = []
+    for c in s:
+        rep, rule = (" ", "whitespace") if c.isspace() and c != " " else _CHARMAP.get(c, (c, ""))
+        if rule:
+            rules.add(rule)
+        out.append(rep)
+    return "".join(out)
+
+
 def _fold(cluster: str) -> tuple[str, frozenset[str]]:
     hit = _FOLD_CACHE.get(cluster)
     if hit is not None:
         return hit
     rules: set[str] = set()
-    chars = []
-    for c in cluster:
-        if c in _ZERO_WIDTH or c == _SOFT_HYPHEN:
-            rules.add("zero_width" if c in _ZERO_WIDTH else "soft_hyphen")
-        elif c.isspace():
-            if c != " ":
-                rules.add("whitespace")
-            chars.append(" ")
-        elif c in _CHARMAP:
-            chars.append(_CHARMAP[c][0])
-            rules.add(_CHARMAP[c][1])
-        else:
-            chars.append(c)
-    mapped = "".join(chars)
+    mapped = _map_chars(cluster, rules)
     composed = unicodedata.normalize("NFKC", mapped)
     if composed != mapped:
         rules.add("nfkc")
     folded = composed.casefold()
     if folded != composed:
         rules.add("case")
-    # NFKC and casefold can produce chars the first pass maps (fullwidth dashes, "Ё" -> "ё").
-    out = "".join(_CHARMAP[c][0] if c in _CHARMAP else c for c in folded)
-    if out != folded:
-        rules.update(_CHARMAP[c][1] for c in folded if c in _CHARMAP)
-    result = (out, frozenset(rules))
+    # NFKC and casefold can produce chars the first pass maps ("\ufe58" -> "—", "Ё" -> "ё").
+    result = (_map_chars(folded, rules), frozenset(rules))
     if len(_FOLD_CACHE) < 100_000:  # bounded: clusters are few, but texts are untrusted
         _FOLD_CACHE[cluster] = result
     return result
@@ -198,7 +192,8 @@ def _hit(text: str, kind: str, start: int, end: int, rules: set[str], score: flo
 def _decide(text: str, kind: str, spans: list[tuple[int, int]], qrules: set[str],
             pages: Sequence[Any] | None, context: str) -> Anchor:
     # context: "" (none given), "used" (it narrowed the hits), "ignored" (it fitted none)
-    ignored = "; the given prefix/suffix fits none, so it was ignored" if context == "ignored" else ""
+    ignored = "; the given prefix/suffix fits none, so it was ignored" \
+        if context == "ignored" else ""
     if len(spans) > 1:
         starts = sorted({s for s, _ in spans})
         listed = "" if len(starts) <= MAX_CANDIDATES else f" (first {MAX_CANDIDATES} listed)"
@@ -271,11 +266,15 @@ def anchor(text: str | None, quote: str, *, prefix: str | None = None, suffix: s
     return _fuzzy(text, lo, region, ntext, where, nquote, qrules, nprefix, nsuffix, pages)
 
 
-def _myers(t: str, peq: dict[str, int], m: int, anchored: bool) -> list[int]:
+def _myers(t: str, pattern: str, anchored: bool) -> list[int]:
     """Edit distance of the pattern against t ending at each position (Myers' bit vectors).
 
     Unanchored, the pattern may start anywhere in t; anchored, it must start at t[0].
     """
+    peq: dict[str, int] = {}  # for each char, the bit set of its positions in the pattern
+    for i, c in enumerate(pattern):
+        peq[c] = peq.get(c, 0) | (1 << i)
+    m = len(pattern)
     full, top = (1 << m) - 1, 1 << (m - 1)
     pv, mv, score, carry = full, 0, m, int(anchored)
     scores = []
@@ -297,16 +296,9 @@ def _myers(t: str, peq: dict[str, int], m: int, anchored: bool) -> list[int]:
     return scores
 
 
-def _peq(p: str) -> dict[str, int]:
-    table: dict[str, int] = {}
-    for i, c in enumerate(p):
-        table[c] = table.get(c, 0) | (1 << i)
-    return table
-
-
 def _distance(a: str, b: str) -> int:
     """Levenshtein distance: the anchored scan's last column."""
-    return _myers(b, _peq(a), len(a), True)[-1] if a and b else max(len(a), len(b))
+    return _myers(b, a, True)[-1] if a and b else max(len(a), len(b))
 
 
 def _windows(ntext: str, nquote: str, budget: int) -> list[tuple[int, int]]:
@@ -344,9 +336,9 @@ def _fuzzy(text: str, lo: int, region: str, ntext: str, where: list[int], nquote
         return _miss("not_found", "not found, and too short to search approximately")
     windows = [(0, len(ntext))] if len(ntext) <= FUZZY_FULL_SCAN else \
         _windows(ntext, nquote, FUZZY_BUDGET)
-    peq, best, ends = _peq(nquote), k + 1, []
+    best, ends = k + 1, []
     for a, b in windows:
-        for j, s in enumerate(_myers(ntext[a:b], peq, m, False)):
+        for j, s in enumerate(_myers(ntext[a:b], nquote, False)):
             if s < best:
                 best, ends = s, [a + j + 1]
             elif s == best and len(ends) < 16 and a + j + 1 not in ends:
@@ -354,9 +346,9 @@ def _fuzzy(text: str, lo: int, region: str, ntext: str, where: list[int], nquote
     if not ends:
         return _miss("not_found", "not found, even approximately")
     # Walk back from each best end to its start, then let the context break ties.
-    rpeq, found = _peq(nquote[::-1]), []
+    found = []
     for e in ends:
-        back = _myers(ntext[max(0, e - m - best):e][::-1], rpeq, m, True)
+        back = _myers(ntext[max(0, e - m - best):e][::-1], nquote[::-1], True)
         length = min(range(len(back)), key=lambda i: (back[i], abs(i + 1 - m))) + 1
         s = e - length
         # normalised context never ends or starts with a space, so drop the one next to the hit

@@ -139,7 +139,8 @@ def test_fuzzy_uses_context_to_pick_between_equal_candidates():
 def test_ambiguous_even_with_context():
     a = anchor("A: no. B: no. A: no.", "no", prefix="A:")
     assert (a.match, a.candidates) == ("ambiguous", (3, 17))
-    assert a.reason == "quote occurs 2 times even with the given prefix/suffix; lengthen them to pick one"
+    assert a.reason == (
+        "quote occurs 2 times even with the given prefix/suffix; lengthen them to pick one")
 
 
 def test_fuzzy_score_counts_the_reported_passage():
@@ -154,10 +155,11 @@ def _filler(n: int) -> str:
 
 
 def test_large_text_exact_normalized_and_windowed_fuzzy():
-    text = _filler(150_000) + " \u201cThe police detained twelve protesters\u201d " + _filler(20_000)
+    quote = "\u201cThe police detained twelve protesters\u201d"
+    text = _filler(150_000) + " " + quote + " " + _filler(20_000)
     assert len(text) > 1_000_000
     at = text.index("\u201cThe")
-    a = anchor(text, "\u201cThe police detained twelve protesters\u201d")
+    a = anchor(text, quote)
     assert (a.match, a.start) == ("exact", at)
     a = anchor(text, '"the police detained twelve protesters"')
     assert (a.match, a.start, a.end) == ("normalized", at, at + 39)
@@ -267,7 +269,7 @@ LONG = " ".join(f"w{i}" for i in range(120))
          "https://example.org/a#:~:text=a%2Db%2C%20c%20%26%20d"),
         ("HTTP://example.org/?q=1", "Всё", None, None,
          "HTTP://example.org/?q=1#:~:text=%D0%92%D1%81%D1%91"),
-        ("http://example.org/", "two\n words", "said-", "end,", 
+        ("http://example.org/", "two\n words", "said-", "end,",
          "http://example.org/#:~:text=said%2D-,two%20words,-end%2C"),
         ("https://example.org/", "50% (of them)!", None, None,
          "https://example.org/#:~:text=50%25%20%28of%20them%29%21"),
