@@ -136,6 +136,7 @@ def normalize(s: str) -> tuple[str, list[int], set[str]]:
 
 
 def quotes_equivalent(a: str, b: str) -> bool:
+    """Whether two quotes differ only in what normalisation ignores."""
     return normalize(a)[0] == normalize(b)[0]
 
 
@@ -211,7 +212,12 @@ def _decide(text: str, kind: str, spans: list[tuple[int, int]], qrules: set[str]
 
 def anchor(text: str | None, quote: str, *, prefix: str | None = None, suffix: str | None = None,
            pages: Sequence[Any] | None = None, page: int | None = None) -> Anchor:
-    """Locate `quote` in `text`; see the module docstring for what each outcome means."""
+    """Locate `quote` in `text` (within `page` when `pages` maps pages to offsets).
+
+    exact/normalized: found once (after prefix/suffix picked among repeats);
+    ambiguous: several occurrences fit, starts in `candidates`; fuzzy: only a
+    near passage exists (never found); unverifiable: no text to check against.
+    """
     if text is None:
         return _miss("unverifiable", "the extraction has no text")
     lo, hi = 0, len(text)

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from ingest.anchor import Anchor, anchor, normalize, quotes_equivalent, text_fragment_url
+from ingest.anchor import (Anchor, _distance, _myers, anchor, normalize, quotes_equivalent,
+                           text_fragment_url)
 
 TEXT = "The court heard 12 witnesses. The court adjourned."
 
@@ -360,3 +361,30 @@ def test_fuzzy_is_never_found(text, quote):
     assert a.found == (a.match in ("exact", "normalized"))
     if a.match == "fuzzy":
         assert 0 <= a.score < 1 and a.exact == text[a.start:a.end]
+
+
+def _levenshtein(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+small = st.text("abc", max_size=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(small, small)
+def test_bit_vector_distance_agrees_with_the_textbook_table(a, b):
+    assert _distance(a, b) == _levenshtein(a, b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text("abc", min_size=1, max_size=8), st.text("abc", min_size=1, max_size=12))
+def test_unanchored_scan_finds_the_best_substring(pattern, text):
+    # score at j = best distance of the pattern to any text[i:j+1]
+    scores = _myers(text, pattern, False)
+    for j in range(len(text)):
+        assert scores[j] == min(_levenshtein(pattern, text[i:j + 1]) for i in range(j + 2))
