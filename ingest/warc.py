@@ -61,6 +61,9 @@ def _http_response_bytes(hop: Any) -> bytes:
         if k.lower() in HOP_BY_HOP:
             # The body is stored de-chunked; keep the fact, not a framing that no longer applies.
             k = "X-Khronika-Original-" + k
+        elif k.lower() == "content-length" and v.strip() != str(len(hop.body_raw)):
+            # A redirect or error body too large to keep is recorded empty; say so in the record.
+            k = "X-Khronika-Original-" + k
         lines.append(f"{k}: {v}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + hop.body_raw
 

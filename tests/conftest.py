@@ -99,3 +99,37 @@ def khronika(*args: str, cwd: Path | None = None, timeout: float = 300) -> Resul
 @pytest.fixture
 def cli():  # type: ignore[no-untyped-def]
     return khronika
+
+
+DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def make_pdf(pages: list[str], title: str = "Test document") -> bytes:
+    """A PDF with a real text layer in DejaVu Sans (Cyrillic glyphs), one string per page."""
+    import io
+
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+    from reportlab.pdfgen import canvas
+
+    if "DejaVu" not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(TTFont("DejaVu", DEJAVU))
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, invariant=1)
+    c.setTitle(title)
+    for text in pages:
+        c.setFont("DejaVu", 12)
+        c.drawString(72, 720, text)
+        c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def query(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
