@@ -46,7 +46,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import blake3
@@ -185,7 +185,8 @@ class Extraction:
 
     @classmethod
     def from_json(cls, d: dict) -> Extraction:
-        d = dict(d)
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}  # a newer writer's extra keys
         pages = d.get("pages")
         if pages is not None:
             d["pages"] = [PageSpan(**p) for p in pages]
@@ -263,7 +264,7 @@ def extract(data: bytes, media_type: str, charset: str | None = None) -> Extract
             return _extract_pdf(data)
         if name == "text":
             return _extract_text(data, charset)
-        return failed(mt, f"unsupported media type {mt or media_type!r}")
+        return failed(mt, f"unsupported media type {mt or repr(media_type)}")
     except MemoryError:
         raise
     except RecursionError:

@@ -23,6 +23,7 @@ running; call `run_jobs` from the main thread of a single-threaded program.
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import json
 import os
@@ -169,7 +170,7 @@ def _child(job: Job, limits: WorkerLimits, fd: int) -> None:
             result = _run_job(job)
         except MemoryError:
             os._exit(_EXIT_MEMORY)
-        payload = json.dumps(result.to_json(), ensure_ascii=False).encode("utf-8", "surrogatepass")
+        payload = json.dumps(result.to_json()).encode("ascii")
         view = memoryview(payload)
         while view:
             written = os.write(fd, view)
@@ -210,6 +211,7 @@ def _test_hog(path: str) -> None:
     elif what == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     elif what == "segv":
+        faulthandler.disable()  # no traceback on stderr for a crash that is meant
         os.kill(os.getpid(), signal.SIGSEGV)
     elif what == "exit":
         os._exit(3)
