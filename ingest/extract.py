@@ -106,10 +106,13 @@ PYPDF_OPTIONS: dict[str, Any] = {
 TEXT_OPTIONS: dict[str, Any] = {"normalisation": None}
 
 # Short pages whose only text is one of these are interstitials, not content.
+# A heuristic: a short page whose text matches one of these phrases is a
+# JavaScript shell, bot check or consent wall, not the document. Phrases that
+# could plausibly be news ("access denied") are deliberately not listed.
 _INTERSTITIAL = re.compile(
-    r"enable javascript|javascript is (?:disabled|required)|checking your browser"
-    r"|verify(?:ing)? (?:that )?you are (?:a )?human|are you a robot|captcha"
-    r"|please wait while|access denied|attention required|just a moment"
+    r"enable javascript|javascript is (?:disabled|required|not enabled)|checking your browser"
+    r"|checking if the site connection is secure|verify(?:ing)? (?:that )?you are (?:a )?human"
+    r"|are you a robot|complete the captcha|captcha (?:check|challenge)|before you continue to"
     r"|включите javascript|вы не робот|проверка браузера",
     re.IGNORECASE,
 )
@@ -132,6 +135,7 @@ _LABEL_ALIASES = {
 _META_CHARSET = re.compile(
     rb"""<meta\b[^>]*?\bcharset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.IGNORECASE
 )
+_XML_DECL = re.compile(rb"""^<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9_:.\-]+)""")
 _COMMENT = re.compile(rb"<!--.*?-->", re.DOTALL)
 _HTML_LANG = re.compile(r"""<html\b[^>]*?\blang\s*=\s*["']?([A-Za-z]{2,3}(?:-[A-Za-z0-9]+)*)""", re.I)
 
@@ -291,8 +295,8 @@ def warm_up() -> None:
 def decode_html(data: bytes, http_charset: str | None) -> tuple[str, str, str]:
     """Decode HTML bytes; return (text, charset, source).
 
-    Order: BOM, HTTP charset, <meta charset>/<meta http-equiv> in the first
-    8 KiB, valid UTF-8, charset-normalizer detection, UTF-8 with replacement.
+    Order: BOM, HTTP charset, the page's own declaration (an XML declaration,
+    else <meta charset>/<meta http-equiv> in the first 8 KiB, source "meta"), valid UTF-8, charset-normalizer detection, UTF-8 with replacement.
     A declared charset that is unknown or cannot decode the bytes strictly is
     skipped. `http_charset` may be a bare charset or a Content-Type value.
     """
@@ -392,6 +396,10 @@ def _iana(codec: str) -> str:
 
 
 def _meta_charset(data: bytes) -> str | None:
+    """The page's own declaration: an XML declaration, else a <meta> tag."""
+    m = _XML_DECL.match(data[:256].lstrip())
+    if m:
+        return m.group(1).decode("ascii")
     head = _COMMENT.sub(b"", data[:8192])
     m = _META_CHARSET.search(head)
     return m.group(1).decode("ascii") if m else None

@@ -181,6 +181,8 @@ def test_html_charset_from_media_type_parameter():
          ("<!-- <meta charset='koi8-r'> --><p>Да</p>", "utf-8", "detected")),
         (b"<p>caf\xe9</p>", "no-such-charset", None),
         (b"<p>x</p>", "iso-8859-1", ("<p>x</p>", "windows-1252", "http")),
+        (b'<?xml version="1.0" encoding="koi8-r"?><p>\xe4\xc1</p>', None,
+         ('<?xml version="1.0" encoding="koi8-r"?><p>Да</p>', "koi8-r", "meta")),
     ],
 )
 def test_decode_html(data, http, expected):
