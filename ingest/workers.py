@@ -19,6 +19,11 @@ on:
 order; match them by `Job.key`. Jobs are taken from the iterable lazily, as
 slots free up. Forking is only safe from a process that has no other threads
 running; call `run_jobs` from the main thread of a single-threaded program.
+
+Cost per job: one fork, a pipe and a JSON round trip (about 6 ms for an
+empty job on the project's 2-core VM), plus the copy-on-write page faults the
+child takes while extracting, which in that VM make an HTML extraction about
+15 ms slower than the same call in a warm parent.
 """
 
 from __future__ import annotations
