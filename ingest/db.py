@@ -18,14 +18,14 @@ DERIVED = {
 LOGGED_TABLES = ("cases", "sources", "files", "captures", "attempts", "extractions", "warcs", "claims", "citations")
 
 SCHEMA: dict[str, dict[str, Any]] = {
+    "files": dict(
+        columns={"blake3": str, "sha256": str, "size": int, "media_type": str, "path": str, "stored_at": str},
+        pk="blake3",
+    ),
     "cases": dict(
         columns={"id": str, "title": str, "description": str, "case_file": str, "case_file_blake3": str, "recorded_at": str},
         pk="id",
         foreign_keys=[("case_file_blake3", "files", "blake3")],
-    ),
-    "files": dict(
-        columns={"blake3": str, "sha256": str, "size": int, "media_type": str, "path": str, "stored_at": str},
-        pk="blake3",
     ),
     "sources": dict(
         columns={

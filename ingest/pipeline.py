@@ -13,7 +13,7 @@ from ingest import db as dbm
 from ingest.archive import Archive
 from ingest.cases import Case, Source
 from ingest.errors import FetchFailed, StoreError
-from ingest.extract import Extraction, extractor_for
+from ingest.extract import Extraction, extractor_for, extractor_versions
 from ingest.fetch import FetchConfig, FetchResult, fetch, sniff_media_type
 from ingest.log import Head, utcnow
 from ingest.store import hash_bytes
@@ -288,6 +288,7 @@ class Runner:
             (r["blake3"], r["extractor"], r["extractor_version"])
             for r in self.archive.db.query("SELECT blake3, extractor, extractor_version FROM extractions")
         }
+        versions = extractor_versions()
         jobs: list[Job] = []
         seen: set[str] = set()
         for cap in self.archive.db.query(
@@ -296,7 +297,8 @@ class Runner:
             if cap["blake3"] in seen:
                 continue
             seen.add(cap["blake3"])
-            name, version = extractor_for(cap["media_type"] or "application/octet-stream")
+            name = extractor_for(cap["media_type"] or "application/octet-stream")
+            version = versions.get(name, "")
             if (cap["blake3"], name, version) in done:
                 continue
             jobs.append(Job(cap["blake3"], str(self.archive.store.path(cap["blake3"])),

@@ -109,7 +109,7 @@ def check_fixity(archive: Archive) -> tuple[list[Check], set[str]]:
 
 
 def check_reproducibility(archive: Archive, intact: set[str]) -> list[Check]:
-    from ingest.extract import extract, extractor_for
+    from ingest.extract import extract, extractor_for, extractor_versions
 
     checks: list[Check] = []
     rows = list(archive.db.query(
@@ -130,7 +130,8 @@ def check_reproducibility(archive: Archive, intact: set[str]) -> list[Check]:
             checks.append(Check("reproducibility", subject, UNVERIFIABLE, "raw file is missing or altered"))
             continue
         data = archive.store.path(row["blake3"]).read_bytes()
-        name, version = extractor_for(row["file_type"])
+        name = extractor_for(row["file_type"])
+        version = extractor_versions().get(name, "")
         again = extract(data, row["file_type"], row["http_charset"])
         if again.error:
             checks.append(Check("reproducibility", subject, MISMATCH, f"re-extraction failed: {again.error}"))

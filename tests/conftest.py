@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ["KHRONIKA_ALLOW_PRIVATE"] = "1"  # the test servers live on 127.0.0.1
 
 
 @dataclass
@@ -91,7 +90,7 @@ def khronika(*args: str, cwd: Path | None = None, timeout: float = 300) -> Resul
     """Run `python -m ingest ARGS` as a user would, in a separate process."""
     proc = subprocess.run(
         [sys.executable, "-m", "ingest", *args], cwd=cwd or ROOT, capture_output=True, text=True,
-        timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT), "KHRONIKA_ALLOW_PRIVATE": "1"},  # test servers are on 127.0.0.1
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
