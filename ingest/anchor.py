@@ -399,3 +399,26 @@ def text_fragment_url(url: str, quote: str, prefix: str | None = None,
     if suffix and suffix.split():
         parts.append("-" + _encode(suffix))
     return url.split("#", 1)[0] + "#:~:text=" + ",".join(parts)
+
+
+def _simple_fold(s: str, skip: str) -> str:
+    """Normalise like normalize(), but with one rule left out (to see whether a match needed it)."""
+    out = []
+    for c in s:
+        rep, rule = (" ", "whitespace") if c.isspace() else _CHARMAP.get(c, (c, ""))
+        out.append(c if rule == skip else rep)
+    text = "".join(out)
+    if skip != "nfkc":
+        text = unicodedata.normalize("NFKC", text)
+    if skip != "case":
+        text = text.casefold()
+    if skip != "yo":
+        text = text.replace("\u0451", "\u0435")
+    if skip != "whitespace":
+        text = " ".join(text.split())
+    return text
+
+
+def needed_rules(exact: str, quote: str, fired: Sequence[str]) -> tuple[str, ...]:
+    """The rules among `fired` without which the stored passage and the quote would differ."""
+    return tuple(sorted(r for r in fired if _simple_fold(exact, r) != _simple_fold(quote, r)))

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from ingest import db as dbm
-from ingest.anchor import Anchor, anchor
+from ingest.anchor import Anchor, anchor, needed_rules
 from ingest.archive import Archive
 from ingest.cases import Case, Citation, Claim
 from ingest.log import utcnow
@@ -93,7 +93,8 @@ def _record_citation(archive: Archive, case: Case, claim_key_: str, n: int, cid:
         text_blake3=extraction["text_blake3"] if extraction else None,
         match=result.match, start=result.start, end=result.end, exact=result.exact,
         selector_prefix=result.prefix, selector_suffix=result.suffix,
-        rules=json.dumps(list(result.rules)), score=result.score,
+        rules=json.dumps(list(needed_rules(result.exact, c.quote, result.rules) if result.found else result.rules)),
+        score=result.score,
         candidates=json.dumps(list(result.candidates)) if result.candidates else None,
         found_page=result.page, reason=result.reason, anchored_at=utcnow(),
     )

@@ -388,3 +388,17 @@ def test_unanchored_scan_finds_the_best_substring(pattern, text):
     scores = _myers(text, pattern, False)
     for j in range(len(text)):
         assert scores[j] == min(_levenshtein(pattern, text[i:j + 1]) for i in range(j + 2))
+
+
+@pytest.mark.parametrize("exact,quote,fired,expected", [
+    ("«Гарри Азарян» заключён под стражу", '"Гарри Азарян" заключен\nпод стражу',
+     ("case", "quotes", "whitespace", "yo"), ("quotes", "whitespace", "yo")),
+    ("Суд постановил", "суд постановил", ("case",), ("case",)),
+    ("Суд  постановил", "Суд постановил", ("case", "whitespace"), ("whitespace",)),
+    ("co\u00adoperate", "cooperate", ("soft_hyphen",), ("soft_hyphen",)),
+    ("2014–2015", "2014-2015", ("dashes",), ("dashes",)),
+])
+def test_needed_rules_keeps_only_rules_the_match_depended_on(exact: str, quote: str, fired: tuple, expected: tuple) -> None:
+    from ingest.anchor import needed_rules
+
+    assert needed_rules(exact, quote, fired) == expected
