@@ -54,7 +54,8 @@ class Archive:
     @classmethod
     def open(cls, root: Path, *, create: bool = False, write: bool = True, wait: float = 0.0) -> Archive:
         root = Path(root)
-        if not (root / MARKER).exists():
+        rebuilding = not (root / MARKER).exists() and any((root / "log").glob("*.jsonl"))
+        if not (root / MARKER).exists() and not rebuilding:
             if not create:
                 raise ArchiveError(f"{root} is not a Khronika archive (no {MARKER}); run `python -m ingest run --archive {root}` first")
             if root.exists() and any(p.name not in ("README.md", ".lock") for p in root.iterdir()):

@@ -127,8 +127,6 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
 
     try:
         with Archive.open(Path(archive_dir), create=True, wait=wait) as archive:
-            for note in archive.recovery.messages():
-                click.echo(f"recovered: {note}", err=True)
             report = run_pipeline(cases, archive, options, progress)
     except KhronikaError as exc:
         click.echo(f"\nerror: {exc}", err=True)
@@ -139,6 +137,8 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
         click.echo(f"failed: {failure.source_id}: {failure.detail}", err=True)
     for failure in report.extraction_failures:
         click.echo(f"extraction failed: {failure}", err=True)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
     claims = ", ".join(f"{n} {status}" for status, n in sorted(report.claims.items())) or "none"
     click.echo(
         f"{report.count('new')} new capture(s), {report.count('unchanged')} unchanged, "

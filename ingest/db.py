@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import rfc8785
 import sqlite_utils
 
 # Columns computed from other rows or files: stored for reading, never logged, always recomputable.
@@ -175,7 +176,7 @@ def apply_entry(db: sqlite_utils.Database, entry: dict[str, Any], extra: dict[st
         {
             "seq": entry["seq"], "time": entry["time"], "event": entry["event"], "table_name": table,
             "key": entry.get("key"), "row_hash": entry.get("row_hash"), "prev": entry["prev"],
-            "hash": entry["hash"], "entry": json.dumps(entry, ensure_ascii=False, sort_keys=True),
+            "hash": entry["hash"], "entry": rfc8785.dumps(entry).decode("utf-8"),
         },
         pk="seq",
     )

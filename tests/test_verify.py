@@ -260,3 +260,19 @@ def test_default_case_every_claim_sourced(tmp_path: Path) -> None:
     statuses = query(tmp_path / "archive" / "archive.db", "SELECT DISTINCT status FROM claims")
     assert statuses == [("sourced",)]
     assert query(tmp_path / "archive" / "archive.db", "SELECT count(*) FROM claims")[0][0] >= 10
+
+
+def test_database_is_rebuilt_from_the_log_and_the_files(built: tuple[Path, Path, Site]) -> None:
+    case, archive, _ = built
+    tables = ("cases", "sources", "files", "captures", "attempts", "extractions", "claims", "citations", "log")
+    before = {t: query(archive / "archive.db", f"SELECT * FROM {t} ORDER BY 1") for t in tables}
+    for suffix in ("", "-wal", "-shm"):
+        (archive / f"archive.db{suffix}").unlink(missing_ok=True)
+    result = khronika("run", str(case), "--archive", str(archive), "--offline")
+    assert result.code == 0, result.err
+    assert "note: restored the text of 2 extraction(s) from the archived files" in result.err
+    after = {t: query(archive / "archive.db", f"SELECT * FROM {t} ORDER BY 1") for t in tables}
+    for t in tables:
+        assert [r for r in after[t] if r not in before[t]] == [], t
+    assert query(archive / "archive.db", "SELECT count(*) FROM extractions_fts WHERE extractions_fts MATCH 'азарян'") == [(1,)]
+    assert verify_json(archive)[0] == 0
