@@ -129,7 +129,7 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
         with Archive.open(Path(archive_dir), create=True, wait=wait) as archive:
             report = run_pipeline(cases, archive, options, progress)
     except KhronikaError as exc:
-        click.echo(f"\nerror: {exc}", err=True)
+        click.echo(("\n" if tty else "") + f"error: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     if tty:
         click.echo("\r\033[K", err=True, nl=False)
