@@ -60,7 +60,9 @@ class ExportOptions:
     contact_name: str = UNKNOWN
     contact_email: str = UNKNOWN
     zip: bool = False
+    wacz: bool = False
     run_verify: bool = True
+    wait: float = 0.0
 
 
 @dataclass
@@ -70,6 +72,7 @@ class ExportResult:
     key_fingerprint: str
     head: Head
     counts: dict[str, int] = field(default_factory=dict)
+    wacz: Path | None = None
 
 
 @dataclass
@@ -285,16 +288,21 @@ def export_case(archive_root: Path, case_id: str, out: Path, options: ExportOpti
     else:
         zip_path = out.with_name(out.name + ".zip") if options.zip else None
         bag_dir = out
-    for p in (bag_dir, zip_path):
+    wacz_path = out.with_suffix(".wacz") if zip_only else (out.with_name(out.name + ".wacz") if options.wacz else None)
+    if not options.wacz:
+        wacz_path = None
+    for p in (bag_dir, zip_path, wacz_path):
         if p is not None and p.exists() and (p.is_file() or any(p.iterdir())):
             raise ExportError(f"{p} already exists; choose a new path")
-    with Archive.open(archive_root, create=False, write=True) as archive:
+    with Archive.open(archive_root, create=False, write=True, wait=options.wait) as archive:
         if options.run_verify:
             from ingest.verify import verify
 
             verify(archive)
         key = load_or_create_key(archive_root)
         rows = case_rows(archive.db, case_id)
+        if wacz_path is not None and not any(c["method"] == "http" for c in rows.tables["captures"]):
+            raise ExportError(f"case {case_id} has no web captures to put in a WACZ")
         head = archive.log.head()
         try:
             result = _write(archive, rows, head, bag_dir, options)
@@ -302,10 +310,14 @@ def export_case(archive_root: Path, case_id: str, out: Path, options: ExportOpti
             _sign(bag_dir, key, case_id, head)
             if zip_path is not None:
                 zip_bag(bag_dir, zip_path)
+            if wacz_path is not None:
+                from ingest.wacz import write_wacz
+
+                write_wacz(bag_dir / "data" / "warc" / f"{case_id}.warc.gz", wacz_path, rows.case["title"])
         finally:
             if zip_only:
                 shutil.rmtree(bag_dir.parent, ignore_errors=True)
-    return ExportResult(None if zip_only else bag_dir, zip_path, fp, head, result)
+    return ExportResult(None if zip_only else bag_dir, zip_path, fp, head, result, wacz_path)
 
 
 def _write(archive: Archive, rows: CaseRows, head: Head, bag: Path, options: ExportOptions) -> dict[str, int]:
