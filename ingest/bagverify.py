@@ -427,7 +427,9 @@ def _check_log(bag: Path, db: sqlite_utils.Database, info: dict[str, str], signe
     entries = _read_log(path)
     problems = check_chain(entries, allow_reduced=True)
     for subject, problem in problems:
-        checks.append(Check("log", f"data/log.jsonl {subject}", MISMATCH, problem))
+        # "log entry N" -> "data/log.jsonl entry N"; "log data/log.jsonl line N" -> "data/log.jsonl line N"
+        subject = subject.replace("log entry ", "data/log.jsonl entry ", 1).removeprefix("log ")
+        checks.append(Check("log", subject, MISMATCH, problem))
     good = [e for e in entries if isinstance(e, dict)]
     full = [e for e in good if set(e) != {"seq", "hash", "prev"}]
     last = good[-1] if good else None
