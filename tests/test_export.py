@@ -282,3 +282,45 @@ def test_export_to_zip_path_only(exported: dict[str, object], tmp_path: Path) ->
     assert f"key fingerprint {exported['fp']}" in r.out  # the same key, created once
     report = verify_bag(target, exported["fp"])  # type: ignore[arg-type]
     assert report.counts() == ALL_OK
+
+
+WEB_CASE = """\
+case:
+  id: "web-case"
+  title: "A web case"
+  description: "One web page."
+sources:
+  - id: "page"
+    url: "{url}"
+    title: "A page"
+    kind: "report"
+    outlet: "test"
+    language: "en"
+claims:
+  - id: "page-claim"
+    text: "The page says something."
+    type: "statement"
+    citations:
+      - source: "page"
+        quote: "the sentence that the page says"
+        stance: "supports"
+"""
+
+
+def test_web_case_exports_with_wacz(site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("wacz")
+    body = b"<html><head><title>A page</title></head><body><article><p>This is the sentence that the page says, " \
+           b"with enough words around it for the extractor to keep the paragraph.</p></article></body></html>"
+    url = site.set("/page", body, Content_Type="text/html; charset=utf-8")
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "web.yml").write_text(WEB_CASE.format(url=url), "utf-8")
+    assert khronika("run", "--archive", str(tmp_path / "archive"), cwd=tmp_path).code == 0
+    r = khronika("export", "web-case", "--archive", str(tmp_path / "archive"), "--out", str(tmp_path / "bag"), "--wacz")
+    assert r.code == 0, r.err
+    assert (tmp_path / "bag.wacz").is_file()  # written, and accepted by `wacz validate`
+    report = verify_bag(tmp_path / "bag")
+    assert report.exit_code() == 0, [c for c in report.checks if c.state != "ok"]
+    db = tmp_path / "bag" / "data" / "archive.db"
+    assert query(db, "SELECT refers_to, warc_type FROM bag_warc_records ORDER BY n") == [
+        ("captures", "response"), ("request", "request")]
+    assert ("warc", "data/warc/web-case.warc.gz", "ok") in triples(report)
