@@ -165,7 +165,6 @@ def _open_db(bag: Path, checks: list[Check]) -> sqlite_utils.Database | None:
     try:
         # immutable: read only, and no journal or lock files written into the bag
         conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
-        conn.row_factory = None
         verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
         if verdict != "ok":
             raise sqlite3.DatabaseError(verdict)

@@ -304,6 +304,8 @@ def export_case(archive_root: Path, case_id: str, out: Path, options: ExportOpti
         if wacz_path is not None and not any(c["method"] == "http" for c in rows.tables["captures"]):
             raise ExportError(f"case {case_id} has no web captures to put in a WACZ")
         head = archive.log.head()
+        created = not bag_dir.exists()
+        ok = False
         try:
             result = _write(archive, rows, head, bag_dir, options)
             fp = fingerprint(raw_public(key.public_key()))
@@ -314,7 +316,10 @@ def export_case(archive_root: Path, case_id: str, out: Path, options: ExportOpti
                 from ingest.wacz import write_wacz
 
                 write_wacz(bag_dir / "data" / "warc" / f"{case_id}.warc.gz", wacz_path, rows.case["title"])
+            ok = True
         finally:
+            if not ok and created:
+                shutil.rmtree(bag_dir, ignore_errors=True)  # never leave a half-written package behind
             if zip_only:
                 shutil.rmtree(bag_dir.parent, ignore_errors=True)
     return ExportResult(None if zip_only else bag_dir, zip_path, fp, head, result, wacz_path)
