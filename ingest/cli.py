@@ -216,6 +216,87 @@ def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, p
     sys.exit(report.exit_code())
 
 
+@cli.command()
+@click.argument("case_id")
+@click.option("--out", "out", required=True, type=click.Path(),
+              help="Bag folder to create; a path ending in .zip writes only the zipped bag.")
+@click.option("--archive", "archive_dir", default="archive", show_default=True, type=click.Path(file_okay=False))
+@click.option("--zip", "as_zip", is_flag=True, help="Also write OUT.zip holding the bag.")
+@click.option("--wacz", is_flag=True, help="Also write OUT.wacz from the case's WARC records (needs the wacz package).")
+@click.option("--organization", default=None, help="bag-info Source-Organization (else KHRONIKA_ORGANIZATION, else unknown).")
+@click.option("--contact", default=None, help='bag-info contact, "Name <email>" (else KHRONIKA_CONTACT, else unknown).')
+@click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another process holding the archive.")
+def export(case_id: str, out: str, archive_dir: str, as_zip: bool, wacz: bool, organization: str | None,
+           contact: str | None, wait: float) -> None:
+    """Export one case as a signed BagIt evidence package that verify-bag checks without the archive.
+
+    Runs verify on the archive first and includes its results. Signs with ARCHIVE/keys/ed25519.key
+    (created on first use, never put in the bag) and prints the key's fingerprint: publish it
+    elsewhere, since trust in the signature comes from that fingerprint.
+
+    Example: python -m ingest export workers-power --out workers-power-bag --zip
+    """
+    from ingest.export import ExportOptions, export_case, parse_contact
+
+    name, email = parse_contact(contact or os.environ.get("KHRONIKA_CONTACT"))
+    options = ExportOptions(
+        organization=organization or os.environ.get("KHRONIKA_ORGANIZATION") or "unknown",
+        contact_name=name, contact_email=email, zip=as_zip, wacz=wacz, wait=wait,
+    )
+    try:
+        result = export_case(Path(archive_dir), case_id, Path(out), options)
+    except KhronikaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    counts = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in result.counts.items())
+    for label, path in (("bag", result.bag), ("zip", result.zip), ("wacz", result.wacz)):
+        if path is not None:
+            click.echo(f"{label} {path}")
+    click.echo(f"contents: {counts}", err=True)
+    click.echo(f"log head {result.head}")
+    click.echo(f"key fingerprint {result.key_fingerprint}")
+    click.echo("Publish the key fingerprint somewhere the bag's recipients can check it independently "
+               "(verify-bag --key-fingerprint FP).", err=True)
+
+
+@cli.command("verify-bag")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--key-fingerprint", default=None, metavar="HEX", help="The signing key's published fingerprint.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
+def verify_bag(path: str, key_fingerprint: str | None, as_json: bool) -> None:
+    """Check an evidence package (bag folder or zip) with no network and no archive.
+
+    Each check ends ok, mismatch, missing or unverifiable, naming the file in the bag or the
+    claim/citation concerned. A passing quote check shows that the quoted words are present in
+    an intact archived copy of the source captured at the recorded time; it does not show that
+    the claim is true. Exit 0: all ok; 1: something is a mismatch or missing; 4: something could
+    not be checked.
+
+    Example: python -m ingest verify-bag workers-power-bag.zip --key-fingerprint 3f0c...e1
+    """
+    import json as jsonlib
+
+    from ingest.bagverify import TRUST_NOTE
+    from ingest.bagverify import verify_bag as run_verify_bag
+
+    report = run_verify_bag(Path(path), key_fingerprint)
+    if as_json:
+        click.echo(jsonlib.dumps(report.as_json(), ensure_ascii=False, indent=1))
+    else:
+        for check in report.checks:
+            if check.state != "ok":
+                click.echo(f"{check.state:<12} {check.check:<15} {check.subject}: {check.detail}")
+        for gap in report.gaps:
+            click.echo(f"gap          {gap}")
+        counts = ", ".join(f"{n} {state}" for state, n in report.counts().items() if state != "drift")
+        click.echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
+        if key_fingerprint is None:
+            click.echo(f"note: {TRUST_NOTE}.")
+        click.echo("A passing quote check means the quoted words are present in an intact archived copy "
+                   "captured at the recorded time; it does not mean the claim is true.")
+    sys.exit(report.exit_code())
+
+
 def main() -> None:
     try:
         cli(prog_name="python -m ingest")

@@ -1,0 +1,54 @@
+"""WACZ output of a case's web captures, made and checked by the `wacz` package (optional dependency).
+
+Only response and request records go in: a WACZ is for replaying web pages, and the case's
+local documents (WARC resource records with file: addresses) are not pages.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+from ingest.errors import KhronikaError
+
+WEB_TYPES = (b"response", b"request")
+
+
+class WaczError(KhronikaError):
+    pass
+
+
+def _web_members(warc: Path) -> bytes:
+    data = warc.read_bytes()
+    out = bytearray()
+    pos = 0
+    while pos < len(data):
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        head = d.decompress(data[pos:])
+        end = len(data) - len(d.unused_data)
+        for line in head.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+            if line.lower().startswith(b"warc-type:") and line.split(b":", 1)[1].strip() in WEB_TYPES:
+                out += data[pos:end]
+        pos = end
+    return bytes(out)
+
+
+def write_wacz(warc: Path, target: Path, title: str) -> None:
+    """Create target (.wacz) from the web records of warc, then run `wacz validate` on it."""
+    try:
+        import wacz  # noqa: F401
+    except ImportError:
+        raise WaczError("--wacz needs the wacz package (pip install 'khronika[wacz]')") from None
+    with tempfile.TemporaryDirectory(prefix="khronika-wacz-") as tmp:
+        web = Path(tmp) / warc.name
+        web.write_bytes(_web_members(warc))
+        create = subprocess.run([sys.executable, "-m", "wacz", "create", "-o", str(target), "--detect-pages",
+                                 "--title", title, str(web)], capture_output=True, text=True)
+        if create.returncode != 0 or not target.is_file():
+            raise WaczError(f"wacz create failed: {(create.stderr or create.stdout).strip()[-500:]}")
+    check = subprocess.run([sys.executable, "-m", "wacz", "validate", "-f", str(target)], capture_output=True, text=True)
+    if check.returncode != 0:
+        raise WaczError(f"wacz validate rejects {target}: {(check.stderr or check.stdout).strip()[-500:]}")
