@@ -42,22 +42,18 @@ def published_dir(archive: Path) -> Path:
 
 
 def archive_state(archive: Path) -> dict[str, object]:
-    """What the snapshot is compared against: the log's last seq and the database files' stat."""
-    archive = Path(archive)
-    src = archive / DB_NAME
-    state: dict[str, object] = {}
-    for suffix in ("", "-wal"):
-        p = Path(str(src) + suffix)
-        if p.exists():
-            st = p.stat()
-            state[f"db{suffix}"] = [st.st_size, st.st_mtime_ns]
-    conn = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    """What the snapshot is compared against: the log's last entry and the last verify run.
+
+    Every row of the logged tables is written through the log (and derived columns change only
+    with a log entry or a verify run), so these two change whenever anything served changes.
+    """
+    conn = sqlite3.connect(f"file:{Path(archive) / DB_NAME}?mode=ro", uri=True)
     try:
-        state["max_seq"] = conn.execute("SELECT coalesce(max(seq), 0) FROM log").fetchone()[0]
-        state["verify_runs"] = conn.execute("SELECT coalesce(max(id), 0) FROM verify_runs").fetchone()[0]
+        seq, head = conn.execute("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1").fetchone() or (0, None)
+        runs = conn.execute("SELECT coalesce(max(id), 0) FROM verify_runs").fetchone()[0]
     finally:
         conn.close()
-    return state
+    return {"max_seq": seq, "head": head, "verify_runs": runs}
 
 
 def _stale(archive: Path) -> str | None:
@@ -72,7 +68,7 @@ def _stale(archive: Path) -> str | None:
         return "the stamp file is unreadable"
     now = archive_state(archive)
     if stamp.get("state") != now:
-        return f"the archive changed since the published copy was made (log seq {stamp.get('state', {}).get('max_seq')} -> {now['max_seq']})"
+        return f"the archive changed since the published copy was made (log seq {stamp.get('state', {}).get('max_seq')} -> {now['max_seq']}, verify runs {stamp.get('state', {}).get('verify_runs')} -> {now['verify_runs']})"
     return None
 
 
@@ -116,7 +112,7 @@ _PROXY = re.compile(r"\b(?:socks[45]h?|https?)://[^\s\"'@/]+:[^\s\"'@/]+@[^\s\"'
 def scrub_text(value: str, local: list[str], users: list[str]) -> str:
     for s in local:
         value = value.replace(s, LOCAL)
-    value = _ABS_PATH.sub(LOCAL, value)
+    value = _ABS_PATH.sub(lambda m: LOCAL + "/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], value)
     value = _PROXY.sub("<proxy>", value)
     for name in users:
         value = re.sub(rf"(?<![\w]){re.escape(name)}(?![\w])", "<user>", value) if f"/{name}" in value else value

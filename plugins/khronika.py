@@ -6,6 +6,8 @@ maps URLs to it and renders templates/khronika_*.html.
 
 from __future__ import annotations
 
+import traceback
+
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup
@@ -97,14 +99,58 @@ def _link(href: str, text: str) -> Markup:
 
 
 @hookimpl
-def render_cell(value, column, table, database, datasette):  # type: ignore[no-untyped-def]
-    """Link claim and source ids to their pages, and file hashes to the archived copy."""
+def render_cell(row, value, column, table, database, datasette):  # type: ignore[no-untyped-def]
+    """Link claims and sources to their pages (through the slug column: Datasette links the id
+    column to its row page itself)."""
     if database != web.DB or not isinstance(value, str):
         return None
-    if (table, column) in (("claims", "id"), ("citations", "claim_id")):
-        return _link(web.claim_href(value), value)
-    if (table, column) in (("sources", "id"), ("citations", "source_id"), ("captures", "source_id"), ("attempts", "source_id")):
-        return _link(web.source_href(value), value)
-    if column == "blake3" and table in ("files", "captures", "citations", "extractions", "attempts") and web.HEX64.match(value):
-        return _link(f"/-/archive/{value}", value)
+    row_id = row["id"] if row is not None and "id" in row.keys() and isinstance(row["id"], str) else None
+    if table == "claims" and column == "slug" and row_id:
+        return _link(web.claim_href(row_id), value)
+    if table == "sources" and column == "slug" and row_id:
+        return _link(web.source_href(row_id), value)
     return None
+
+
+# Datasette 0.65's default handler calls rich's print_exception() outside an `except` block when
+# rich is installed, which itself raises, turning every 404 into a 500. Its traceback printing is
+# switched off here; handle_exception below prints real errors itself.
+try:
+    import datasette.handle_exception as _default_handler
+
+    _default_handler.rich = None
+except ImportError:  # pragma: no cover - other Datasette versions
+    pass
+
+# DatasetteError messages that are answers to a bad request, which Datasette 0.65 sends as 500.
+BAD_REQUEST = ("Cannot sort table by", "Cannot use _sort and _sort_desc", "Cannot sort by")
+
+
+@hookimpl
+def handle_exception(datasette, request, exception):  # type: ignore[no-untyped-def]
+    """Errors as Datasette shows them, but a bad sort is a 400, and no error page ever fails itself."""
+    from datasette.utils.asgi import Base400
+    from datasette.views.base import DatasetteError
+
+    async def inner():  # type: ignore[no-untyped-def]
+        title = None
+        if isinstance(exception, Base400):
+            status, info, message = exception.status, {}, exception.args[0] if exception.args else ""
+        elif isinstance(exception, DatasetteError):
+            status, info, message, title = exception.status, dict(exception.error_dict or {}), exception.message, exception.title
+            if status == 500 and str(message).startswith(BAD_REQUEST):
+                status = 400
+            if exception.message_is_html:
+                message = Markup(message)
+        else:
+            status, info, message = 500, {}, "Internal error"
+            traceback.print_exception(exception)
+        info.update({"ok": False, "error": message, "status": status, "title": title})
+        if request.path.split("?")[0].endswith(".json"):
+            return Response.json(info, status=status)
+        template = datasette.jinja_env.select_template([f"{status}.html", "error.html"])
+        html = await template.render_async(dict(info, urls=datasette.urls, app_css_hash=datasette.app_css_hash(),
+                                                menu_links=lambda: []))
+        return Response.html(html, status=status)
+
+    return inner
