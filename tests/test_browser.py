@@ -46,9 +46,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, pixel_site: Site) -> Iterat
     folder = tmp_path_factory.mktemp("browser")
     archive = build_archive(folder, extra_html=f'<p>A photo:</p><img src="{pixel_site.url("/pixel.png")}">')
     port = free_port()
+    log = (folder / "serve.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "ingest", "serve", "--archive", str(archive), "--port", str(port)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -60,11 +61,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, pixel_site: Site) -> Iterat
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"server did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+                raise RuntimeError("server did not start: " + (folder / "serve.log").read_text())
             time.sleep(0.2)
     yield base, archive
     os.killpg(proc.pid, 15)
     proc.wait(timeout=10)
+    log.close()
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +83,9 @@ def test_serve_said_it_made_the_published_copy_and_shows_no_local_path(server: t
         body = urllib.request.urlopen(base + path, timeout=5).read().decode()
         assert str(archive) not in body and str(ROOT) not in body, path
     assert (archive / "published" / "archive.db").is_file()
+    said = (archive.parent / "serve.log").read_text().splitlines()
+    assert said[:2] == ["published copy rebuilt: no published copy yet; 6 value(s) naming this machine removed",
+                        f"serving {base}/"]
 
 
 def test_claim_page_highlights_the_quote_and_links_the_archived_bytes(server: tuple[str, Path], browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -370,12 +370,19 @@ def test_canned_queries_show_changes_and_verify_results(tmp_path: Path) -> None:
     from ingest.pipeline import RunOptions, run
     from ingest.verify import verify
 
+    from ingest.publish import ensure_snapshot
+
     archive_dir = build_archive(tmp_path)
+    assert ensure_snapshot(archive_dir).reason == "no published copy yet"
     report = tmp_path / "hostile" / "docs" / "report.html"
     report.write_text(report.read_text(encoding="utf-8").replace("on Monday", "on Tuesday"), encoding="utf-8")
     with Archive.open(archive_dir) as archive:
         run([load_case(tmp_path / "hostile" / "hostile.yml")], archive, RunOptions(offline=True))
+        seq = archive.log.head().seq
         verify(archive)
+    again = ensure_snapshot(archive_dir)
+    assert again.rebuilt
+    assert again.reason == f"the archive changed since the published copy was made (log seq 75 -> {seq}, verify runs 0 -> 1)"
     ds = make_datasette(archive_dir)
     changed = rows_of(ds, "/archive/sources_changed_or_gone.json?_shape=array")
     assert [(r["source_id"], r["what"], r["version"]) for r in changed] == [("hostile/report", "changed", 2)]
