@@ -297,6 +297,32 @@ def verify_bag(path: str, key_fingerprint: str | None, as_json: bool) -> None:
     sys.exit(report.exit_code())
 
 
+@cli.command()
+@click.option("--archive", "archive_dir", default="archive", show_default=True, type=click.Path(file_okay=False))
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 makes the site public.")
+def serve(archive_dir: str, port: int, host: str) -> None:
+    """Serve the archive's published copy with Datasette (read-only; rebuilt when the archive changed).
+
+    Example: python -m ingest serve --archive archive --port 8001
+    """
+    from ingest.publish import ensure_snapshot
+    from ingest.serve import serve as run_server
+
+    try:
+        snap = ensure_snapshot(Path(archive_dir))
+    except KhronikaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    if snap.rebuilt:
+        scrubbed = f"; {snap.scrubbed} value(s) naming this machine removed" if snap.scrubbed else ""
+        click.echo(f"published copy rebuilt: {snap.reason}{scrubbed}", err=True)
+    else:
+        click.echo("published copy is current", err=True)
+    click.echo(f"serving http://{host}:{port}/", err=True)
+    sys.exit(run_server(Path(archive_dir), host, port))
+
+
 def main() -> None:
     try:
         cli(prog_name="python -m ingest")
