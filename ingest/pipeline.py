@@ -303,6 +303,8 @@ class Runner:
                 continue
             jobs.append(Job(cap["blake3"], str(self.archive.store.path(cap["blake3"])),
                             cap["media_type"] or "application/octet-stream", cap["charset"]))
+        if not jobs:
+            return  # run_jobs would still warm the extractors up for nothing
         for job, extraction in run_jobs(jobs, workers=self.options.workers, limits=self.options.limits):
             self._record_extraction(job.key, extraction)
 
