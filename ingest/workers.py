@@ -100,18 +100,23 @@ def run_jobs(
     running: dict[int, _Running] = {}  # by pipe fd
     selector = selectors.DefaultSelector()
     exhausted = False
+    def fill() -> None:
+        nonlocal exhausted
+        while not exhausted and len(running) < workers:
+            job = next(pending, None)
+            if job is None:
+                exhausted = True
+                break
+            run = _start(job, limits, [r.fd for r in running.values()])
+            running[run.fd] = run
+            selector.register(run.fd, selectors.EVENT_READ)
+
     try:
         while True:
-            while not exhausted and len(running) < workers:
-                job = next(pending, None)
-                if job is None:
-                    exhausted = True
-                    break
-                run = _start(job, limits, [r.fd for r in running.values()])
-                running[run.fd] = run
-                selector.register(run.fd, selectors.EVENT_READ)
+            fill()
             if not running:
                 return
+            done: list[tuple[Job, Extraction]] = []
             now = time.monotonic()
             timeout = max(0.0, min(r.deadline for r in running.values()) - now)
             for key, _ in selector.select(timeout):
@@ -122,14 +127,18 @@ def run_jobs(
                     continue
                 selector.unregister(run.fd)
                 del running[run.fd]
-                yield run.job, _finish(run, limits)
+                done.append((run.job, _finish(run, limits)))
             now = time.monotonic()
             for run in [r for r in running.values() if r.deadline <= now]:
                 _kill(run.pid)
                 run.timed_out = True
                 selector.unregister(run.fd)
                 del running[run.fd]
-                yield run.job, _finish(run, limits)
+                done.append((run.job, _finish(run, limits)))
+            # Start the next jobs before handing results over, so workers extract while the
+            # caller records what came back.
+            fill()
+            yield from done
     finally:
         for run in running.values():
             _kill(run.pid)
