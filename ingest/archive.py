@@ -13,6 +13,7 @@ from typing import Any
 import sqlite_utils
 
 from ingest import db as dbm
+from ingest import faults
 from ingest.errors import ArchiveError, ArchiveLocked
 from ingest.log import EventLog
 from ingest.store import FileStore, fsync_dir, hash_file
@@ -91,6 +92,7 @@ class Archive:
         """Log an event durably, then apply it to the database in one transaction."""
         logged = dbm.logged_row(table, row) if table and row is not None else row
         entry = self.log.append(event, table, key, logged, **fields)
+        faults.point("after_log_before_db")
         with self.db.conn:
             dbm.apply_entry(self.db, entry, extra)
         return entry

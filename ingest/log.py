@@ -23,6 +23,8 @@ from typing import Any
 
 import rfc8785
 
+from ingest import faults
+
 GENESIS = "0" * 64
 
 
@@ -129,6 +131,12 @@ class EventLog:
         path = self.dir / f"{entry['time'][:7]}.jsonl"
         line = canonical(entry) + b"\n"
         with open(path, "ab") as fh:
+            if faults.armed("mid_log"):  # kill tests: leave a torn line on disk
+                fh.write(line[: len(line) // 2])
+                fh.flush()
+                os.fsync(fh.fileno())
+                faults.point("mid_log")
+                line = line[len(line) // 2:]
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())

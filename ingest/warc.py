@@ -13,7 +13,7 @@ from typing import Any
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
-from ingest import __version__
+from ingest import __version__, faults
 from ingest.store import fsync_dir, hash_file
 
 HOP_BY_HOP = {"transfer-encoding"}
@@ -117,6 +117,7 @@ class RunWarc:
         self._writer.ensure_digest(response, block=True, payload=True)
         self._writer.ensure_digest(request, block=True, payload=True)
         ref = self._write(response)
+        faults.point("mid_warc")
         self._write(request)
         return ref
 
