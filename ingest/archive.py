@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -14,9 +15,9 @@ import sqlite_utils
 
 from ingest import db as dbm
 from ingest import faults
-from ingest.errors import ArchiveError, ArchiveLocked
+from ingest.errors import ArchiveError, ArchiveLocked, StoreError
 from ingest.log import EventLog
-from ingest.store import FileStore, fsync_dir, hash_file
+from ingest.store import FileStore, fsync_dir, hash_file, os_reason
 
 MARKER = "archive.db"
 
@@ -53,6 +54,7 @@ class Archive:
         self.store = FileStore(root)
         self.log = EventLog(root)
         self._lock_fd = lock_fd
+        self._db_behind: str | None = None  # why the database stopped following the log
         self.recovery = Recovery()
 
     @classmethod
@@ -93,12 +95,24 @@ class Archive:
     def record(self, event: str, table: str | None = None, key: str | None = None,
                row: dict[str, Any] | None = None, extra: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
         """Log an event durably, then apply it to the database in one transaction."""
+        if self._db_behind:
+            raise StoreError(f"the database fell behind the log after a failed write ({self._db_behind}); nothing "
+                             "more is recorded in this run (the next run applies the logged events)")
         logged = dbm.logged_row(table, row) if table and row is not None else row
         entry = self.log.append(event, table, key, logged, **fields)
         faults.point("after_log_before_db")
-        with self.db.conn:
-            dbm.apply_entry(self.db, entry, extra)
+        self._apply(entry, extra)
         return entry
+
+    def _apply(self, entry: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+        try:
+            with self.db.conn:
+                dbm.apply_entry(self.db, entry, extra)
+        except sqlite3.OperationalError as exc:
+            # The entry is durable in the log; later entries must not reach the database before it.
+            self._db_behind = os_reason(exc)
+            raise StoreError(f"cannot write to the database {self.root / MARKER}: {os_reason(exc)}; "
+                             f"log entry {entry['seq']} is kept and applied by the next run") from exc
 
     # -- recovery --------------------------------------------------------------------------
 
@@ -115,13 +129,12 @@ class Archive:
 
     def catch_up(self) -> int:
         """Apply logged entries the database does not have yet (a run killed between log and DB)."""
-        have = dbm.max_seq(self.db)
+        have = {seq for (seq,) in self.db.execute("SELECT seq FROM log").fetchall()}
         count = 0
         for entry in self.log.read():
-            if isinstance(entry, dict) and isinstance(entry.get("seq"), int) and entry["seq"] > have:
+            if isinstance(entry, dict) and isinstance(entry.get("seq"), int) and entry["seq"] not in have:
                 extra = self._replayed_text(entry) if entry.get("table") == "extractions" else None
-                with self.db.conn:
-                    dbm.apply_entry(self.db, entry, extra)
+                self._apply(entry, extra)
                 count += 1
         return count
 
