@@ -23,6 +23,10 @@ from typing import Any
 
 import rfc8785
 
+from ingest import faults
+from ingest.errors import StoreError
+from ingest.store import os_reason
+
 GENESIS = "0" * 64
 
 
@@ -128,12 +132,28 @@ class EventLog:
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / f"{entry['time'][:7]}.jsonl"
         line = canonical(entry) + b"\n"
-        with open(path, "ab") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        with open(path, "ab", buffering=0) as fh:  # unbuffered: nothing stale to flush after a failure
+            before = fh.seek(0, os.SEEK_END)
+            try:
+                if faults.armed("mid_log"):  # kill tests: leave a torn line on disk
+                    _write_all(fh, line[: len(line) // 2])
+                    os.fsync(fh.fileno())
+                    faults.point("mid_log")
+                    line = line[len(line) // 2:]
+                _write_all(fh, line)
+                os.fsync(fh.fileno())
+            except OSError as exc:
+                # Take back a partly written line so the next entry does not follow a torn one.
+                os.ftruncate(fh.fileno(), before)
+                raise StoreError(f"cannot append to the log {path}: {os_reason(exc)}; nothing was recorded") from exc
         self._head = Head(entry["seq"], entry["hash"])
         return entry
+
+
+def _write_all(fh: Any, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[fh.write(view):]
 
 
 REDUCED_KEYS = frozenset({"seq", "hash", "prev"})

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest import db as dbm
+from ingest import faults
 from ingest.archive import Archive
 from ingest.cases import Case, Source
 from ingest.errors import FetchFailed, StoreError
@@ -92,6 +93,7 @@ def _next_id(archive: Archive, table: str) -> int:
 
 def _store(archive: Archive, data: bytes, media_type: str) -> str:
     stored = archive.store.put(data)
+    faults.point("after_file_store")
     if not archive.db["files"].count_where("blake3 = ?", [stored.blake3]):
         archive.record("file_stored", "files", stored.blake3, {
             "blake3": stored.blake3, "sha256": stored.sha256, "size": stored.size,
@@ -307,6 +309,7 @@ class Runner:
             return  # run_jobs would still warm the extractors up for nothing
         for job, extraction in run_jobs(jobs, workers=self.options.workers, limits=self.options.limits):
             self._record_extraction(job.key, extraction)
+            faults.point("mid_extraction")
 
     def restore_texts(self) -> None:
         """Re-extract texts the database lacks (a database rebuilt from the log has none)."""

@@ -57,8 +57,11 @@ def fsync_dir(path: Path) -> None:
 
 def write_atomic(target: Path, data: bytes) -> None:
     """Write data to target through a temporary file, fsync and rename; never leaves a partial target."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+    except OSError as exc:
+        raise StoreError(f"cannot write {target}: {os_reason(exc)}; nothing already archived was changed") from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -71,8 +74,18 @@ def write_atomic(target: Path, data: bytes) -> None:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        reason = "disk full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
-        raise StoreError(f"cannot write {target}: {reason}; nothing already archived was changed") from exc
+        raise StoreError(f"cannot write {target}: {os_reason(exc)}; nothing already archived was changed") from exc
+
+
+def os_reason(exc: BaseException) -> str:
+    """A failed write's cause in words; "disk full" whenever the device or a quota is out of space."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "disk full"
+    if "full" in str(exc).lower():  # sqlite3: "database or disk is full"
+        return "disk full"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
 
 
 class FileStore:

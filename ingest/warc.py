@@ -13,8 +13,9 @@ from typing import Any
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
-from ingest import __version__
-from ingest.store import fsync_dir, hash_file
+from ingest import __version__, faults
+from ingest.errors import StoreError
+from ingest.store import fsync_dir, hash_file, os_reason
 
 HOP_BY_HOP = {"transfer-encoding"}
 
@@ -82,8 +83,13 @@ class RunWarc:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         self.name = f"khronika-{stamp}-{secrets.token_hex(4)}.warc.gz"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.dir / (self.name + ".open"), "xb")
-        self._writer = _Sha256WARCWriter(self._fh, gzip=True, warc_version="1.1")
+        try:
+            self._fh = open(self.dir / (self.name + ".open"), "xb", buffering=0)
+        except OSError as exc:
+            raise StoreError(f"cannot create WARC {self.name}: {os_reason(exc)}; nothing already archived was changed") from exc
+        # Each record is built in memory and then written whole, so a failed write can be cut back.
+        self._buf = io.BytesIO()
+        self._writer = _Sha256WARCWriter(self._buf, gzip=True, warc_version="1.1")
         info = self._writer.create_warcinfo_record(
             self.name, {"software": f"Khronika/{__version__}", "format": "WARC File Format 1.1"}
         )
@@ -92,10 +98,26 @@ class RunWarc:
     def _write(self, record: Any) -> RecordRef:
         assert self._fh is not None and self._writer is not None and self.name is not None
         start = self._fh.tell()
+        self._buf.seek(0)
+        self._buf.truncate()
         self._writer.write_record(record)
-        self._fh.flush()
+        view = self._buf.getbuffer()
+        try:
+            while view:
+                view = view[self._fh.write(view):]
+        except OSError as exc:
+            self.cut_back(start)
+            raise StoreError(f"cannot write to WARC {self.name}: {os_reason(exc)}; nothing already archived was changed") from exc
+        finally:
+            del view
         self.records += 1
         return RecordRef(self.name, start, self._fh.tell() - start)
+
+    def cut_back(self, offset: int) -> None:
+        """Drop what was written from `offset` on (a record that could not be written whole)."""
+        assert self._fh is not None
+        os.ftruncate(self._fh.fileno(), offset)
+        self._fh.seek(offset)
 
     def write_exchange(self, hop: Any) -> RecordRef:
         """Write request and response records of one HTTP exchange; return the response's place."""
@@ -117,7 +139,13 @@ class RunWarc:
         self._writer.ensure_digest(response, block=True, payload=True)
         self._writer.ensure_digest(request, block=True, payload=True)
         ref = self._write(response)
-        self._write(request)
+        faults.point("mid_warc")
+        try:
+            self._write(request)
+        except StoreError:
+            self.cut_back(ref.offset)  # no response record without its request
+            self.records -= 1
+            raise
         return ref
 
     def write_resource(self, uri: str, data: bytes, media_type: str, date: str) -> RecordRef:
@@ -136,7 +164,10 @@ class RunWarc:
         """fsync, rename .open to its final name and hash it; None when nothing was written."""
         if self._fh is None or self.name is None:
             return None
-        os.fsync(self._fh.fileno())
+        try:
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise StoreError(f"cannot complete WARC {self.name}: {os_reason(exc)}") from exc
         self._fh.close()
         final = self.dir / self.name
         os.replace(self.dir / (self.name + ".open"), final)

@@ -107,7 +107,7 @@ def run_jobs(
             if job is None:
                 exhausted = True
                 break
-            run = _start(job, limits, [r.fd for r in running.values()])
+            run = _start(job, limits)
             running[run.fd] = run
             selector.register(run.fd, selectors.EVENT_READ)
 
@@ -150,22 +150,47 @@ def run_jobs(
         selector.close()
 
 
-def _start(job: Job, limits: WorkerLimits, inherited_fds: list[int]) -> _Running:
+def _start(job: Job, limits: WorkerLimits) -> _Running:
     read_fd, write_fd = os.pipe()
+    parent = os.getpid()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # child: never returns
-        os.close(read_fd)
-        for fd in inherited_fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        # Keep only stdio and the result pipe: no other pipe, no archive lock (a killed parent
+        # must free the archive at once), no database handle a hostile file could reach.
+        _die_with_parent(parent)
+        os.closerange(3, write_fd)
+        os.closerange(write_fd + 1, _max_fd())
         _child(job, limits, write_fd)
     os.close(write_fd)
     now = time.monotonic()
     return _Running(job, pid, read_fd, now + limits.wall_seconds, now)
+
+
+def _max_fd() -> int:
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft if 0 < soft < 1 << 20 else 1 << 16
+
+
+def _load_prctl():  # type: ignore[no-untyped-def]
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _load_prctl() if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: have the kernel SIGKILL this child when its parent dies (e.g. kill -9 of a run)."""
+    if _prctl is not None:
+        _prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(_EXIT_FAILED)
 
 
 def _child(job: Job, limits: WorkerLimits, fd: int) -> None:

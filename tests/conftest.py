@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +22,7 @@ class Page:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering
 
 
 class Site:
@@ -40,8 +42,8 @@ class Site:
     def url(self, path: str) -> str:
         return self.base + path
 
-    def set(self, path: str, body: bytes = b"", status: int = 200, **headers: str) -> str:
-        self.pages[path] = Page(status, body, {k.replace("_", "-"): v for k, v in headers.items()})
+    def set(self, path: str, body: bytes = b"", status: int = 200, delay: float = 0.0, **headers: str) -> str:
+        self.pages[path] = Page(status, body, {k.replace("_", "-"): v for k, v in headers.items()}, delay)
         return self.url(path)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -55,6 +57,8 @@ class Site:
                 page = site.pages.get(self.path)
                 if page is None:
                     page = Page(404, b"not here", {"Content-Type": "text/plain"})
+                if page.delay:
+                    time.sleep(page.delay)
                 self.send_response(page.status)
                 for k, v in page.headers.items():
                     self.send_header(k, v)
