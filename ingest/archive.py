@@ -29,6 +29,8 @@ class Recovery:
     warcs_closed: list[str] = field(default_factory=list)
     warcs_recorded: list[str] = field(default_factory=list)
     entries_replayed: int = 0
+    texts_restored: int = 0
+    texts_not_restored: list[str] = field(default_factory=list)
 
     def messages(self) -> list[str]:
         out = []
@@ -42,6 +44,9 @@ class Recovery:
             out.append(f"recorded WARC {name} that an interrupted run closed but had not recorded")
         if self.entries_replayed:
             out.append(f"applied {self.entries_replayed} logged event(s) that an interrupted run had not yet written to the database")
+        if self.texts_restored:
+            out.append(f"restored the text of {self.texts_restored} extraction(s) from the archived files")
+        out.extend(self.texts_not_restored)
         return out
 
 
@@ -126,7 +131,36 @@ class Archive:
         rec.entries_replayed = self.catch_up()
         rec.warcs_closed = self._close_open_warcs()
         rec.warcs_recorded = self._record_unrecorded_warcs()
+        rec.texts_restored, rec.texts_not_restored = self.restore_texts()
         return rec
+
+    def restore_texts(self, workers: int = 1) -> tuple[int, list[str]]:
+        """Re-extract texts the database lacks: the log keeps only a text's hash, so a replayed
+        or rebuilt extraction row has none. A text is kept only if its hash matches the log's."""
+        from ingest.workers import Job, run_jobs
+
+        rows = list(self.db.query(
+            "SELECT e.id, e.blake3, e.extractor, e.extractor_version, e.text_blake3, f.media_type, "
+            "(SELECT charset FROM captures c WHERE c.blake3 = e.blake3 ORDER BY c.id LIMIT 1) AS charset "
+            "FROM extractions e JOIN files f ON f.blake3 = e.blake3 "
+            "WHERE e.text IS NULL AND e.error IS NULL AND e.text_blake3 IS NOT NULL ORDER BY e.id"))
+        rows = [r for r in rows if self.store.path(r["blake3"]).is_file()]
+        by_key = {str(r["id"]): r for r in rows}
+        jobs = [Job(str(r["id"]), str(self.store.path(r["blake3"])), r["media_type"], r["charset"]) for r in rows]
+        restored, failed = 0, []
+        for job, ex in run_jobs(jobs, workers=workers):
+            row = by_key[job.key]
+            if ex.text is not None and ex.text_blake3 == row["text_blake3"]:
+                with self.db.conn:
+                    self.db.execute("UPDATE extractions SET text = ? WHERE id = ?", [ex.text, row["id"]])
+                    dbm.index_text(self.db, row["id"], ex.title, ex.text)
+                restored += 1
+            else:
+                got = f"an error: {ex.error}" if ex.error else "a different text"
+                failed.append(f"text of extraction {row['id']} ({row['blake3'][:12]}) not restored: "
+                              f"{ex.extractor} {ex.extractor_version} gives {got} "
+                              f"(recorded: {row['extractor']} {row['extractor_version']})")
+        return restored, failed
 
     def catch_up(self) -> int:
         """Apply logged entries the database does not have yet (a run killed between log and DB)."""
@@ -134,28 +168,9 @@ class Archive:
         count = 0
         for entry in self.log.read():
             if isinstance(entry, dict) and isinstance(entry.get("seq"), int) and entry["seq"] not in have:
-                extra = self._replayed_text(entry) if entry.get("table") == "extractions" else None
-                self._apply(entry, extra)
+                self._apply(entry)
                 count += 1
         return count
-
-    def _replayed_text(self, entry: dict[str, Any]) -> dict[str, Any] | None:
-        """The text of a logged extraction (the log keeps only its hash), extracted again in a worker."""
-        row = entry.get("row") or {}
-        if not row.get("text_blake3") or not row.get("blake3") or not self.store.path(row["blake3"]).is_file():
-            return None
-        from ingest.workers import Job, run_jobs
-
-        cap = self.db.execute("SELECT media_type, charset FROM captures WHERE blake3 = ? ORDER BY id LIMIT 1",
-                              [row["blake3"]]).fetchone()
-        media_type, charset = cap if cap else (None, None)
-        if media_type is None:
-            found = self.db.execute("SELECT media_type FROM files WHERE blake3 = ?", [row["blake3"]]).fetchone()
-            media_type = found[0] if found else "application/octet-stream"
-        for _, again in run_jobs([Job(row["blake3"], str(self.store.path(row["blake3"])), media_type, charset)]):
-            if again.text is not None and again.text_blake3 == row["text_blake3"]:
-                return {"text": again.text}
-        return None  # left without text: verify reports the row's text as not matching its hash
 
     def _close_open_warcs(self) -> list[str]:
         closed = []

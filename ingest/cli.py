@@ -127,6 +127,8 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
 
     try:
         with Archive.open(Path(archive_dir), create=True, wait=wait) as archive:
+            for message in archive.recovery.messages():
+                click.echo(f"recovered: {message}", err=True)
             report = run_pipeline(cases, archive, options, progress)
     except KhronikaError as exc:
         click.echo(("\n" if tty else "") + f"error: {exc}", err=True)

@@ -150,7 +150,7 @@ class Runner:
         self.options = options
         self.progress = progress or (lambda r: None)
         self.warc = RunWarc(archive.root)
-        self.report = RunReport(notes=archive.recovery.messages())
+        self.report = RunReport()
 
     def _result(self, sid: str, state: str, detail: str) -> None:
         result = SourceResult(sid, state, detail)
@@ -311,33 +311,6 @@ class Runner:
             self._record_extraction(job.key, extraction)
             faults.point("mid_extraction")
 
-    def restore_texts(self) -> None:
-        """Re-extract texts the database lacks (a database rebuilt from the log has none)."""
-        rows = list(self.archive.db.query(
-            "SELECT e.id, e.blake3, e.extractor, e.extractor_version, e.text_blake3, f.media_type, "
-            "(SELECT charset FROM captures c WHERE c.blake3 = e.blake3 ORDER BY c.id LIMIT 1) AS charset "
-            "FROM extractions e JOIN files f ON f.blake3 = e.blake3 "
-            "WHERE e.text IS NULL AND e.error IS NULL AND e.text_blake3 IS NOT NULL ORDER BY e.id"))
-        if not rows:
-            return
-        by_key = {str(r["id"]): r for r in rows}
-        jobs = [Job(str(r["id"]), str(self.archive.store.path(r["blake3"])), r["media_type"], r["charset"]) for r in rows]
-        restored = 0
-        for job, ex in run_jobs(jobs, workers=self.options.workers, limits=self.options.limits):
-            row = by_key[job.key]
-            if ex.text is not None and ex.text_blake3 == row["text_blake3"]:
-                with self.archive.db.conn:
-                    self.archive.db.execute("UPDATE extractions SET text = ? WHERE id = ?", [ex.text, row["id"]])
-                    dbm.index_text(self.archive.db, row["id"], ex.title, ex.text)
-                restored += 1
-            else:
-                self.report.notes.append(
-                    f"text of extraction {row['id']} ({row['blake3'][:12]}) not restored: {ex.extractor} "
-                    f"{ex.extractor_version} gives {'an error: ' + ex.error if ex.error else 'a different text'} "
-                    f"(recorded: {row['extractor']} {row['extractor_version']})")
-        if restored:
-            self.report.notes.append(f"restored the text of {restored} extraction(s) from the archived files")
-
     def _record_extraction(self, blake3: str, ex: Extraction) -> None:
         eid = _next_id(self.archive, "extractions")
         row = {
@@ -380,7 +353,6 @@ def run(cases: list[Case], archive: Archive, options: RunOptions, progress: Prog
 
     runner = Runner(archive, options, progress)
     try:
-        runner.restore_texts()
         for case in cases:
             runner.run_case(case)
         runner.extract_pending()

@@ -48,7 +48,7 @@ def test_second_run_refuses_or_waits_while_the_first_holds_the_archive(tmp_path:
 
     second = khronika("run", str(case), "--archive", str(archive))
     assert second.code == 1
-    assert second.err == (f"\nerror: {archive} is in use by another Khronika process (lock {archive / '.lock'}); "
+    assert second.err == (f"error: {archive} is in use by another Khronika process (lock {archive / '.lock'}); "
                           "wait for it to finish, or pass --wait SECONDS\n")
     assert sorted(p.read_bytes() for p in (archive / "log").glob("*.jsonl")) == log_before
     assert first.poll() is None  # the refusal came while the first run was still working

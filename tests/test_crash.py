@@ -163,6 +163,7 @@ def nth(events: list[str], event: str, n: int = 1) -> int:
 
 WARC = "recovered: closed WARC khronika-"
 TORN = "recovered: discarded an incomplete last log line"
+RESTORED = "recovered: restored the text of 1 extraction(s) from the archived files"
 REPLAYED = "recovered: applied 1 logged event(s) that an interrupted run had not yet written to the database"
 
 # (point, which hit of it, what the resuming run must report having recovered)
@@ -176,7 +177,7 @@ FIXED = [
     ("mid_log", lambda ev: nth(ev, "warc_completed"), (TORN, "recovered: recorded WARC khronika-")),
     ("after_log_before_db", lambda ev: 1, (REPLAYED,)),
     ("after_log_before_db", lambda ev: nth(ev, "capture", 4), (REPLAYED, WARC)),
-    ("after_log_before_db", lambda ev: nth(ev, "extraction", 2), (REPLAYED, WARC)),  # replayed row gets its text back
+    ("after_log_before_db", lambda ev: nth(ev, "extraction", 2), (REPLAYED, WARC, RESTORED)),  # replayed row gets its text back
     ("after_log_before_db", lambda ev: nth(ev, "warc_completed"), (REPLAYED,)),
     ("mid_extraction", lambda ev: 1, (WARC,)),
     ("mid_extraction", lambda ev: 4, (WARC,)),

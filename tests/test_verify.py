@@ -270,7 +270,7 @@ def test_database_is_rebuilt_from_the_log_and_the_files(built: tuple[Path, Path,
         (archive / f"archive.db{suffix}").unlink(missing_ok=True)
     result = khronika("run", str(case), "--archive", str(archive), "--offline")
     assert result.code == 0, result.err
-    assert "note: restored the text of 2 extraction(s) from the archived files" in result.err
+    assert "recovered: restored the text of 2 extraction(s) from the archived files" in result.err
     after = {t: query(archive / "archive.db", f"SELECT * FROM {t} ORDER BY 1") for t in tables}
     for t in tables:
         assert [r for r in after[t] if r not in before[t]] == [], t
