@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 import os
 import sqlite3
 import time
@@ -60,6 +62,7 @@ class Archive:
         self.log = EventLog(root)
         self._lock_fd = lock_fd
         self._db_behind: str | None = None  # why the database stopped following the log
+        self._batch_depth = 0
         self.recovery = Recovery()
 
     @classmethod
@@ -112,13 +115,63 @@ class Archive:
 
     def _apply(self, entry: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
         try:
-            with self.db.conn:
-                dbm.apply_entry(self.db, entry, extra)
+            if self._batch_depth:
+                dbm.apply_entry(self.db, entry, extra)  # committed when the batch ends
+            else:
+                with self.db.conn:
+                    dbm.apply_entry(self.db, entry, extra)
         except sqlite3.OperationalError as exc:
             # The entry is durable in the log; later entries must not reach the database before it.
+            if self.db.conn.in_transaction:
+                self.db.conn.rollback()
             self._db_behind = os_reason(exc)
             raise StoreError(f"cannot write to the database {self.root / MARKER}: {os_reason(exc)}; "
                              f"log entry {entry['seq']} is kept and applied by the next run") from exc
+
+    @property
+    def in_batch(self) -> bool:
+        return self._batch_depth > 0
+
+    def commit(self) -> None:
+        """Commit derived columns now, unless a batch commits them with its log entries."""
+        if not self._batch_depth and self.db.conn.in_transaction:
+            self.db.conn.commit()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Record several events with one log fsync and one database commit.
+
+        Log lines are written at once but synced at the end, before the rows are committed:
+        a killed run leaves logged entries the database lacks, which the next run applies.
+        """
+        if self._batch_depth:
+            self._batch_depth += 1
+            try:
+                yield
+            finally:
+                self._batch_depth -= 1
+            return
+        self._batch_depth = 1
+        self.log.defer_sync = True
+        try:
+            yield
+        finally:
+            self._batch_depth = 0
+            self.log.defer_sync = False
+            try:
+                self.log.sync()
+            except StoreError:
+                if self.db.conn.in_transaction:
+                    self.db.conn.rollback()
+                raise
+            if self.db.conn.in_transaction and not self._db_behind:
+                try:
+                    self.db.conn.commit()
+                except sqlite3.OperationalError as exc:
+                    self.db.conn.rollback()
+                    self._db_behind = os_reason(exc)
+                    raise StoreError(f"cannot write to the database {self.root / MARKER}: {os_reason(exc)}; "
+                                     "the logged events are applied by the next run") from exc
 
     # -- recovery --------------------------------------------------------------------------
 

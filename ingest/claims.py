@@ -173,9 +173,9 @@ def update_status(archive: Archive, key: str, intact: set[str] | None = None) ->
         "SELECT citations.*, sources.outlet FROM citations JOIN sources ON sources.id = citations.source_id "
         "WHERE claim_id = ? ORDER BY n", [key]))
     status, reason, outlets = compute_status(rows, intact)
-    with archive.db.conn:
-        archive.db.execute(
-            "UPDATE claims SET status = ?, status_reason = ?, supporting_outlets = ? WHERE id = ?",
-            [status, reason, outlets, key],
-        )
+    archive.db.execute(
+        "UPDATE claims SET status = ?, status_reason = ?, supporting_outlets = ? WHERE id = ?",
+        [status, reason, outlets, key],
+    )
+    archive.commit()
     return status

@@ -124,7 +124,9 @@ INDEXES = [
 def open_db(path: Path) -> sqlite_utils.Database:
     db = sqlite_utils.Database(path)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
+    # The log is fsynced before the rows it records are committed, and the database can be
+    # rebuilt from the log, so the database itself need not be synced on every commit.
+    db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
     db.conn.create_function("fold", 1, fold, deterministic=True)
     ensure_schema(db)
@@ -168,18 +170,30 @@ def apply_entry(db: sqlite_utils.Database, entry: dict[str, Any], extra: dict[st
         row = dict(entry["row"])
         if extra:
             row.update(extra)
-        pk = SCHEMA[table]["pk"]
-        db[table].upsert(row, pk=pk)
+        upsert(db, table, row)
         if table == "extractions" and row.get("text") is not None:
             index_text(db, row["id"], row.get("title"), row["text"])
-    db["log"].insert(
-        {
-            "seq": entry["seq"], "time": entry["time"], "event": entry["event"], "table_name": table,
-            "key": entry.get("key"), "row_hash": entry.get("row_hash"), "prev": entry["prev"],
-            "hash": entry["hash"], "entry": rfc8785.dumps(entry).decode("utf-8"),
-        },
-        pk="seq",
-    )
+    upsert(db, "log", {
+        "seq": entry["seq"], "time": entry["time"], "event": entry["event"], "table_name": table,
+        "key": entry.get("key"), "row_hash": entry.get("row_hash"), "prev": entry["prev"],
+        "hash": entry["hash"], "entry": rfc8785.dumps(entry).decode("utf-8"),
+    })
+
+
+def upsert(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> None:
+    """Insert or update one row by primary key, inside the caller's transaction.
+
+    Plain SQL on purpose: sqlite-utils' upsert commits on its own, which would break the
+    batches in which log entries become durable before their rows are committed.
+    """
+    pk = SCHEMA[table]["pk"]
+    cols = list(row)
+    names = ", ".join(f"[{c}]" for c in cols)
+    marks = ", ".join("?" for _ in cols)
+    updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in cols if c != pk)
+    sql = f"INSERT INTO [{table}] ({names}) VALUES ({marks}) ON CONFLICT([{pk}]) DO "
+    sql += f"UPDATE SET {updates}" if updates else "NOTHING"
+    db.execute(sql, [row[c] for c in cols])
 
 
 def index_text(db: sqlite_utils.Database, extraction_id: int, title: str | None, text: str) -> None:

@@ -75,6 +75,8 @@ class EventLog:
     def __init__(self, archive: Path) -> None:
         self.dir = archive / "log"
         self._head: Head | None = None
+        self.defer_sync = False  # inside a batch: sync() once at its end
+        self._unsynced: set[Path] = set()
 
     def files(self) -> list[Path]:
         return sorted(self.dir.glob("*.jsonl")) if self.dir.is_dir() else []
@@ -103,6 +105,18 @@ class EventLog:
             self._head = Head(last["seq"], last["hash"]) if last else Head(0, GENESIS)
         return self._head
 
+    def sync(self) -> None:
+        """fsync the log files written since the last sync."""
+        for path in sorted(self._unsynced):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                raise StoreError(f"cannot sync the log {path}: {os_reason(exc)}") from exc
+            finally:
+                os.close(fd)
+        self._unsynced.clear()
+
     def repair_torn_tail(self) -> bytes:
         """Cut an incomplete last line (a write killed midway); it was never acknowledged."""
         files = self.files()
@@ -121,7 +135,7 @@ class EventLog:
 
     def append(self, event: str, table: str | None = None, key: str | None = None,
                row: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-        """Append one entry durably (fsync) and return it."""
+        """Append one entry durably (fsync, or at the end of the batch) and return it."""
         head = self.head()
         entry: dict[str, Any] = {"seq": head.seq + 1, "time": utcnow(), "event": event}
         if table is not None:
@@ -141,7 +155,10 @@ class EventLog:
                     faults.point("mid_log")
                     line = line[len(line) // 2:]
                 _write_all(fh, line)
-                os.fsync(fh.fileno())
+                if self.defer_sync:
+                    self._unsynced.add(path)
+                else:
+                    os.fsync(fh.fileno())
             except OSError as exc:
                 # Take back a partly written line so the next entry does not follow a torn one.
                 os.ftruncate(fh.fileno(), before)

@@ -158,16 +158,18 @@ class Runner:
         self.progress(result)
 
     def run_case(self, case: Case) -> None:
-        record_case(self.archive, case)
+        with self.archive.batch():
+            record_case(self.archive, case)
         for source in case.sources:
             sid = source_key(case.id, source.id)
             try:
-                if source.wanted:
-                    self._result(sid, WANTED, "address not yet known")
-                elif source.path:
-                    self._capture_local(case, source, sid)
-                else:
-                    self._capture_url(source, sid)
+                with self.archive.batch():  # a source's file, capture and attempt: one log sync
+                    if source.wanted:
+                        self._result(sid, WANTED, "address not yet known")
+                    elif source.path:
+                        self._capture_local(case, source, sid)
+                    else:
+                        self._capture_url(source, sid)
             except StoreError as exc:
                 self._attempt(sid, source.method, source.url, "failed", str(exc))
                 self._result(sid, FAILED, str(exc))
@@ -357,7 +359,8 @@ def run(cases: list[Case], archive: Archive, options: RunOptions, progress: Prog
             runner.run_case(case)
         runner.extract_pending()
         for case in cases:
-            counts = claims_mod.record_claims(archive, case)
+            with archive.batch():
+                counts = claims_mod.record_claims(archive, case)
             for k, v in counts.items():
                 runner.report.claims[k] = runner.report.claims.get(k, 0) + v
     finally:
