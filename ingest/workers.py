@@ -1,29 +1,32 @@
-"""Running extractions in sandboxed worker processes, one forked child per job.
+"""Running extractions in sandboxed worker processes, reused from job to job.
 
-Each job runs in a child forked from this process (os.fork: the parent has
-already imported and warmed up trafilatura and pypdf, so a child starts
-ready), which lowers its own resource limits (RLIMIT_CPU, RLIMIT_AS, no core
-files), reads the file, calls `ingest.extract.extract` and writes the
-Extraction as JSON into a pipe. The parent reads all pipes at once, kills a
-child that outlives its wall-clock limit, and turns every way a child can die
-into an Extraction with `error` set and `text` None, so a batch always goes
-on:
+Each worker is forked from this process (os.fork: the parent has already
+imported and warmed up trafilatura and pypdf, so a worker starts ready), drops
+every inherited file descriptor but its two pipes, lowers its own limits
+(RLIMIT_AS, no core files), and then loops: read a job line, give the job a CPU
+budget of its own (RLIMIT_CPU raised to what the worker has used plus the
+per-job limit), read the file, call `ingest.extract.extract`, write the
+Extraction as length-prefixed JSON. The parent kills a worker whose job
+outlives its wall-clock limit and turns every way a worker can die into an
+Extraction with `error` set and `text` None, then starts a fresh worker, so a
+batch always goes on:
 
-    "timed out after 120 s"                       wall-clock limit, child killed
-    "exceeded CPU limit of 60 s"                  SIGXCPU (or SIGKILL past the limit)
+    "timed out after 120 s"                       wall-clock limit, worker killed
+    "exceeded CPU limit of 60 s"                  SIGXCPU
     "exceeded memory limit of 2.0 GiB"            MemoryError under RLIMIT_AS
     "extraction worker killed by signal SIGSEGV"  any other signal
     "extraction worker exited with status N"      any other exit
 
+Workers are reused because a fork per job cost more than extracting a typical
+page (a fork, and the copy-on-write page faults a fresh child takes); a worker
+is replaced after RECYCLE_AFTER jobs. Extraction keeps no state between jobs,
+so a job's result does not depend on the worker that ran it.
+
 `run_jobs` yields (job, extraction) pairs in COMPLETION order, not input
 order; match them by `Job.key`. Jobs are taken from the iterable lazily, as
-slots free up. Forking is only safe from a process that has no other threads
-running; call `run_jobs` from the main thread of a single-threaded program.
-
-Cost per job: one fork, a pipe and a JSON round trip (about 6 ms for an
-empty job on the project's 2-core VM), plus the copy-on-write page faults the
-child takes while extracting, which in that VM make an HTML extraction about
-15 ms slower than the same call in a warm parent.
+workers free up. Forking is only safe from a process that has no other
+threads running; call `run_jobs` from the main thread of a single-threaded
+program.
 """
 
 from __future__ import annotations
@@ -66,16 +69,36 @@ class Job:
 
 @dataclass
 class _Running:
+    """A job handed to a worker, and what has come back of its result so far."""
+
     job: Job
-    pid: int
-    fd: int
     deadline: float
     started: float
     chunks: list[bytes] = field(default_factory=list)
     timed_out: bool = False
 
 
+@dataclass
+class _Worker:
+    pid: int
+    job_fd: int  # the parent writes job lines here
+    result_fd: int  # and reads length-prefixed results here
+    done: int = 0
+    running: _Running | None = None
+
+    def received(self) -> bytes | None:
+        """The whole result frame, once it has fully arrived."""
+        assert self.running is not None
+        data = b"".join(self.running.chunks)
+        if len(data) >= 8:
+            size = int.from_bytes(data[:8], "big")
+            if len(data) >= 8 + size:
+                return data[8 : 8 + size]
+        return None
+
+
 _warmed = False
+RECYCLE_AFTER = 500  # a worker is replaced after this many jobs, so nothing accumulates for long
 
 
 def _warm_up_once() -> None:
@@ -88,84 +111,132 @@ def _warm_up_once() -> None:
 def run_jobs(
     jobs: Iterable[Job], workers: int = 1, limits: WorkerLimits | None = None
 ) -> Iterator[tuple[Job, Extraction]]:
-    """Run each job in its own sandboxed child, at most `workers` at once.
+    """Run jobs in at most `workers` sandboxed worker processes.
 
     Yields (job, extraction) in completion order. Never raises for a failing
-    job; closing the generator early kills and reaps the children it started.
+    job; closing the generator early kills and reaps the workers it started.
     """
     limits = limits or WorkerLimits()
     workers = max(1, int(workers))
     _warm_up_once()
     pending = iter(jobs)
-    running: dict[int, _Running] = {}  # by pipe fd
+    pool: dict[int, _Worker] = {}  # by result fd
     selector = selectors.DefaultSelector()
     exhausted = False
+
+    def retire(worker: _Worker) -> None:
+        selector.unregister(worker.result_fd)
+        del pool[worker.result_fd]
+        for fd in (worker.job_fd, worker.result_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     def fill() -> None:
         nonlocal exhausted
-        while not exhausted and len(running) < workers:
+        while not exhausted:
+            idle = next((w for w in pool.values() if w.running is None), None)
+            if idle is None and len(pool) >= workers:
+                return
             job = next(pending, None)
             if job is None:
                 exhausted = True
-                break
-            run = _start(job, limits)
-            running[run.fd] = run
-            selector.register(run.fd, selectors.EVENT_READ)
+                return
+            if idle is None:
+                idle = _spawn(limits)
+                pool[idle.result_fd] = idle
+                selector.register(idle.result_fd, selectors.EVENT_READ)
+            _send(idle, job, limits)
 
     try:
         while True:
             fill()
-            if not running:
+            busy = [w for w in pool.values() if w.running is not None]
+            if not busy:
                 return
             done: list[tuple[Job, Extraction]] = []
             now = time.monotonic()
-            timeout = max(0.0, min(r.deadline for r in running.values()) - now)
+            timeout = max(0.0, min(w.running.deadline for w in busy if w.running) - now)
             for key, _ in selector.select(timeout):
-                run = running[key.fd]
-                chunk = os.read(run.fd, 1 << 20)
-                if chunk:
-                    run.chunks.append(chunk)
+                worker = pool.get(key.fd)
+                if worker is None:
                     continue
-                selector.unregister(run.fd)
-                del running[run.fd]
-                done.append((run.job, _finish(run, limits)))
+                chunk = os.read(worker.result_fd, 1 << 20)
+                if worker.running is None:  # an idle worker that ended: drop it
+                    if not chunk:
+                        retire(worker)
+                        _reap(worker.pid)
+                    continue
+                if chunk:
+                    worker.running.chunks.append(chunk)
+                    frame = worker.received()
+                    if frame is None:
+                        continue
+                    run, worker.running = worker.running, None
+                    worker.done += 1
+                    done.append((run.job, _result(run, frame)))
+                    if worker.done >= RECYCLE_AFTER:
+                        retire(worker)  # closing its job pipe ends it
+                        _reap(worker.pid)
+                    continue
+                retire(worker)
+                done.append((worker.running.job, _failure(worker.running, worker.pid, limits)))
             now = time.monotonic()
-            for run in [r for r in running.values() if r.deadline <= now]:
-                _kill(run.pid)
-                run.timed_out = True
-                selector.unregister(run.fd)
-                del running[run.fd]
-                done.append((run.job, _finish(run, limits)))
-            # Start the next jobs before handing results over, so workers extract while the
+            for worker in [w for w in pool.values() if w.running is not None and w.running.deadline <= now]:
+                assert worker.running is not None
+                _kill(worker.pid)
+                worker.running.timed_out = True
+                retire(worker)
+                done.append((worker.running.job, _failure(worker.running, worker.pid, limits)))
+            # Hand out the next jobs before returning results, so workers extract while the
             # caller records what came back.
             fill()
             yield from done
     finally:
-        for run in running.values():
-            _kill(run.pid)
-            try:
-                os.close(run.fd)
-            except OSError:
-                pass
-            _reap(run.pid)
+        for worker in list(pool.values()):
+            _kill(worker.pid)
+            retire(worker)
+            _reap(worker.pid)
         selector.close()
 
 
-def _start(job: Job, limits: WorkerLimits) -> _Running:
-    read_fd, write_fd = os.pipe()
+def _send(worker: _Worker, job: Job, limits: WorkerLimits) -> None:
+    line = json.dumps({"key": job.key, "path": job.path, "media_type": job.media_type,
+                       "charset": job.charset}).encode("utf-8") + b"\n"
+    now = time.monotonic()
+    worker.running = _Running(job, now + limits.wall_seconds, now)
+    try:
+        _write_all(worker.job_fd, line)
+    except OSError:
+        pass  # the worker is gone; its result pipe says so
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _spawn(limits: WorkerLimits) -> _Worker:
+    job_r, job_w = os.pipe()
+    result_r, result_w = os.pipe()
     parent = os.getpid()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # child: never returns
-        # Keep only stdio and the result pipe: no other pipe, no archive lock (a killed parent
+        # Keep only stdio and its two pipes: no other pipe, no archive lock (a killed parent
         # must free the archive at once), no database handle a hostile file could reach.
         _die_with_parent(parent)
-        os.closerange(3, write_fd)
-        os.closerange(write_fd + 1, _max_fd())
-        _child(job, limits, write_fd)
-    os.close(write_fd)
-    now = time.monotonic()
-    return _Running(job, pid, read_fd, now + limits.wall_seconds, now)
+        low, high = sorted((job_r, result_w))
+        os.closerange(3, low)
+        os.closerange(low + 1, high)
+        os.closerange(high + 1, _max_fd())
+        _serve(job_r, result_w, limits)
+    os.close(job_r)
+    os.close(result_w)
+    return _Worker(pid, job_w, result_r)
 
 
 def _max_fd() -> int:
@@ -193,7 +264,8 @@ def _die_with_parent(parent: int) -> None:
         os._exit(_EXIT_FAILED)
 
 
-def _child(job: Job, limits: WorkerLimits, fd: int) -> None:
+def _serve(job_fd: int, result_fd: int, limits: WorkerLimits) -> None:
+    """A worker's loop: read a job line, extract, write a length-prefixed result; exit at EOF."""
     code = _EXIT_FAILED
     try:
         # Objects inherited from the parent are never collected here; freezing
@@ -201,26 +273,48 @@ def _child(job: Job, limits: WorkerLimits, fd: int) -> None:
         gc.freeze()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        cpu = max(1, int(limits.cpu_seconds))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        try:
-            result = _run_job(job)
-        except MemoryError:
-            os._exit(_EXIT_MEMORY)
-        payload = json.dumps(result.to_json()).encode("ascii")
-        view = memoryview(payload)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        code = 0
+        hard_cpu = resource.getrlimit(resource.RLIMIT_CPU)[1]
+        cpu = max(1, int(limits.cpu_seconds))
+        jobs = os.fdopen(job_fd, "rb", buffering=0)
+        while True:
+            line = _readline(jobs)
+            if not line:
+                code = 0
+                break
+            # Each job gets its own CPU budget on top of what this worker has used so far;
+            # past it the kernel sends SIGXCPU, which ends the worker.
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            soft = int(usage.ru_utime + usage.ru_stime) + cpu
+            if hard_cpu != resource.RLIM_INFINITY:
+                soft = min(soft, hard_cpu)
+            resource.setrlimit(resource.RLIMIT_CPU, (soft, hard_cpu))
+            job = Job(**json.loads(line))
+            try:
+                payload = json.dumps(_run_job(job).to_json()).encode("ascii")
+            except MemoryError:
+                code = _EXIT_MEMORY
+                break
+            _write_all(result_fd, len(payload).to_bytes(8, "big") + payload)
     except MemoryError:
         code = _EXIT_MEMORY
     except BaseException:
         code = _EXIT_FAILED
     finally:
         os._exit(code)
+
+
+def _readline(fh) -> bytes:  # type: ignore[no-untyped-def]
+    """One job line; unbuffered, so nothing of the next job is read ahead."""
+    out = bytearray()
+    while True:
+        ch = fh.read(1)
+        if not ch:
+            return bytes(out)
+        out += ch
+        if ch == b"\n":
+            return bytes(out)
 
 
 def _run_job(job: Job) -> Extraction:
@@ -275,18 +369,23 @@ def _reap(pid: int) -> tuple[int, float]:
             return 0, 0.0
 
 
-def _finish(run: _Running, limits: WorkerLimits) -> Extraction:
-    os.close(run.fd)
-    status, cpu = _reap(run.pid)
-    wall = time.monotonic() - run.started
-    worker = {"wall_seconds": round(wall, 3), "cpu_seconds": round(cpu, 3)}
-    error = None
+def _result(run: _Running, frame: bytes) -> Extraction:
+    try:
+        return Extraction.from_json(json.loads(frame))
+    except (ValueError, TypeError) as exc:
+        return _extract.failed(run.job.media_type, f"extraction worker sent no valid result ({type(exc).__name__})")
+
+
+def _failure(run: _Running, pid: int, limits: WorkerLimits) -> Extraction:
+    """What became of a job whose worker died or was killed."""
+    status, _ = _reap(pid)
+    worker: dict[str, object] = {"wall_seconds": round(time.monotonic() - run.started, 3)}
     if run.timed_out:
         error = f"timed out after {_seconds(limits.wall_seconds)} s"
     elif os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         worker["signal"] = _signame(sig)
-        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= limits.cpu_seconds):
+        if sig == signal.SIGXCPU:
             error = f"exceeded CPU limit of {_seconds(limits.cpu_seconds)} s"
         else:
             error = f"extraction worker killed by signal {_signame(sig)}"
@@ -295,15 +394,8 @@ def _finish(run: _Running, limits: WorkerLimits) -> Extraction:
         worker["exit_status"] = code
         if code == _EXIT_MEMORY:
             error = f"exceeded memory limit of {_size(limits.memory_bytes)}"
-        elif code != 0:
-            error = f"extraction worker exited with status {code}"
         else:
-            try:
-                result = Extraction.from_json(json.loads(b"".join(run.chunks)))
-            except (ValueError, TypeError) as exc:
-                error = f"extraction worker sent no valid result ({type(exc).__name__})"
-            else:
-                return result
+            error = f"extraction worker exited with status {code}"
     else:
         error = f"extraction worker ended with wait status {status}"
     return _extract.failed(run.job.media_type, error, worker=worker)
