@@ -96,7 +96,6 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
     Example: python -m ingest run cases/workers-power.yml --archive archive
     """
     from ingest.archive import Archive
-    from ingest.fetch import FetchConfig, Limits
     from ingest.pipeline import FAILED, RunOptions
     from ingest.pipeline import run as run_pipeline
     from ingest.workers import WorkerLimits
@@ -104,14 +103,21 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
     if refresh and offline:
         raise click.UsageError("--refresh and --offline contradict each other")
     cases = _load_cases(_case_files(case_files))
-    fetch_config = FetchConfig(
-        limits=Limits(max_body=max_body, max_decoded=max_decoded, connect_timeout=connect_timeout,
-                      read_timeout=read_timeout, total_timeout=timeout, max_redirects=max_redirects),
-        proxy=proxy,
-        allow_private=allow_private or os.environ.get("KHRONIKA_ALLOW_PRIVATE") == "1",
-    )
-    if user_agent:
-        fetch_config.user_agent = user_agent
+
+    def fetch_config():  # type: ignore[no-untyped-def]
+        # Built only when a URL is fetched: a run that fetches nothing does not import httpx.
+        from ingest.fetch import FetchConfig, Limits
+
+        config = FetchConfig(
+            limits=Limits(max_body=max_body, max_decoded=max_decoded, connect_timeout=connect_timeout,
+                          read_timeout=read_timeout, total_timeout=timeout, max_redirects=max_redirects),
+            proxy=proxy,
+            allow_private=allow_private or os.environ.get("KHRONIKA_ALLOW_PRIVATE") == "1",
+        )
+        if user_agent:
+            config.user_agent = user_agent
+        return config
+
     options = RunOptions(
         refresh=refresh, offline=offline, fetch=fetch_config, workers=workers,
         limits=WorkerLimits(cpu_seconds=extract_cpu, wall_seconds=extract_timeout, memory_bytes=extract_memory * 2**20),

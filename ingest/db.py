@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import rfc8785
 import sqlite_utils
+
+from ingest.log import canonical
 
 # Columns computed from other rows or files: stored for reading, never logged, always recomputable.
 DERIVED = {
@@ -176,7 +177,7 @@ def apply_entry(db: sqlite_utils.Database, entry: dict[str, Any], extra: dict[st
     upsert(db, "log", {
         "seq": entry["seq"], "time": entry["time"], "event": entry["event"], "table_name": table,
         "key": entry.get("key"), "row_hash": entry.get("row_hash"), "prev": entry["prev"],
-        "hash": entry["hash"], "entry": rfc8785.dumps(entry).decode("utf-8"),
+        "hash": entry["hash"], "entry": canonical(entry).decode("utf-8"),
     })
 
 

@@ -49,15 +49,34 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import importlib.util
+import sys
+import types
+
 import blake3
 import charset_normalizer
-import pypdf
-import trafilatura
-from pypdf import PasswordType
-from trafilatura.settings import DEFAULT_CONFIG
 
 from ingest import __version__ as _khronika_version
 from ingest.errors import ExtractionFailed
+
+
+def _lazy(name: str) -> types.ModuleType:
+    """Import a module on first use: a run with nothing to extract (most re-runs) does not
+    pay for importing trafilatura and pypdf. Workers are forked after warm_up() imports them."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None, name
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
+trafilatura = _lazy("trafilatura")
+pypdf = _lazy("pypdf")
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
@@ -198,10 +217,12 @@ class Extraction:
 
 
 def extractor_versions() -> dict[str, str]:
-    """Name -> version of every extractor this module can run."""
+    """Name -> version of every extractor this module can run (the installed distributions')."""
+    from importlib.metadata import version
+
     return {
-        "trafilatura": trafilatura.__version__,
-        "pypdf": pypdf.__version__,
+        "trafilatura": version("trafilatura"),
+        "pypdf": version("pypdf"),
         "text": f"khronika-{_khronika_version}",
     }
 
@@ -426,14 +447,23 @@ def _date_params() -> dict[str, Any]:
     return {"original_date": True, "extensive_search": True, "max_date": today}
 
 
+def _trafilatura_config_once() -> configparser.ConfigParser:
+    global _CONFIG
+    if _CONFIG is None:
+        _CONFIG = _trafilatura_config()
+    return _CONFIG
+
+
 def _trafilatura_config() -> configparser.ConfigParser:
+    from trafilatura.settings import DEFAULT_CONFIG
+
     config = configparser.ConfigParser()
     config.read_dict({"DEFAULT": dict(DEFAULT_CONFIG["DEFAULT"])})
     config.read_dict({"DEFAULT": TRAFILATURA_CONFIG})
     return config
 
 
-_CONFIG = _trafilatura_config()
+_CONFIG: configparser.ConfigParser | None = None  # built on first HTML extraction
 
 
 def _extract_html(data: bytes, http_charset: str | None) -> Extraction:
@@ -441,7 +471,7 @@ def _extract_html(data: bytes, http_charset: str | None) -> Extraction:
     options = pinned_options("trafilatura")
     result = Extraction(
         extractor="trafilatura",
-        extractor_version=trafilatura.__version__,
+        extractor_version=EXTRACTORS["trafilatura"],
         options=options,
         text=None,
         text_blake3=None,
@@ -452,7 +482,7 @@ def _extract_html(data: bytes, http_charset: str | None) -> Extraction:
     kwargs = {k: v for k, v in TRAFILATURA_OPTIONS.items()}
     with _quiet(("trafilatura", "htmldate", "justext", "readability", "courlan")) as log:
         doc = trafilatura.bare_extraction(
-            html, config=_CONFIG, date_extraction_params=options["date_extraction_params"], **kwargs
+            html, config=_trafilatura_config_once(), date_extraction_params=options["date_extraction_params"], **kwargs
         )
     if log.count:
         notes["log_messages"] = log.count
@@ -510,7 +540,7 @@ def _extract_text(data: bytes, declared: str | None) -> Extraction:
 def _extract_pdf(data: bytes) -> Extraction:
     result = Extraction(
         extractor="pypdf",
-        extractor_version=pypdf.__version__,
+        extractor_version=EXTRACTORS["pypdf"],
         options=pinned_options("pypdf"),
         text=None,
         text_blake3=None,
@@ -537,7 +567,7 @@ def _read_pdf(data: bytes, result: Extraction) -> None:
     meta["pdf_header"] = reader.pdf_header
     meta["encrypted"] = reader.is_encrypted
     if reader.is_encrypted:
-        if reader.decrypt(PYPDF_OPTIONS["password"]) == PasswordType.NOT_DECRYPTED:
+        if reader.decrypt(PYPDF_OPTIONS["password"]) == pypdf.PasswordType.NOT_DECRYPTED:
             result.error = "encrypted PDF: password required"
             return
         meta["decrypted_with_empty_password"] = True

@@ -7,7 +7,7 @@ import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest import db as dbm
 from ingest import faults
@@ -15,11 +15,22 @@ from ingest.archive import Archive
 from ingest.cases import Case, Source
 from ingest.errors import FetchFailed, StoreError
 from ingest.extract import Extraction, extractor_for, extractor_versions
-from ingest.fetch import FetchConfig, FetchResult, fetch, sniff_media_type
+from ingest.media import sniff_media_type
 from ingest.log import Head, utcnow
 from ingest.store import hash_bytes
 from ingest.warc import RunWarc
 from ingest.workers import Job, WorkerLimits, run_jobs
+
+if TYPE_CHECKING:
+    from ingest.fetch import FetchConfig, FetchResult
+
+
+def _fetch_module():  # type: ignore[no-untyped-def]
+    """ingest.fetch, imported when a URL is fetched: a re-run that fetches nothing skips httpx."""
+    from ingest import fetch
+
+    return fetch
+
 
 # What a source came to in this run, as counted in the closing summary.
 NEW, UNCHANGED, KEPT, FAILED, WANTED = "new", "unchanged", "kept", "failed", "wanted"
@@ -29,7 +40,8 @@ NEW, UNCHANGED, KEPT, FAILED, WANTED = "new", "unchanged", "kept", "failed", "wa
 class RunOptions:
     refresh: bool = False
     offline: bool = False
-    fetch: FetchConfig = field(default_factory=FetchConfig)
+    # A FetchConfig, or a function that makes one when the first URL is fetched.
+    fetch: FetchConfig | Callable[[], FetchConfig] = field(default_factory=lambda: _fetch_module().FetchConfig())
     workers: int = 1
     limits: WorkerLimits = field(default_factory=WorkerLimits)
 
@@ -247,7 +259,9 @@ class Runner:
             return
         started = _now_iso()
         try:
-            result = fetch(source.url, self.options.fetch)
+            if callable(self.options.fetch):
+                self.options.fetch = self.options.fetch()
+            result = _fetch_module().fetch(source.url, self.options.fetch)
         except FetchFailed as exc:
             ref = None
             for hop in exc.hops:

@@ -148,7 +148,6 @@ def kill_and_resume(folder: Path, site: Site, fault: str, after: int) -> str:
     args = ["run", str(case), "--archive", str(archive)]
     code, _, err = run(args, folder, "killed", KHRONIKA_FAULT=fault, KHRONIKA_FAULT_AFTER=str(after))
     assert code == -signal.SIGKILL, f"{fault}#{after} did not fire (exit {code}): {err}"
-    began = time.monotonic()
     code, _, err = run(args, folder, "resumed")
     assert code == 0, err
     assert "is in use by another Khronika process" not in err
