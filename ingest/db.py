@@ -93,6 +93,12 @@ SCHEMA: dict[str, dict[str, Any]] = {
             ("blake3", "files", "blake3"), ("extraction_id", "extractions", "id"),
         ],
     ),
+    "claims_state": dict(
+        # Derived: the log head after a case's claims were last brought up to date, so a run
+        # in which nothing was recorded can skip re-checking them.
+        columns={"case_id": str, "case_file_blake3": str, "log_seq": int},
+        pk="case_id",
+    ),
     "verify_runs": dict(
         columns={"id": int, "checked_at": str, "counts": str, "exit_code": int, "gaps": str},
         pk="id",

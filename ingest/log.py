@@ -120,13 +120,46 @@ class EventLog:
                     yield entry
 
     def head(self) -> Head:
+        """The last entry's seq and hash (GENESIS before the first entry)."""
         if self._head is None:
-            last: dict[str, Any] | None = None
-            for entry in self.read():
-                if isinstance(entry, dict):
-                    last = entry
-            self._head = Head(last["seq"], last["hash"]) if last else Head(0, GENESIS)
+            last = self._last_entry()
+            if last is None:  # the last line is damaged: take the last readable entry
+                for entry in self.read():
+                    if isinstance(entry, dict):
+                        last = entry
+            ok = last is not None and isinstance(last.get("seq"), int) and isinstance(last.get("hash"), str)
+            self._head = Head(last["seq"], last["hash"]) if ok else Head(0, GENESIS)  # type: ignore[index]
         return self._head
+
+    def _last_entry(self) -> dict[str, Any] | None:
+        """The last line of the last file, read from its end (logs grow; runs should not slow down)."""
+        files = self.files()
+        if not files:
+            return {}
+        with open(files[-1], "rb") as fh:
+            end = fh.seek(0, os.SEEK_END)
+            block = b""
+            pos = end
+            while pos > 0 and block.count(b"\n") < 2:
+                step = min(65536, pos)
+                pos -= step
+                fh.seek(pos)
+                block = fh.read(step) + block
+        lines = block.rstrip(b"\n").rsplit(b"\n", 1)
+        try:
+            entry = json.loads(lines[-1])
+        except ValueError:
+            return None
+        return entry if isinstance(entry, dict) else None
+
+    def line_count(self) -> int:
+        """Lines in all log files, counted without parsing them."""
+        total = 0
+        for path in self.files():
+            with open(path, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    total += chunk.count(b"\n")
+        return total
 
     def sync(self) -> None:
         """fsync the log files written since the last sync."""

@@ -363,6 +363,27 @@ def _tool() -> str:
     return f"khronika/{__version__}"
 
 
+def _claims_up_to_date(archive: Archive, case: Case) -> dict[str, int] | None:
+    """Claim counts by status if nothing was recorded since the case's claims were last brought
+    up to date from this very case file; else None."""
+
+    row = archive.db.execute("SELECT case_file_blake3, log_seq FROM claims_state WHERE case_id = ?", [case.id]).fetchone()
+    if row is None or row[0] != hash_bytes(case.raw)[0] or row[1] != archive.log.head().seq:
+        return None
+    counts: dict[str, int] = {}
+    for status, n in archive.db.execute(
+            "SELECT status, count(*) FROM claims WHERE case_id = ? AND withdrawn = 0 GROUP BY status", [case.id]):
+        counts[status] = n
+    return counts
+
+
+def _mark_claims_done(archive: Archive, case: Case) -> None:
+
+    with archive.db.conn:
+        dbm.upsert(archive.db, "claims_state", {
+            "case_id": case.id, "case_file_blake3": hash_bytes(case.raw)[0], "log_seq": archive.log.head().seq})
+
+
 def run(cases: list[Case], archive: Archive, options: RunOptions, progress: Progress | None = None) -> RunReport:
     """Capture every case's due sources, extract, anchor claims; the batch always completes."""
     from ingest import claims as claims_mod
@@ -373,8 +394,11 @@ def run(cases: list[Case], archive: Archive, options: RunOptions, progress: Prog
             runner.run_case(case)
         runner.extract_pending()
         for case in cases:
-            with archive.batch():
-                counts = claims_mod.record_claims(archive, case)
+            counts = _claims_up_to_date(archive, case)
+            if counts is None:
+                with archive.batch():
+                    counts = claims_mod.record_claims(archive, case)
+                _mark_claims_done(archive, case)
             for k, v in counts.items():
                 runner.report.claims[k] = runner.report.claims.get(k, 0) + v
     finally:
