@@ -16,7 +16,7 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.di
                       max_leaves=20)
 
 
-@settings(max_examples=500)
+@settings(max_examples=1000)
 @given(values)
 def test_canonical_equals_rfc8785(value: object) -> None:
     try:
