@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import mimetypes
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,13 +163,16 @@ class Runner:
         self.progress = progress or (lambda r: None)
         self.warc = RunWarc(archive.root)
         self.report = RunReport()
+        self._fresh: list[str] = []  # BLAKE3s of captures made for the source being processed
+        self._versions = extractor_versions()
 
     def _result(self, sid: str, state: str, detail: str) -> None:
         result = SourceResult(sid, state, detail)
         self.report.results.append(result)
         self.progress(result)
 
-    def run_case(self, case: Case) -> None:
+    def run_case(self, case: Case) -> Iterator[str]:
+        """Capture the case's due sources; yield the BLAKE3 of each new capture as it is made."""
         with self.archive.batch():
             record_case(self.archive, case)
         for source in case.sources:
@@ -185,6 +188,9 @@ class Runner:
             except StoreError as exc:
                 self._attempt(sid, source.method, source.url, "failed", str(exc))
                 self._result(sid, FAILED, str(exc))
+            # Outside the batch: the caller records extractions between two sources.
+            fresh, self._fresh = self._fresh, []
+            yield from fresh
 
     # -- attempts and captures ---------------------------------------------------------------
 
@@ -211,6 +217,7 @@ class Runner:
         }
         row.update(fields)
         self.archive.record("capture", "captures", str(cid), row)
+        self._fresh.append(blake3)
         return cid
 
     def _capture_local(self, case: Case, source: Source, sid: str) -> None:
@@ -300,32 +307,58 @@ class Runner:
 
     # -- extraction --------------------------------------------------------------------------
 
+    def capture_and_extract(self, cases: list[Case]) -> None:
+        """Capture every case's due sources and extract what is new, the two overlapping: the
+        workers extract one capture while this process makes the next."""
+        done = self._extracted()
+        queued: set[str] = set()
+
+        def jobs() -> Iterator[Job]:
+            for case in cases:
+                for blake3 in self.run_case(case):
+                    job = self._job(blake3, done, queued)
+                    if job is not None:
+                        yield job
+            yield from self._pending_jobs(done, queued)
+
+        self._extract(jobs())
+
     def extract_pending(self) -> None:
         """Extract every stored capture that has no extraction by the current extractor version."""
-        done = {
-            (r["blake3"], r["extractor"], r["extractor_version"])
-            for r in self.archive.db.query("SELECT blake3, extractor, extractor_version FROM extractions")
-        }
-        versions = extractor_versions()
-        jobs: list[Job] = []
-        seen: set[str] = set()
-        for cap in self.archive.db.query(
-            "SELECT blake3, media_type, charset FROM captures ORDER BY id"
-        ):
-            if cap["blake3"] in seen:
-                continue
-            seen.add(cap["blake3"])
-            name = extractor_for(cap["media_type"] or "application/octet-stream")
-            version = versions.get(name, "")
-            if (cap["blake3"], name, version) in done:
-                continue
-            jobs.append(Job(cap["blake3"], str(self.archive.store.path(cap["blake3"])),
-                            cap["media_type"] or "application/octet-stream", cap["charset"]))
-        if not jobs:
-            return  # run_jobs would still warm the extractors up for nothing
+        self._extract(self._pending_jobs(self._extracted(), set()))
+
+    def _extract(self, jobs: Iterator[Job]) -> None:
         for job, extraction in run_jobs(jobs, workers=self.options.workers, limits=self.options.limits):
             self._record_extraction(job.key, extraction)
             faults.point("mid_extraction")
+
+    def _extracted(self) -> set[tuple[str, str, str]]:
+        return {tuple(r) for r in self.archive.db.execute(  # type: ignore[misc]
+            "SELECT blake3, extractor, extractor_version FROM extractions")}
+
+    def _job(self, blake3: str, done: set[tuple[str, str, str]], queued: set[str],
+             media_type: str | None = None, charset: str | None = None) -> Job | None:
+        """The extraction job for a stored file, unless it is done or queued already."""
+        if blake3 in queued:
+            return None
+        if media_type is None:
+            row = self.archive.db.execute(
+                "SELECT media_type, charset FROM captures WHERE blake3 = ? ORDER BY id LIMIT 1", [blake3]).fetchone()
+            media_type, charset = row if row else (None, None)
+        media_type = media_type or "application/octet-stream"
+        name = extractor_for(media_type)
+        if (blake3, name, self._versions.get(name, "")) in done:
+            return None
+        queued.add(blake3)
+        return Job(blake3, str(self.archive.store.path(blake3)), media_type, charset)
+
+    def _pending_jobs(self, done: set[tuple[str, str, str]], queued: set[str]) -> Iterator[Job]:
+        """Jobs for files captured earlier but never extracted by the current versions."""
+        rows = self.archive.db.execute("SELECT blake3, media_type, charset FROM captures ORDER BY id").fetchall()
+        for blake3, media_type, charset in rows:
+            job = self._job(blake3, done, queued, media_type or "application/octet-stream", charset)
+            if job is not None:
+                yield job
 
     def _record_extraction(self, blake3: str, ex: Extraction) -> None:
         eid = _next_id(self.archive, "extractions")
@@ -390,9 +423,7 @@ def run(cases: list[Case], archive: Archive, options: RunOptions, progress: Prog
 
     runner = Runner(archive, options, progress)
     try:
-        for case in cases:
-            runner.run_case(case)
-        runner.extract_pending()
+        runner.capture_and_extract(cases)
         for case in cases:
             counts = _claims_up_to_date(archive, case)
             if counts is None:

@@ -40,6 +40,7 @@ import selectors
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -115,11 +116,14 @@ def run_jobs(
 
     Yields (job, extraction) in completion order. Never raises for a failing
     job; closing the generator early kills and reaps the workers it started.
+    The next job is taken from `jobs` while the workers are busy, so a
+    generator that does work to produce each job (capturing a source) runs
+    at the same time as the extractions.
     """
     limits = limits or WorkerLimits()
     workers = max(1, int(workers))
-    _warm_up_once()
     pending = iter(jobs)
+    ready: deque[Job] = deque()
     pool: dict[int, _Worker] = {}  # by result fd
     selector = selectors.DefaultSelector()
     exhausted = False
@@ -133,31 +137,42 @@ def run_jobs(
             except OSError:
                 pass
 
-    def fill() -> None:
+    def pull() -> None:
         nonlocal exhausted
-        while not exhausted:
+        job = next(pending, None)
+        if job is None:
+            exhausted = True
+        else:
+            ready.append(job)
+
+    def fill() -> None:
+        while ready:
             idle = next((w for w in pool.values() if w.running is None), None)
-            if idle is None and len(pool) >= workers:
-                return
-            job = next(pending, None)
-            if job is None:
-                exhausted = True
-                return
             if idle is None:
+                if len(pool) >= workers:
+                    return
+                _warm_up_once()  # imports and warms the extractors once, before the first fork
                 idle = _spawn(limits)
                 pool[idle.result_fd] = idle
                 selector.register(idle.result_fd, selectors.EVENT_READ)
-            _send(idle, job, limits)
+            _send(idle, ready.popleft(), limits)
 
     try:
         while True:
             fill()
             busy = [w for w in pool.values() if w.running is not None]
-            if not busy:
-                return
+            if not busy and not ready:
+                if exhausted:
+                    return
+                pull()
+                continue
+            if not exhausted and len(ready) < workers:
+                pull()  # produce the next job while the workers extract
+                timeout = 0.0
+            else:
+                now = time.monotonic()
+                timeout = max(0.0, min(w.running.deadline for w in busy if w.running) - now) if busy else 0.0
             done: list[tuple[Job, Extraction]] = []
-            now = time.monotonic()
-            timeout = max(0.0, min(w.running.deadline for w in busy if w.running) - now)
             for key, _ in selector.select(timeout):
                 worker = pool.get(key.fd)
                 if worker is None:
