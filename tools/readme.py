@@ -48,7 +48,7 @@ def blocks() -> dict[str, str]:
         helps = []
         for command in COMMANDS:
             if re.search(rf"^\s+{re.escape(command)}\s", available, re.M):
-                helps.append(f"### `python -m ingest {command}`\n\n```\n" + _cli(command, "--help", cwd=work).stdout + "```\n")
+                helps.append(f"#### `python -m ingest {command}`\n\n```\n" + _cli(command, "--help", cwd=work).stdout + "```\n")
         out["help"] = "\n".join(helps)
     return out
 
