@@ -99,6 +99,11 @@ SCHEMA: dict[str, dict[str, Any]] = {
         columns={"case_id": str, "case_file_blake3": str, "log_seq": int},
         pk="case_id",
     ),
+    "claim_people": dict(
+        columns={"claim_id": str, "person": str},
+        pk=("claim_id", "person"),
+        foreign_keys=[("claim_id", "claims", "id")],
+    ),
     "verify_runs": dict(
         columns={"id": int, "checked_at": str, "counts": str, "exit_code": int, "gaps": str},
         pk="id",
@@ -125,6 +130,40 @@ INDEXES = [
     ("citations", ["claim_id"]),
     ("citations", ["source_id"]),
     ("verify_results", ["run_id", "state"]),
+    ("captures", ["version"]),
+    ("attempts", ["outcome"]),
+    ("claim_people", ["person", "claim_id"]),
+]
+
+# Derived from claims.people by triggers, so every way a claim row is written keeps it current.
+_FOLD_SQL = "replace(replace({}, 'ё', 'е'), 'Ё', 'Е')"  # fold() in plain SQL: triggers run in any connection
+CLAIMS_FTS_TRIGGERS = [
+    f"""CREATE TRIGGER IF NOT EXISTS claims_fts_insert AFTER INSERT ON claims BEGIN
+         INSERT INTO claims_fts (rowid, text, people)
+           VALUES (new.rowid, {_FOLD_SQL.format('new.text')}, {_FOLD_SQL.format('new.people')});
+       END""",
+    f"""CREATE TRIGGER IF NOT EXISTS claims_fts_update AFTER UPDATE OF text, people ON claims BEGIN
+         DELETE FROM claims_fts WHERE rowid = old.rowid;
+         INSERT INTO claims_fts (rowid, text, people)
+           VALUES (new.rowid, {_FOLD_SQL.format('new.text')}, {_FOLD_SQL.format('new.people')});
+       END""",
+    """CREATE TRIGGER IF NOT EXISTS claims_fts_delete AFTER DELETE ON claims BEGIN
+         DELETE FROM claims_fts WHERE rowid = old.rowid;
+       END""",
+]
+CLAIM_PEOPLE_TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS claim_people_insert AFTER INSERT ON claims BEGIN
+         INSERT INTO claim_people (claim_id, person) SELECT new.id, value FROM json_each(new.people)
+           WHERE json_valid(new.people);
+       END""",
+    """CREATE TRIGGER IF NOT EXISTS claim_people_update AFTER UPDATE OF people ON claims BEGIN
+         DELETE FROM claim_people WHERE claim_id = old.id;
+         INSERT INTO claim_people (claim_id, person) SELECT new.id, value FROM json_each(new.people)
+           WHERE json_valid(new.people);
+       END""",
+    """CREATE TRIGGER IF NOT EXISTS claim_people_delete AFTER DELETE ON claims BEGIN
+         DELETE FROM claim_people WHERE claim_id = old.id;
+       END""",
 ]
 
 
@@ -153,6 +192,20 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             db[name].create(spec["columns"], pk=spec["pk"], foreign_keys=spec.get("foreign_keys"), if_not_exists=True)
     for table, columns in INDEXES:
         db[table].create_index(columns, if_not_exists=True)
+    db.execute("CREATE INDEX IF NOT EXISTS idx_claims_open ON claims (id) WHERE withdrawn = 0 AND status != 'sourced'")
+    if "claims_fts" not in db.table_names():
+        # Claims are short: this index keeps its own (folded) copy, so plain SQL triggers keep it current.
+        db.execute("CREATE VIRTUAL TABLE claims_fts USING fts5(text, people, tokenize=\"unicode61 remove_diacritics 2\")")
+    missing_triggers = not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'claim_people_insert'").fetchone()
+    for sql in CLAIM_PEOPLE_TRIGGERS + CLAIMS_FTS_TRIGGERS:
+        db.execute(sql)
+    if missing_triggers:  # an archive made before these existed: fill them once
+        with db.conn:
+            db.execute("INSERT OR IGNORE INTO claim_people (claim_id, person) SELECT claims.id, value "
+                       "FROM claims, json_each(claims.people) WHERE json_valid(claims.people)")
+            db.execute("DELETE FROM claims_fts")
+            db.execute(f"INSERT INTO claims_fts (rowid, text, people) SELECT rowid, {_FOLD_SQL.format('text')}, "
+                       f"{_FOLD_SQL.format('people')} FROM claims")
     if "extractions_fts" not in db.table_names():
         # Contentless: the text lives once, in extractions; the index holds folded tokens only.
         db.execute(

@@ -135,14 +135,26 @@ def _hops_json(hops: list[Any]) -> str | None:
 def local_display_path(case: Case, source: Source) -> str:
     """The document's path as the user wrote it relative to where the case file was named."""
     assert source.path is not None
-    return str(Path(case.display_name).parent / source.path)
+    return str(Path(recorded_case_path(case)).parent / source.path)
+
+
+def recorded_case_path(case: Case) -> str:
+    """The case file's path as recorded: relative to the working folder when it lies inside it,
+    else its name alone. Records and evidence packages must not reveal the operator's folders."""
+    path = Path(case.display_name)
+    if not path.is_absolute() and ".." not in path.parts:
+        return str(path)
+    try:
+        return str(case.file.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return case.file.name
 
 
 def record_case(archive: Archive, case: Case) -> None:
     blake3 = _store(archive, case.raw, "application/yaml")
     record_if_changed(archive, "case_recorded", "cases", case.id, {
         "id": case.id, "title": case.title, "description": case.description,
-        "case_file": case.display_name, "case_file_blake3": blake3, "recorded_at": _now_iso(),
+        "case_file": recorded_case_path(case), "case_file_blake3": blake3, "recorded_at": _now_iso(),
     })
     for s in case.sources:
         record_if_changed(archive, "source_recorded", "sources", source_key(case.id, s.id), {

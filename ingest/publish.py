@@ -18,7 +18,6 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest import db as dbm
 from ingest.errors import ArchiveError
 
 PUBLISHED = "published"
@@ -140,14 +139,6 @@ def _scrub(conn: sqlite3.Connection, archive: Path) -> int:
     return changed
 
 
-def _claims_fts(conn: sqlite3.Connection) -> None:
-    conn.create_function("fold", 1, dbm.fold, deterministic=True)
-    conn.execute(
-        "CREATE VIRTUAL TABLE claims_fts USING fts5(text, people, content='', "
-        "tokenize=\"unicode61 remove_diacritics 2\")")
-    conn.execute("INSERT INTO claims_fts(rowid, text, people) SELECT rowid, fold(text), fold(people) FROM claims")
-
-
 def _inspect(db_path: Path) -> dict[str, object]:
     from datasette.cli import inspect_
 
@@ -172,7 +163,6 @@ def snapshot(archive: Path) -> Snapshot:
         dst.execute("PRAGMA journal_mode=DELETE")
         with dst:
             scrubbed = _scrub(dst, archive)
-            _claims_fts(dst)
         dst.execute("VACUUM")
     finally:
         src.close()

@@ -30,7 +30,7 @@ def hash_bytes(data: bytes) -> tuple[str, str]:
     return blake3.blake3(data).hexdigest(), hashlib.sha256(data).hexdigest()
 
 
-def hash_file(path: Path) -> tuple[str, str, int]:
+def hash_file(path: Path | str) -> tuple[str, str, int]:
     """BLAKE3 and SHA-256 hex digests and size of a file, read in chunks."""
     b3 = blake3.blake3()
     sha = hashlib.sha256()

@@ -12,7 +12,6 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -71,32 +70,24 @@ class Report:
 # -- fixity --------------------------------------------------------------------------------
 
 
-def _hash_or_none(path: Path) -> tuple[str, str, int] | None:
-    try:
-        return hash_file(path)
-    except FileNotFoundError:
-        return None
-
-
 def check_fixity(archive: Archive) -> tuple[list[Check], set[str]]:
     checks: list[Check] = []
     intact: set[str] = set()
     rows = archive.db.execute("SELECT blake3, sha256, size, path FROM files ORDER BY blake3").fetchall()
-    # Files are hashed on several threads: BLAKE3 and SHA-256 release the GIL while hashing.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        hashes = pool.map(_hash_or_none, (archive.root / path for _, _, _, path in rows), chunksize=16)
-        for (blake3, sha256, size, path), got in zip(rows, hashes):
-            subject = f"file {blake3} ({path})"
-            if got is None:
-                checks.append(Check("fixity", subject, MISSING, "file is missing from the archive"))
-                continue
-            b3, sha, actual = got
-            if b3 != blake3 or sha != sha256:
-                checks.append(Check("fixity", subject, MISMATCH,
-                                    f"altered: BLAKE3 is now {b3}, SHA-256 {sha}, {actual} bytes (recorded {size})"))
-                continue
-            intact.add(blake3)
-            checks.append(Check("fixity", subject, OK, "BLAKE3 and SHA-256 match"))
+    root = str(archive.root) + os.sep
+    for blake3, sha256, size, path in rows:
+        subject = f"file {blake3} ({path})"
+        try:
+            b3, sha, actual = hash_file(root + path)
+        except FileNotFoundError:
+            checks.append(Check("fixity", subject, MISSING, "file is missing from the archive"))
+            continue
+        if b3 != blake3 or sha != sha256:
+            checks.append(Check("fixity", subject, MISMATCH,
+                                f"altered: BLAKE3 is now {b3}, SHA-256 {sha}, {actual} bytes (recorded {size})"))
+            continue
+        intact.add(blake3)
+        checks.append(Check("fixity", subject, OK, "BLAKE3 and SHA-256 match"))
     for row in archive.db.query("SELECT name, blake3, sha256 FROM warcs ORDER BY name"):
         path = archive.root / "warc" / row["name"]
         subject = f"warc {row['name']}"

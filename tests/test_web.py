@@ -123,9 +123,12 @@ def test_snapshot_is_a_separate_read_only_copy_rebuilt_only_when_the_archive_cha
     assert not Path(str(published) + "-wal").exists()
     again = ensure_snapshot(archive_dir)
     assert (again.rebuilt, again.reason) == (False, "the published copy is current")
-    # The live database is never the served one: it has no claims index.
-    assert "claims_fts" not in [r[0] for r in sqlite3.connect(archive_dir / "archive.db").execute(
-        "SELECT name FROM sqlite_master")]
+    # The live database is never the served one: it stays in WAL mode, the copy does not.
+    live = sqlite3.connect(archive_dir / "archive.db")
+    try:
+        assert live.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        live.close()
 
 
 def test_nothing_in_the_published_copy_names_this_machine(built: tuple[Path, Any]) -> None:
@@ -133,13 +136,15 @@ def test_nothing_in_the_published_copy_names_this_machine(built: tuple[Path, Any
     data = (archive_dir / "published" / "archive.db").read_bytes()
     live = (archive_dir / "archive.db").read_bytes() + Path(str(archive_dir / "archive.db") + "-wal").read_bytes()
     where = str(archive_dir.parent).encode()
-    assert where in live  # the hostile case was loaded by absolute path: the live DB names it
+    # The hostile case was loaded by an absolute path outside the working folder: neither the
+    # records nor the published copy name that folder (the records keep the file's own name).
+    assert where not in live
     assert where not in data
     assert str(Path.home()).encode() not in data
     assert b"/tmp/" not in data
     rows = sqlite3.connect(archive_dir / "published" / "archive.db").execute(
         "SELECT path FROM sources WHERE id = 'hostile/report'").fetchall()
-    assert rows == [("<local>/report.html",)]
+    assert rows == [("docs/report.html",)]
     inspect = json.loads((archive_dir / "published" / "inspect.json").read_text())
     assert inspect["archive"]["file"] == "archive.db"
 
