@@ -36,7 +36,7 @@ from ingest import signing
 from ingest.bag import file_digest, payload_files, read_bag_info, unzip_bag, validate_with_bagit
 from ingest.export import SIGNATURE_FILE, WARC_RECORDS_TABLE, case_file_name
 from ingest.log import BadLine, check_chain
-from ingest.verify import MISMATCH, MISSING, OK, UNVERIFIABLE, Check, Report
+from ingest.verify import MISMATCH, MISSING, OK, UNVERIFIABLE, Check, Report, anchored
 
 TRUST_NOTE = ("no --key-fingerprint given: the signature shows only that the key carried in the bag signed it; "
               "trust comes from comparing this fingerprint with one published elsewhere")
@@ -372,14 +372,9 @@ def _check_quotes(db: sqlite_utils.Database, checks: list[Check], intact: set[st
         "JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0 "
         "LEFT JOIN extractions e ON e.id = ci.extraction_id ORDER BY ci.claim_id, ci.n")
     for c in rows:
+        if not anchored(c, checks, gaps):
+            continue
         subject = f"citation {c['id']}"
-        if c["wanted"]:
-            gaps.append(f"{subject}: source {c['source_id']} is wanted (address not yet known)")
-            continue
-        if c["match"] not in ("exact", "normalized"):
-            state = UNVERIFIABLE if c["match"] == "unverifiable" else MISSING
-            checks.append(Check("quote", subject, state, f"quote not anchored ({c['match']}): {c['reason']}"))
-            continue
         text = texts.get(c["extraction_id"])
         rel = f"data/texts/{c['extraction_id']}.txt"
         if text is None:

@@ -177,6 +177,19 @@ def _quote_impact(archive: Archive, extraction: dict[str, Any], new_text: str) -
 # -- quote gate ----------------------------------------------------------------------------
 
 
+def anchored(c: dict[str, Any], checks: list[Check], gaps: list[str]) -> bool:
+    """Whether a citation row has an anchor to check; if not, record it as a gap or a failed check."""
+    subject = f"citation {c['id']}"
+    if c["wanted"]:
+        gaps.append(f"{subject}: source {c['source_id']} is wanted (address not yet known)")
+        return False
+    if c["match"] not in ("exact", "normalized"):
+        state = UNVERIFIABLE if c["match"] == "unverifiable" else MISSING
+        checks.append(Check("quote", subject, state, f"quote not anchored ({c['match']}): {c['reason']}"))
+        return False
+    return True
+
+
 def check_quotes(archive: Archive, intact: set[str]) -> tuple[list[Check], list[str]]:
     checks: list[Check] = []
     gaps: list[str] = []
@@ -186,14 +199,9 @@ def check_quotes(archive: Archive, intact: set[str]) -> tuple[list[Check], list[
         "JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0 "
         "LEFT JOIN extractions e ON e.id = ci.extraction_id ORDER BY ci.claim_id, ci.n")
     for c in rows:
+        if not anchored(c, checks, gaps):
+            continue
         subject = f"citation {c['id']}"
-        if c["wanted"]:
-            gaps.append(f"{subject}: source {c['source_id']} is wanted (address not yet known)")
-            continue
-        if c["match"] not in ("exact", "normalized"):
-            state = UNVERIFIABLE if c["match"] == "unverifiable" else MISSING
-            checks.append(Check("quote", subject, state, f"quote not anchored ({c['match']}): {c['reason']}"))
-            continue
         if c["etext"] is None:
             checks.append(Check("quote", subject, MISSING, f"extraction {c['extraction_id']} it is anchored in is missing"))
             continue
