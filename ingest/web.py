@@ -317,18 +317,19 @@ async def search_page(datasette: Any, q: str | None) -> dict[str, Any]:
         return result
     match = fts_query(terms)
     try:
-        # The best-ranked matches first; bounded, so a common word stays fast in a large archive.
+        # Newest matches first, read straight off the index in rowid order: ranking every match
+        # of a common word costs too much in a large archive.
         docs = await rows(datasette, """
             SELECT e.id, e.blake3, e.title, e.text FROM
-              (SELECT rowid AS id, rank FROM extractions_fts WHERE extractions_fts MATCH ? ORDER BY rank LIMIT ?) m
+              (SELECT rowid AS id FROM extractions_fts WHERE extractions_fts MATCH ? ORDER BY rowid DESC LIMIT ?) m
             JOIN extractions e ON e.id = m.id
             WHERE e.id = (SELECT max(id) FROM extractions WHERE blake3 = e.blake3 AND text IS NOT NULL)
-            ORDER BY m.rank LIMIT ?""", [match, MAX_RESULTS * 4, MAX_RESULTS])
+            ORDER BY e.id DESC LIMIT ?""", [match, MAX_RESULTS * 4, MAX_RESULTS])
         claims = await rows(datasette, """
             SELECT c.id, c.text, c.status, c.date FROM
-              (SELECT rowid, rank FROM claims_fts WHERE claims_fts MATCH ? ORDER BY rank LIMIT ?) m
+              (SELECT rowid FROM claims_fts WHERE claims_fts MATCH ? ORDER BY rowid DESC LIMIT ?) m
             JOIN claims c ON c.rowid = m.rowid WHERE c.withdrawn = 0
-            ORDER BY m.rank LIMIT ?""", [match, MAX_RESULTS * 4, MAX_RESULTS])
+            ORDER BY c.rowid DESC LIMIT ?""", [match, MAX_RESULTS * 4, MAX_RESULTS])
     except QueryInterrupted:
         result["message"] = "The search took too long; add words to narrow it."
         return result
