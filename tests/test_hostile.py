@@ -5,7 +5,7 @@ redirect loops, a lazily streamed 1 GB body); hostile documents are local files 
 and flate-bomb PDFs, 100k nested elements, 10^5 links, binary garbage, invalid UTF-8). The
 batch must go on past every one of them; fetch failures leave an attempt and nothing else,
 extraction failures keep the raw bytes and record the reason. The peak memory of the ingest
-process tree is measured while the suite runs (see docs/hostile.md).
+process tree is measured while the suite runs (see "Limits and hostile input" in the README).
 """
 
 from __future__ import annotations
