@@ -124,10 +124,19 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
     )
     tty = sys.stderr.isatty()
 
+    total = sum(len(case.sources) for case in cases)
+    done = 0
+
     def progress(result) -> None:  # type: ignore[no-untyped-def]
+        nonlocal done
+        done += 1
         line = f"{result.state:<9} {result.source_id}: {result.detail}"
-        if tty:
-            click.echo("\r\033[K" + line[: os.get_terminal_size(2).columns - 1], err=True, nl=result.state == FAILED)
+        if tty:  # one line that redraws: a bar and the latest source; failures stay on screen
+            width = 20
+            filled = width * done // max(total, 1)
+            bar = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
+            click.echo("\r\033[K" + (bar + line)[: os.get_terminal_size(2).columns - 1], err=True,
+                       nl=result.state == FAILED)
         else:
             click.echo(line, err=True)
 

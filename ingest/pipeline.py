@@ -77,10 +77,6 @@ def source_key(case_id: str, source_id: str) -> str:
     return f"{case_id}/{source_id}"
 
 
-def _now_iso() -> str:
-    return utcnow()
-
-
 def _changed(archive: Archive, table: str, key: str, row: dict[str, Any], ignore: tuple[str, ...]) -> bool:
     pk = dbm.SCHEMA[table]["pk"]
     existing = archive.db.execute(f"SELECT * FROM [{table}] WHERE [{pk}] = ?", [key]).fetchone()
@@ -109,7 +105,7 @@ def _store(archive: Archive, data: bytes, media_type: str) -> str:
     if not archive.db["files"].count_where("blake3 = ?", [stored.blake3]):
         archive.record("file_stored", "files", stored.blake3, {
             "blake3": stored.blake3, "sha256": stored.sha256, "size": stored.size,
-            "media_type": media_type, "path": stored.relpath, "stored_at": _now_iso(),
+            "media_type": media_type, "path": stored.relpath, "stored_at": utcnow(),
         })
     return stored.blake3
 
@@ -154,7 +150,7 @@ def record_case(archive: Archive, case: Case) -> None:
     blake3 = _store(archive, case.raw, "application/yaml")
     record_if_changed(archive, "case_recorded", "cases", case.id, {
         "id": case.id, "title": case.title, "description": case.description,
-        "case_file": recorded_case_path(case), "case_file_blake3": blake3, "recorded_at": _now_iso(),
+        "case_file": recorded_case_path(case), "case_file_blake3": blake3, "recorded_at": utcnow(),
     })
     for s in case.sources:
         record_if_changed(archive, "source_recorded", "sources", source_key(case.id, s.id), {
@@ -162,7 +158,7 @@ def record_case(archive: Archive, case: Case) -> None:
             "kind": s.kind, "outlet": s.outlet, "language": s.language, "published": s.published,
             "published_after": s.published_after, "method": s.method, "url": s.url,
             "path": local_display_path(case, s) if s.path else None, "wanted": int(s.wanted),
-            "recorded_at": _now_iso(),
+            "recorded_at": utcnow(),
         })
 
 
@@ -211,7 +207,7 @@ class Runner:
                  blake3: str | None = None, hops: list[Any] | None = None, warc_ref: Any = None) -> None:
         aid = _next_id(self.archive, "attempts")
         self.archive.record("attempt", "attempts", str(aid), {
-            "id": aid, "source_id": sid, "started_at": started_at or _now_iso(), "method": method, "url": url,
+            "id": aid, "source_id": sid, "started_at": started_at or utcnow(), "method": method, "url": url,
             "outcome": outcome, "error": error, "status": status, "capture_id": capture_id, "blake3": blake3,
             "hops": _hops_json(hops or []), "warc_file": warc_ref.file if warc_ref else None,
             "warc_offset": warc_ref.offset if warc_ref else None,
@@ -234,7 +230,7 @@ class Runner:
 
     def _capture_local(self, case: Case, source: Source, sid: str) -> None:
         path = case.local_path(source)
-        started = _now_iso()
+        started = utcnow()
         try:
             data = path.read_bytes()
             mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -276,7 +272,7 @@ class Runner:
             else:
                 self._result(sid, KEPT, "--offline: not re-fetched")
             return
-        started = _now_iso()
+        started = utcnow()
         try:
             if callable(self.options.fetch):
                 self.options.fetch = self.options.fetch()
@@ -384,7 +380,7 @@ class Runner:
             "pages": dbm.dumps([vars(p) if not isinstance(p, dict) else p for p in ex.pages]) if ex.pages is not None else None,
             "has_text_layer": None if ex.has_text_layer is None else int(ex.has_text_layer),
             "metadata": dbm.dumps(ex.metadata) if ex.metadata else None,
-            "error": ex.error, "extracted_at": _now_iso(),
+            "error": ex.error, "extracted_at": utcnow(),
         }
         self.archive.record("extraction", "extractions", str(eid), row, extra={"text": ex.text})
         if ex.error:
@@ -396,7 +392,7 @@ class Runner:
             self.archive.record("warc_completed", "warcs", completed.name, {
                 "name": completed.name, "blake3": completed.blake3, "sha256": completed.sha256,
                 "size": completed.size, "records": completed.records, "warc_version": "WARC/1.1",
-                "completed_at": _now_iso(),
+                "completed_at": utcnow(),
             })
             self.report.warc = completed.name
         self.report.head = self.archive.log.head()
