@@ -617,7 +617,9 @@ def main(docs: int, corpus: Path | None, claims: int | None, workers: int, web_d
     """
     if quick:
         docs, web_docs, web_claims, requests = min(docs, 200), min(web_docs, 2000), min(web_claims, 20000), min(requests, 20)
-    claims = docs if claims is None else claims
+    if claims is None:  # one claim per document
+        claims = docs if corpus is None else sum(
+            1 for p in corpus.iterdir() if p.name.endswith((".html", ".html.gz", ".pdf", ".txt")))
     work, out = work.resolve(), out.resolve()
     say = lambda s: click.echo(s, err=True)  # noqa: E731
     results: dict[str, Any] = {"machine": machine(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
