@@ -36,7 +36,7 @@ from ingest import signing
 from ingest.bag import file_digest, payload_files, read_bag_info, unzip_bag, validate_with_bagit
 from ingest.export import SIGNATURE_FILE, WARC_RECORDS_TABLE, case_file_name
 from ingest.log import BadLine, check_chain
-from ingest.verify import MISMATCH, MISSING, OK, UNVERIFIABLE, Check, Report, anchored
+from ingest.verify import MISMATCH, MISSING, OK, UNVERIFIABLE, Check, Report, anchored, wanted_gaps
 
 TRUST_NOTE = ("no --key-fingerprint given: the signature shows only that the key carried in the bag signed it; "
               "trust comes from comparing this fingerprint with one published elsewhere")
@@ -75,6 +75,7 @@ def _verify(bag: Path, key_fingerprint: str | None) -> Report:
         _check_warc(bag, db, checks, case)
         texts = _check_texts(bag, db, checks)
         _check_reproducibility(bag, db, checks, intact, texts)
+        gaps += wanted_gaps(db)
         gaps += _check_quotes(db, checks, intact, texts)
         _check_log(bag, db, info, signed, checks)
     finally:

@@ -177,6 +177,12 @@ def _quote_impact(archive: Archive, extraction: dict[str, Any], new_text: str) -
 # -- quote gate ----------------------------------------------------------------------------
 
 
+def wanted_gaps(db: Any) -> list[str]:
+    """Wanted sources: known to exist, address not yet known. Gaps in the record, not failed checks."""
+    return [f"source {r['id']}: wanted (address not yet known): {r['title'] or 'untitled'}"
+            for r in db.query("SELECT id, title FROM sources WHERE wanted = 1 ORDER BY id")]
+
+
 def anchored(c: dict[str, Any], checks: list[Check], gaps: list[str]) -> bool:
     """Whether a citation row has an anchor to check; if not, record it as a gap or a failed check."""
     subject = f"citation {c['id']}"
@@ -360,6 +366,7 @@ def verify(archive: Archive, *, head: Head | None = None, live: bool = False, li
     checks += check_reproducibility(archive, intact)
     say("quotes")
     quote_checks, gaps = check_quotes(archive, intact)
+    gaps = wanted_gaps(archive.db) + gaps
     checks += quote_checks
     say("log")
     checks += check_log(archive, head)
