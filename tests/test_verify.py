@@ -276,3 +276,18 @@ def test_database_is_rebuilt_from_the_log_and_the_files(built: tuple[Path, Path,
         assert [r for r in after[t] if r not in before[t]] == [], t
     assert query(archive / "archive.db", "SELECT count(*) FROM extractions_fts WHERE extractions_fts MATCH 'азарян'") == [(1,)]
     assert verify_json(archive)[0] == 0
+
+
+def test_an_extractor_upgrade_is_reported_with_the_quotes_it_would_move_or_break(built: tuple[Path, Path, Site]) -> None:
+    from ingest.archive import Archive
+    from ingest.verify import _quote_impact
+
+    _, archive_dir, _ = built
+    with Archive.open(archive_dir, write=False) as archive:
+        (row,) = list(archive.db.query(
+            "SELECT e.* FROM extractions e JOIN captures c ON c.blake3 = e.blake3 WHERE c.source_id = 't/decision'"))
+        text = row["text"]
+        assert _quote_impact(archive, row, text) == "no anchored quote is affected"
+        assert _quote_impact(archive, row, "Preface. " + text) == "an upgrade would move 1 quote(s) ['t/held#1'] and break 0 []"
+        assert _quote_impact(archive, row, text.replace("под стражу", "на свободу")) == (
+            "an upgrade would move 0 quote(s) [] and break 1 ['t/held#1']")
