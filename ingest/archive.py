@@ -110,16 +110,16 @@ class Archive:
         logged = dbm.logged_row(table, row) if table and row is not None else row
         entry = self.log.append(event, table, key, logged, **fields)
         faults.point("after_log_before_db")
-        self._apply(entry, extra)
+        self._apply(entry, extra, self.log.last_line)
         return entry
 
-    def _apply(self, entry: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    def _apply(self, entry: dict[str, Any], extra: dict[str, Any] | None = None, line: bytes | None = None) -> None:
         try:
             if self._batch_depth:
-                dbm.apply_entry(self.db, entry, extra)  # committed when the batch ends
+                dbm.apply_entry(self.db, entry, extra, line)  # committed when the batch ends
             else:
                 with self.db.conn:
-                    dbm.apply_entry(self.db, entry, extra)
+                    dbm.apply_entry(self.db, entry, extra, line)
         except sqlite3.OperationalError as exc:
             # The entry is durable in the log; later entries must not reach the database before it.
             if self.db.conn.in_transaction:

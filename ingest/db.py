@@ -220,8 +220,11 @@ def logged_row(table: str, row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in derived}
 
 
-def apply_entry(db: sqlite_utils.Database, entry: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
-    """Write a log entry's row to its table and the entry to the log table (caller holds the transaction)."""
+def apply_entry(db: sqlite_utils.Database, entry: dict[str, Any], extra: dict[str, Any] | None = None,
+                line: bytes | None = None) -> None:
+    """Write a log entry's row to its table and the entry to the log table (caller holds the transaction).
+
+    `line` is the entry's canonical JSON when the caller has it already."""
     table = entry.get("table")
     if table and entry.get("row") is None:
         pk = SCHEMA[table]["pk"]
@@ -236,7 +239,7 @@ def apply_entry(db: sqlite_utils.Database, entry: dict[str, Any], extra: dict[st
     upsert(db, "log", {
         "seq": entry["seq"], "time": entry["time"], "event": entry["event"], "table_name": table,
         "key": entry.get("key"), "row_hash": entry.get("row_hash"), "prev": entry["prev"],
-        "hash": entry["hash"], "entry": canonical(entry).decode("utf-8"),
+        "hash": entry["hash"], "entry": (line or canonical(entry)).decode("utf-8"),
     })
 
 

@@ -74,7 +74,7 @@ def _prep(value: Any) -> Any:
         for k, v in value.items():
             if type(k) is not str or not k.isascii():
                 raise _NotPlain
-            out[k] = _prep(v)
+            out[k] = v if type(v) is str or v is None else _prep(v)  # most values: no call
         return out
     if kind is list or kind is tuple:
         return [_prep(v) for v in value]
@@ -119,6 +119,7 @@ class EventLog:
         self.dir = archive / "log"
         self._head: Head | None = None
         self.defer_sync = False  # inside a batch: sync() once at its end
+        self.last_line = b""
         self._unsynced: set[Path] = set()
 
     def files(self) -> list[Path]:
@@ -222,6 +223,7 @@ class EventLog:
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / f"{entry['time'][:7]}.jsonl"
         line = canonical(entry) + b"\n"
+        self.last_line = line[:-1]  # the database's copy of the entry, without serialising it again
         with open(path, "ab", buffering=0) as fh:  # unbuffered: nothing stale to flush after a failure
             before = fh.seek(0, os.SEEK_END)
             try:
