@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, khronika, make_pdf, query
+from conftest import ROOT, RawServer, khronika, make_pdf, query
 
 MAX_BODY = 2 * 2**20
 MAX_DECODED = 4 * 2**20
@@ -116,44 +116,12 @@ ROUTES: dict[str, Callable[..., None]] = {
 }
 
 
-class HostileServer:
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}{path}"
-
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            conn.settimeout(10)
-            path = _request_path(conn)
-            if path.startswith("/loop-"):
-                _redirect_loop(conn, path)
-            else:
-                ROUTES.get(path, lambda c: _send(c, "HTTP/1.1 404 Not Found\nContent-Length: 0\n"))(conn)
-        except OSError:
-            pass  # the client hung up, as it should
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(2)
-        self.sock.close()
+def serve_hostile(conn: socket.socket) -> None:
+    path = _request_path(conn)
+    if path.startswith("/loop-"):
+        _redirect_loop(conn, path)
+    else:
+        ROUTES.get(path, lambda c: _send(c, "HTTP/1.1 404 Not Found\nContent-Length: 0\n"))(conn)
 
 
 # -- hostile documents ---------------------------------------------------------------------------
@@ -211,10 +179,10 @@ LOCAL = ["truncated.pdf", "malformed.pdf", "flate-bomb.pdf", "nested.html", "lin
 REMOTE = ["gzip-bomb", "endless", "drip", "loop-a", "lying-length", "gigabyte"]
 
 
-def write_case(folder: Path, server: HostileServer) -> Path:
+def write_case(folder: Path, server: RawServer) -> Path:
     lines = ["case:", "  id: hostile", "  title: Hostile sources", "sources:"]
     for name in REMOTE:
-        lines += [f"  - id: {name}", f"    url: {server.url('/' + name)}"]
+        lines += [f"  - id: {name}", f"    url: {server.url}/{name}"]
     for name in LOCAL:
         lines += [f"  - id: {name.replace('.', '-')}", f"    path: docs/{name}"]
     case = folder / "hostile.yml"
@@ -274,7 +242,7 @@ def run_measured(args: list[str]) -> tuple[int, str, str, int, int]:
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("hostile")
-    server = HostileServer()
+    server = RawServer(serve_hostile, timeout=10)
     try:
         write_documents(folder)
         case = write_case(folder, server)
@@ -284,7 +252,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> dict:
         took = time.monotonic() - began
         print(f"\nhostile suite: exit {code} in {took:.1f} s; peak RSS of the ingest process tree "
               f"{peak / 2**20:.0f} MiB, largest single process {largest / 2**20:.0f} MiB")
-        return {"code": code, "out": out, "err": err, "archive": archive, "base": server.url(""), "peak": peak}
+        return {"code": code, "out": out, "err": err, "archive": archive, "base": server.url, "peak": peak}
     finally:
         server.close()
 
