@@ -20,6 +20,7 @@ from ingest import faults
 from ingest.errors import ArchiveError, ArchiveLocked, StoreError
 from ingest.log import EventLog
 from ingest.store import FileStore, fsync_dir, hash_file, os_reason
+from ingest.warc import CompletedWarc
 
 MARKER = "archive.db"
 
@@ -255,10 +256,14 @@ class Archive:
         return found
 
     def _record_warc(self, path: Path) -> None:
+        """Record a WARC that recovery found complete; when it was completed is not known."""
         b3, sha, size = hash_file(path)
-        self.record("warc_completed", "warcs", path.name, {
-            "name": path.name, "blake3": b3, "sha256": sha, "size": size, "records": _count_members(path),
-            "warc_version": "WARC/1.1", "completed_at": None,
+        self.record_warc(CompletedWarc(path.name, b3, sha, size, _count_members(path)), None)
+
+    def record_warc(self, warc: CompletedWarc, completed_at: str | None) -> None:
+        self.record("warc_completed", "warcs", warc.name, {
+            "name": warc.name, "blake3": warc.blake3, "sha256": warc.sha256, "size": warc.size,
+            "records": warc.records, "warc_version": "WARC/1.1", "completed_at": completed_at,
         })
 
 

@@ -36,7 +36,7 @@ from ingest import signing
 from ingest.bag import file_digest, payload_files, read_bag_info, unzip_bag, validate_with_bagit
 from ingest.export import SIGNATURE_FILE, WARC_RECORDS_TABLE, case_file_name
 from ingest.log import BadLine, check_chain
-from ingest.verify import MISMATCH, MISSING, OK, UNVERIFIABLE, Check, Report, anchored, wanted_gaps
+from ingest.verify import MISMATCH, MISSING, OK, UNVERIFIABLE, CITATIONS_SQL, Check, Report, anchored, wanted_gaps
 
 TRUST_NOTE = ("no --key-fingerprint given: the signature shows only that the key carried in the bag signed it; "
               "trust comes from comparing this fingerprint with one published elsewhere")
@@ -368,10 +368,7 @@ def _check_quotes(db: sqlite_utils.Database, checks: list[Check], intact: set[st
     from ingest.anchor import quotes_equivalent
 
     gaps: list[str] = []
-    rows = db.query(
-        "SELECT ci.*, s.wanted, e.text_blake3 AS etext_blake3 FROM citations ci JOIN sources s ON s.id = ci.source_id "
-        "JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0 "
-        "LEFT JOIN extractions e ON e.id = ci.extraction_id ORDER BY ci.claim_id, ci.n")
+    rows = db.query(CITATIONS_SQL)
     for c in rows:
         if not anchored(c, checks, gaps):
             continue

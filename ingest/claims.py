@@ -24,16 +24,6 @@ def claim_key(case_id: str, claim_id: str) -> str:
     return f"{case_id}/{claim_id}"
 
 
-def _row(db: Any, table: str, key: str) -> dict[str, Any] | None:
-    pk = dbm.SCHEMA[table]["pk"]
-    rows = list(db.query(f"SELECT * FROM [{table}] WHERE [{pk}] = ?", [key]))
-    return rows[0] if rows else None
-
-
-def _differs(old: dict[str, Any] | None, new: dict[str, Any], ignore: tuple[str, ...]) -> bool:
-    return old is None or any(old.get(k) != v for k, v in new.items() if k not in ignore)
-
-
 def record_claims(archive: Archive, case: Case) -> dict[str, int]:
     """Record the case's claims and citations, anchor them, update statuses; return counts by status."""
     db = archive.db
@@ -60,8 +50,8 @@ def _record_claim(archive: Archive, case: Case, claim: Claim, key: str) -> None:
         "date_note": claim.date_note, "type": claim.type, "people": json.dumps(list(claim.people), ensure_ascii=False),
         "withdrawn": 0, "recorded_at": utcnow(),
     }
-    old = _row(archive.db, "claims", key)
-    if _differs(old, row, ("recorded_at",)):
+    old = dbm.get_row(archive.db, "claims", key)
+    if dbm.differs(old, row, ("recorded_at",)):
         archive.record("claim_recorded" if old is None else "claim_revised", "claims", key, row)
     wanted = set()
     for n, citation in enumerate(claim.citations, 1):
@@ -80,8 +70,8 @@ def _record_citation(archive: Archive, case: Case, claim_key_: str, n: int, cid:
         "id": cid, "claim_id": claim_key_, "n": n, "source_id": source_id, "quote": c.quote, "stance": c.stance,
         "prefix": c.prefix, "suffix": c.suffix, "page": c.page, "capture_requested": c.capture,
     }
-    old = _row(archive.db, "citations", cid)
-    same_definition = old is not None and not _differs(old, definition, ())
+    old = dbm.get_row(archive.db, "citations", cid)
+    same_definition = old is not None and not dbm.differs(old, definition, ())
     if same_definition and old["match"] in FOUND:
         return  # the binding never moves
     result, capture, extraction = anchor_citation(archive, source_id, c)
@@ -98,7 +88,7 @@ def _record_citation(archive: Archive, case: Case, claim_key_: str, n: int, cid:
         candidates=json.dumps(list(result.candidates)) if result.candidates else None,
         found_page=result.page, reason=result.reason, anchored_at=utcnow(),
     )
-    if _differs(old, row, ("anchored_at",)):
+    if dbm.differs(old, row, ("anchored_at",)):
         archive.record("citation_recorded", "citations", cid, row)
 
 
@@ -109,7 +99,7 @@ def _unverifiable(reason: str) -> Anchor:
 def anchor_citation(archive: Archive, source_id: str, c: Citation) -> tuple[Anchor, dict[str, Any] | None, dict[str, Any] | None]:
     """Anchor in the named capture, else the earliest capture whose text holds the quote."""
     db = archive.db
-    source = _row(db, "sources", source_id)
+    source = dbm.get_row(db, "sources", source_id)
     captures = list(db.query("SELECT * FROM captures WHERE source_id = ? ORDER BY version", [source_id]))
     if c.capture:
         captures = [cap for cap in captures if cap["blake3"].startswith(c.capture)]

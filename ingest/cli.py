@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -104,20 +105,9 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
         raise click.UsageError("--refresh and --offline contradict each other")
     cases = _load_cases(_case_files(case_files))
 
-    def fetch_config():  # type: ignore[no-untyped-def]
-        # Built only when a URL is fetched: a run that fetches nothing does not import httpx.
-        from ingest.fetch import FetchConfig, Limits
-
-        config = FetchConfig(
-            limits=Limits(max_body=max_body, max_decoded=max_decoded, connect_timeout=connect_timeout,
-                          read_timeout=read_timeout, total_timeout=timeout, max_redirects=max_redirects),
-            proxy=proxy,
-            allow_private=allow_private or os.environ.get("KHRONIKA_ALLOW_PRIVATE") == "1",
-        )
-        if user_agent:
-            config.user_agent = user_agent
-        return config
-
+    fetch_config = _fetch_config(proxy, allow_private, user_agent, max_body=max_body, max_decoded=max_decoded,
+                                 connect_timeout=connect_timeout, read_timeout=read_timeout,
+                                 total_timeout=timeout, max_redirects=max_redirects)
     options = RunOptions(
         refresh=refresh, offline=offline, fetch=fetch_config, workers=workers,
         limits=WorkerLimits(cpu_seconds=extract_cpu, wall_seconds=extract_timeout, memory_bytes=extract_memory * 2**20),
@@ -168,10 +158,20 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
         sys.exit(EXIT_FAILED)
 
 
-def _fetch_config(proxy: str | None, allow_private: bool):  # type: ignore[no-untyped-def]
-    from ingest.fetch import FetchConfig
+def _fetch_config(proxy: str | None, allow_private: bool, user_agent: str | None = None, **limits: Any):  # type: ignore[no-untyped-def]
+    """A function that builds the FetchConfig when the first URL is fetched: a command that
+    fetches nothing does not import httpx."""
 
-    return FetchConfig(proxy=proxy, allow_private=allow_private or os.environ.get("KHRONIKA_ALLOW_PRIVATE") == "1")
+    def build():  # type: ignore[no-untyped-def]
+        from ingest.fetch import FetchConfig, Limits
+
+        config = FetchConfig(limits=Limits(**limits), proxy=proxy,
+                             allow_private=allow_private or os.environ.get("KHRONIKA_ALLOW_PRIVATE") == "1")
+        if user_agent:
+            config.user_agent = user_agent
+        return config
+
+    return build
 
 
 @cli.command()

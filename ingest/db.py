@@ -214,6 +214,18 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         )
 
 
+def get_row(db: sqlite_utils.Database, table: str, key: Any) -> dict[str, Any] | None:
+    """One row by primary key, as a dict."""
+    cursor = db.execute(f"SELECT * FROM [{table}] WHERE [{SCHEMA[table]['pk']}] = ?", [key])
+    found = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], found)) if found else None
+
+
+def differs(old: dict[str, Any] | None, new: dict[str, Any], ignore: tuple[str, ...] = ()) -> bool:
+    """Whether `new` would change the stored row `old` (None: there is no row yet)."""
+    return old is None or any(old.get(k) != v for k, v in new.items() if k not in ignore)
+
+
 def logged_row(table: str, row: dict[str, Any]) -> dict[str, Any]:
     """The part of a row that the log records (derived columns removed)."""
     derived = DERIVED.get(table, ())

@@ -17,7 +17,7 @@ from ingest.errors import FetchFailed, StoreError
 from ingest.extract import Extraction, extractor_for, extractor_versions
 from ingest.media import sniff_media_type
 from ingest.log import Head, utcnow
-from ingest.store import hash_bytes
+from ingest.store import blake3_of
 from ingest.warc import RunWarc
 from ingest.workers import Job, WorkerLimits, run_jobs
 
@@ -77,19 +77,9 @@ def source_key(case_id: str, source_id: str) -> str:
     return f"{case_id}/{source_id}"
 
 
-def _changed(archive: Archive, table: str, key: str, row: dict[str, Any], ignore: tuple[str, ...]) -> bool:
-    pk = dbm.SCHEMA[table]["pk"]
-    existing = archive.db.execute(f"SELECT * FROM [{table}] WHERE [{pk}] = ?", [key]).fetchone()
-    if existing is None:
-        return True
-    cols = [d[0] for d in archive.db.execute(f"SELECT * FROM [{table}] LIMIT 0").description]
-    old = dict(zip(cols, existing))
-    return any(old.get(k) != v for k, v in row.items() if k not in ignore)
-
-
 def record_if_changed(archive: Archive, event: str, table: str, key: str, row: dict[str, Any],
                       ignore: tuple[str, ...] = ("recorded_at", "stored_at")) -> bool:
-    if _changed(archive, table, key, row, ignore):
+    if dbm.differs(dbm.get_row(archive.db, table, key), row, ignore):
         archive.record(event, table, key, row)
         return True
     return False
@@ -99,8 +89,8 @@ def _next_id(archive: Archive, table: str) -> int:
     return archive.db.execute(f"SELECT coalesce(max(id), 0) + 1 FROM [{table}]").fetchone()[0]
 
 
-def _store(archive: Archive, data: bytes, media_type: str) -> str:
-    stored = archive.store.put(data)
+def _store(archive: Archive, data: bytes, media_type: str, blake3: str | None = None) -> str:
+    stored = archive.store.put(data, blake3)
     faults.point("after_file_store")
     if not archive.db["files"].count_where("blake3 = ?", [stored.blake3]):
         archive.record("file_stored", "files", stored.blake3, {
@@ -239,17 +229,16 @@ class Runner:
             self._attempt(sid, "local_file", None, "failed", reason, started_at=started)
             self._result(sid, FAILED, reason)
             return
-        guessed = mimetypes.guess_type(path.name)[0]
-        media_type = sniff_media_type(data, guessed)
+        digest = blake3_of(data)  # hashed once: the comparison, then the store
         previous = _latest_capture(self.archive, sid)
-        if previous is not None:
-            if hash_bytes(data)[0] == previous["blake3"]:
-                if self.options.refresh:
-                    self._attempt(sid, "local_file", None, "unchanged", None, started_at=started,
-                                  capture_id=previous["id"], blake3=previous["blake3"])
-                self._result(sid, UNCHANGED, f"unchanged ({previous['blake3'][:12]})")
-                return
-        blake3 = _store(self.archive, data, media_type)
+        if previous is not None and digest == previous["blake3"]:
+            if self.options.refresh:
+                self._attempt(sid, "local_file", None, "unchanged", None, started_at=started,
+                              capture_id=previous["id"], blake3=previous["blake3"])
+            self._result(sid, UNCHANGED, f"unchanged ({previous['blake3'][:12]})")
+            return
+        media_type = sniff_media_type(data, mimetypes.guess_type(path.name)[0])
+        blake3 = _store(self.archive, data, media_type, digest)
         ref = self.warc.write_resource(f"file:{source.path}", data, media_type, started)
         display = local_display_path(case, source)
         cid = self._new_capture(sid, blake3, previous, {
@@ -314,6 +303,11 @@ class Runner:
         self._result(sid, NEW, f"{what} {result.final_url} ({blake3[:12]}, {len(result.body)} bytes)")
 
     # -- extraction --------------------------------------------------------------------------
+
+    def refetch(self, source_id: str, url: str) -> None:
+        """Fetch a URL source again and record what came back, as --refresh does (verify --live)."""
+        with self.archive.batch():
+            self._capture_url(Source(id=source_id.split("/", 1)[-1], line=0, url=url), source_id)
 
     def capture_and_extract(self, cases: list[Case]) -> None:
         """Capture every case's due sources and extract what is new, the two overlapping: the
@@ -389,11 +383,7 @@ class Runner:
     def finish(self) -> None:
         completed = self.warc.close()
         if completed is not None:
-            self.archive.record("warc_completed", "warcs", completed.name, {
-                "name": completed.name, "blake3": completed.blake3, "sha256": completed.sha256,
-                "size": completed.size, "records": completed.records, "warc_version": "WARC/1.1",
-                "completed_at": utcnow(),
-            })
+            self.archive.record_warc(completed, utcnow())
             self.report.warc = completed.name
         self.report.head = self.archive.log.head()
 
@@ -409,7 +399,7 @@ def _claims_up_to_date(archive: Archive, case: Case) -> dict[str, int] | None:
     up to date from this very case file; else None."""
 
     row = archive.db.execute("SELECT case_file_blake3, log_seq FROM claims_state WHERE case_id = ?", [case.id]).fetchone()
-    if row is None or row[0] != hash_bytes(case.raw)[0] or row[1] != archive.log.head().seq:
+    if row is None or row[0] != blake3_of(case.raw) or row[1] != archive.log.head().seq:
         return None
     counts: dict[str, int] = {}
     for status, n in archive.db.execute(
@@ -422,7 +412,7 @@ def _mark_claims_done(archive: Archive, case: Case) -> None:
 
     with archive.db.conn:
         dbm.upsert(archive.db, "claims_state", {
-            "case_id": case.id, "case_file_blake3": hash_bytes(case.raw)[0], "log_seq": archive.log.head().seq})
+            "case_id": case.id, "case_file_blake3": blake3_of(case.raw), "log_seq": archive.log.head().seq})
 
 
 def run(cases: list[Case], archive: Archive, options: RunOptions, progress: Progress | None = None) -> RunReport:

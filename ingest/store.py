@@ -25,9 +25,8 @@ class StoredFile:
     new: bool  # False when identical bytes were already stored
 
 
-def hash_bytes(data: bytes) -> tuple[str, str]:
-    """BLAKE3 and SHA-256 hex digests of data."""
-    return blake3.blake3(data).hexdigest(), hashlib.sha256(data).hexdigest()
+def blake3_of(data: bytes) -> str:
+    return blake3.blake3(data).hexdigest()
 
 
 def hash_file(path: Path | str) -> tuple[str, str, int]:
@@ -97,8 +96,10 @@ class FileStore:
     def path(self, digest: str) -> Path:
         return self.archive / relpath_for(digest)
 
-    def put(self, data: bytes) -> StoredFile:
-        digest, sha = hash_bytes(data)
+    def put(self, data: bytes, blake3_hex: str | None = None) -> StoredFile:
+        """Store data once; `blake3_hex`, when the caller has hashed data already, saves hashing it again."""
+        digest = blake3_hex or blake3_of(data)
+        sha = hashlib.sha256(data).hexdigest()
         target = self.path(digest)
         if target.exists():
             # Identical bytes are already evidence; a rewrite could only damage them.

@@ -177,6 +177,15 @@ def _quote_impact(archive: Archive, extraction: dict[str, Any], new_text: str) -
 # -- quote gate ----------------------------------------------------------------------------
 
 
+# Every citation of a claim in force, with what verify and verify-bag check it against.
+CITATIONS_SQL = (
+    "SELECT ci.*, s.wanted, e.text AS etext, e.text_blake3 AS etext_blake3 "
+    "FROM citations ci JOIN sources s ON s.id = ci.source_id "
+    "JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0 "
+    "LEFT JOIN extractions e ON e.id = ci.extraction_id ORDER BY ci.claim_id, ci.n"
+)
+
+
 def wanted_gaps(db: Any) -> list[str]:
     """Wanted sources: known to exist, address not yet known. Gaps in the record, not failed checks."""
     return [f"source {r['id']}: wanted (address not yet known): {r['title'] or 'untitled'}"
@@ -199,11 +208,7 @@ def anchored(c: dict[str, Any], checks: list[Check], gaps: list[str]) -> bool:
 def check_quotes(archive: Archive, intact: set[str]) -> tuple[list[Check], list[str]]:
     checks: list[Check] = []
     gaps: list[str] = []
-    rows = archive.db.query(
-        "SELECT ci.*, s.wanted, s.title AS source_title, e.text AS etext, e.text_blake3 AS etext_blake3 "
-        "FROM citations ci JOIN sources s ON s.id = ci.source_id "
-        "JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0 "
-        "LEFT JOIN extractions e ON e.id = ci.extraction_id ORDER BY ci.claim_id, ci.n")
+    rows = archive.db.query(CITATIONS_SQL)
     for c in rows:
         if not anchored(c, checks, gaps):
             continue
@@ -306,7 +311,6 @@ def _check_rows(archive: Archive, entries: list[dict[str, Any]]) -> list[Check]:
 
 def check_live(archive: Archive, options: Any) -> list[Check]:
     """Re-fetch URL sources (recorded like --refresh) and look for each anchored quote in the new version."""
-    from ingest.cases import Source
     from ingest.claims import latest_extraction
     from ingest.pipeline import Runner
 
@@ -315,7 +319,7 @@ def check_live(archive: Archive, options: Any) -> list[Check]:
     sources = list(archive.db.query("SELECT * FROM sources WHERE method = 'http' ORDER BY id"))
     try:
         for s in sources:
-            runner._capture_url(Source(id=s["slug"], line=0, url=s["url"]), s["id"])
+            runner.refetch(s["id"], s["url"])
         runner.extract_pending()
     finally:
         runner.finish()

@@ -220,10 +220,6 @@ async def one(datasette: Any, sql: str, params: Any = None) -> dict[str, Any] | 
     return found[0] if found else None
 
 
-async def has_table(datasette: Any, name: str) -> bool:
-    return name in await datasette.get_database(DB).table_names()
-
-
 LATEST_EXTRACTION = "SELECT * FROM extractions WHERE blake3 = ? AND text IS NOT NULL ORDER BY id DESC LIMIT 1"
 
 

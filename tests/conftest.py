@@ -121,6 +121,16 @@ class RawServer:
 
 
 
+def read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 @pytest.fixture
 def site() -> Iterator[Site]:
     s = Site()

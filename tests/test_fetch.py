@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import brotli
 import pytest
 
-from conftest import RawServer
+from conftest import RawServer, read_request
 from ingest.errors import FetchFailed
 from ingest.fetch import (
     AddressRefused,
@@ -194,16 +194,6 @@ def server() -> Iterator[ThreadingHTTPServer]:
 @pytest.fixture
 def base(server: ThreadingHTTPServer) -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
-
-
-def read_request(conn: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 @pytest.fixture

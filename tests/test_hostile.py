@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, RawServer, khronika, make_pdf, query
+from conftest import ROOT, RawServer, khronika, make_pdf, query, read_request
 
 MAX_BODY = 2 * 2**20
 MAX_DECODED = 4 * 2**20
@@ -37,12 +37,7 @@ LIMITS = ["--max-body", str(MAX_BODY), "--max-decoded", str(MAX_DECODED), "--tim
 
 
 def _request_path(conn: socket.socket) -> str:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        data += chunk
+    data = read_request(conn)
     return data.split(b" ", 2)[1].decode() if data.count(b" ") >= 2 else "/"
 
 
