@@ -25,7 +25,7 @@ def _case_files(paths: tuple[str, ...]) -> list[Path]:
 
 
 def _load_cases(paths: list[Path]) -> list:
-    from ingest.cases import load_case
+    from ingest.claims.cases import load_case
 
     cases, errors = [], []
     for path in paths:
@@ -96,10 +96,10 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
 
     Example: python -m ingest run cases/workers-power.yml --archive archive
     """
-    from ingest.archive import Archive
     from ingest.pipeline import FAILED, RunOptions
     from ingest.pipeline import run as run_pipeline
-    from ingest.workers import WorkerLimits
+    from ingest.store.archive import Archive
+    from ingest.text.workers import WorkerLimits
 
     if refresh and offline:
         raise click.UsageError("--refresh and --offline contradict each other")
@@ -163,7 +163,7 @@ def _fetch_config(proxy: str | None, allow_private: bool, user_agent: str | None
     fetches nothing does not import httpx."""
 
     def build():  # type: ignore[no-untyped-def]
-        from ingest.fetch import FetchConfig, Limits
+        from ingest.capture.fetch import FetchConfig, Limits
 
         config = FetchConfig(limits=Limits(**limits), proxy=proxy,
                              allow_private=allow_private or os.environ.get("KHRONIKA_ALLOW_PRIVATE") == "1")
@@ -196,10 +196,10 @@ def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, p
     """
     import json as jsonlib
 
-    from ingest.archive import Archive
-    from ingest.log import Head
+    from ingest.checks.verify import verify as run_verify
     from ingest.pipeline import RunOptions
-    from ingest.verify import verify as run_verify
+    from ingest.store.archive import Archive
+    from ingest.store.log import Head
 
     head = None
     if head_text:
@@ -253,7 +253,7 @@ def export(case_id: str, out: str, archive_dir: str, as_zip: bool, wacz: bool, o
 
     Example: python -m ingest export workers-power --out workers-power-bag --zip
     """
-    from ingest.export import ExportOptions, export_case, parse_contact
+    from ingest.evidence.export import ExportOptions, export_case, parse_contact
 
     name, email = parse_contact(contact or os.environ.get("KHRONIKA_CONTACT"))
     options = ExportOptions(
@@ -293,8 +293,8 @@ def verify_bag(path: str, key_fingerprint: str | None, as_json: bool) -> None:
     """
     import json as jsonlib
 
-    from ingest.bagverify import TRUST_NOTE
-    from ingest.bagverify import verify_bag as run_verify_bag
+    from ingest.evidence.bagverify import TRUST_NOTE
+    from ingest.evidence.bagverify import verify_bag as run_verify_bag
 
     report = run_verify_bag(Path(path), key_fingerprint)
     if as_json:
@@ -323,8 +323,8 @@ def serve(archive_dir: str, port: int, host: str) -> None:
 
     Example: python -m ingest serve --archive archive --port 8001
     """
-    from ingest.publish import ensure_snapshot
-    from ingest.serve import serve as run_server
+    from ingest.site.publish import ensure_snapshot
+    from ingest.site.serve import serve as run_server
 
     try:
         snap = ensure_snapshot(Path(archive_dir))

@@ -9,25 +9,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest import db as dbm
 from ingest import faults
-from ingest.archive import Archive
-from ingest.cases import Case, Source
+from ingest.capture.media import sniff_media_type
+from ingest.capture.warc import RunWarc
+from ingest.claims.cases import Case, Source
 from ingest.errors import FetchFailed, StoreError
-from ingest.extract import Extraction, extractor_for, extractor_versions
-from ingest.media import sniff_media_type
-from ingest.log import Head, utcnow
-from ingest.store import blake3_of
-from ingest.warc import RunWarc
-from ingest.workers import Job, WorkerLimits, run_jobs
+from ingest.store import db as dbm
+from ingest.store.archive import Archive
+from ingest.store.files import blake3_of
+from ingest.store.log import Head, utcnow
+from ingest.text.extract import Extraction, extractor_for, extractor_versions
+from ingest.text.workers import Job, WorkerLimits, run_jobs
 
 if TYPE_CHECKING:
-    from ingest.fetch import FetchConfig, FetchResult
+    from ingest.capture.fetch import FetchConfig, FetchResult
 
 
 def _fetch_module():  # type: ignore[no-untyped-def]
-    """ingest.fetch, imported when a URL is fetched: a re-run that fetches nothing skips httpx."""
-    from ingest import fetch
+    """ingest.capture.fetch, imported when a URL is fetched: a re-run that fetches nothing skips httpx."""
+    from ingest.capture import fetch
 
     return fetch
 
@@ -417,7 +417,7 @@ def _mark_claims_done(archive: Archive, case: Case) -> None:
 
 def run(cases: list[Case], archive: Archive, options: RunOptions, progress: Progress | None = None) -> RunReport:
     """Capture every case's due sources, extract, anchor claims; the batch always completes."""
-    from ingest import claims as claims_mod
+    from ingest.claims import status as claims_mod
 
     runner = Runner(archive, options, progress)
     try:

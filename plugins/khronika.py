@@ -1,6 +1,6 @@
 """Khronika's Datasette plugin: the claim, timeline, source, archive and search pages.
 
-The page logic lives in ingest/web.py (importable and tested without a server); this file only
+The page logic lives in ingest/site/web.py (importable and tested without a server); this file only
 maps URLs to it and renders templates/khronika_*.html.
 """
 
@@ -12,7 +12,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup
 
-from ingest import web
+from ingest.site import web
 
 CASE, SLUG = web.SLUG, web.SLUG
 

@@ -17,6 +17,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The suite must not depend on the caller's shell: a KHRONIKA_ALLOW_PRIVATE=1 (or any other
+# KHRONIKA_* setting) there would change what the tests see. Tests that need one set it themselves.
+for _name in [n for n in os.environ if n.startswith("KHRONIKA_")]:
+    del os.environ[_name]
+
 
 @dataclass
 class Page:

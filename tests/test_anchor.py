@@ -4,8 +4,15 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from ingest.anchor import (Anchor, _distance, _myers, anchor, normalize, quotes_equivalent,
-                           text_fragment_url)
+from ingest.claims.anchor import (
+    Anchor,
+    _distance,
+    _myers,
+    anchor,
+    normalize,
+    quotes_equivalent,
+    text_fragment_url,
+)
 
 TEXT = "The court heard 12 witnesses. The court adjourned."
 
@@ -399,6 +406,6 @@ def test_unanchored_scan_finds_the_best_substring(pattern, text):
     ("2014–2015", "2014-2015", ("dashes",), ("dashes",)),
 ])
 def test_needed_rules_keeps_only_rules_the_match_depended_on(exact: str, quote: str, fired: tuple, expected: tuple) -> None:
-    from ingest.anchor import needed_rules
+    from ingest.claims.anchor import needed_rules
 
     assert needed_rules(exact, quote, fired) == expected

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from conftest import khronika, query
 
-from ingest import synth
-from ingest.bench import SEARCH_SQL, build_web_db, param_value, query_plan, verdict
-from ingest.cases import load_case
+from ingest.bench import synth
+from ingest.bench.report import verdict
+from ingest.bench.web_bench import SEARCH_SQL, build_web_db, param_value, query_plan
+from ingest.claims.cases import load_case
 
 
 def test_synthetic_case_is_valid_and_every_quote_anchors(tmp_path: Path) -> None:

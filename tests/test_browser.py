@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, Site
 
 playwright_api = pytest.importorskip("playwright.sync_api")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.cases import load_case, url_problem
+from ingest.claims.cases import load_case
+from ingest.claims.validate import url_problem
 from ingest.errors import CaseFileErrors
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import blake3
 import pytest
-
 from conftest import ROOT, Site, make_pdf, query
-from ingest.log import EventLog, check_chain
+
+from ingest.store.log import EventLog, check_chain
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Обыски в Петербурге</title></head>
 <body><article><h1>Обыски в Петербурге</h1>
@@ -231,7 +231,7 @@ def test_lock_is_free_as_soon_as_a_run_is_killed_even_with_workers_busy(tmp_path
         assert workers, "no extraction worker is running"
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        from ingest.archive import Archive
+        from ingest.store.archive import Archive
 
         began = time.monotonic()
         with Archive.open(archive, wait=0):

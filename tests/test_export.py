@@ -12,9 +12,9 @@ import bagit
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ingest.bagverify import TRUST_NOTE, verify_bag
-from ingest.export import resign
-from ingest.signing import fingerprint, raw_public
+from ingest.evidence.bagverify import TRUST_NOTE, verify_bag
+from ingest.evidence.export import resign
+from ingest.evidence.signing import fingerprint, raw_public
 from tests.conftest import ROOT, khronika, query
 
 CASE = "workers-power"

@@ -1,4 +1,4 @@
-"""Tests for ingest.extract (bytes -> text + metadata) and ingest.workers (sandboxed runs)."""
+"""Tests for ingest.text.extract (bytes -> text + metadata) and ingest.text.workers (sandboxed runs)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,14 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 from ingest.errors import ExtractionFailed
-from ingest.extract import Extraction, PageSpan, decode_html, extract, extractor_versions
-from ingest.workers import TEST_HOG_TYPE, Job, WorkerLimits, run_jobs
+from ingest.text.extract import (
+    Extraction,
+    PageSpan,
+    decode_html,
+    extract,
+    extractor_versions,
+)
+from ingest.text.workers import TEST_HOG_TYPE, Job, WorkerLimits, run_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -355,7 +361,7 @@ def test_same_bytes_same_hash_in_worker_processes(tmp_path):
 def test_same_bytes_same_hash_across_interpreters_with_other_hash_seeds(tmp_path):
     page = tmp_path / "page.html"
     page.write_bytes(ARTICLE_UTF8.encode("utf-8"))
-    code = ("import sys; from ingest.extract import extract; "
+    code = ("import sys; from ingest.text.extract import extract; "
             "print(extract(open(sys.argv[1], 'rb').read(), 'text/html').text_blake3)")
     hashes = set()
     for seed in ("1", "2"):

@@ -1,4 +1,4 @@
-"""Tests for ingest.fetch against real HTTP servers on 127.0.0.1.
+"""Tests for ingest.capture.fetch against real HTTP servers on 127.0.0.1.
 
 Well-behaved pages come from a ThreadingHTTPServer; misbehaving servers
 (drip, lying Content-Length, endless chunked, proxies) are raw sockets in
@@ -22,10 +22,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import brotli
 import pytest
-
 from conftest import RawServer, read_request
-from ingest.errors import FetchFailed
-from ingest.fetch import (
+
+from ingest.capture.fetch import (
     AddressRefused,
     FetchConfig,
     FetchResult,
@@ -36,6 +35,7 @@ from ingest.fetch import (
     resolve_allowed,
     sniff_media_type,
 )
+from ingest.errors import FetchFailed
 
 HINT = "use --allow-private to fetch from local and private networks"
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -900,7 +900,7 @@ def test_untrusted_certificate_is_unreachable(tls_server: tuple[str, str, bytes]
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from ingest.fetch import decode_body  # noqa: E402
+from ingest.capture.fetch import decode_body  # noqa: E402
 
 ENCODERS: dict[str, Callable[[bytes], bytes]] = {
     "gzip": gzip.compress,

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, RawServer, khronika, make_pdf, query, read_request
 
 MAX_BODY = 2 * 2**20
@@ -87,7 +86,9 @@ def _slow_drip(conn: socket.socket) -> None:
 
 def _redirect_loop(conn: socket.socket, path: str) -> None:
     nxt = "/loop-b" if path == "/loop-a" else "/loop-a"
-    _send(conn, f"HTTP/1.1 302 Found\nLocation: {nxt}\nContent-Length: 0\n")
+    # The handler closes the socket after answering, so it says so: without `Connection: close` the
+    # client may reuse the connection for the next hop and race the close (a reset, not a loop).
+    _send(conn, f"HTTP/1.1 302 Found\nLocation: {nxt}\nContent-Length: 0\nConnection: close\n")
 
 
 def _lying_length(conn: socket.socket) -> None:

@@ -6,7 +6,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.log import Head, canonical
+from ingest.store.log import Head, canonical
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**60), max_value=2**60),

@@ -11,7 +11,6 @@ import zlib
 from pathlib import Path
 
 import blake3
-
 from conftest import ROOT, Site, khronika, make_pdf, query
 
 WARCIO = str(Path(sys.executable).parent / "warcio")

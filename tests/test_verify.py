@@ -8,9 +8,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, Site, khronika, query
-from ingest.log import entry_hash
+
+from ingest.store.log import entry_hash
 
 DOC = "Суд постановил: «Гарри Азарян» заключён под стражу на два месяца.\nЗащита обжалует решение.\n"
 PAGE = """<html><head><meta charset="utf-8"><title>Report</title></head><body><article>
@@ -183,7 +183,7 @@ def test_a_consistently_rewritten_chain_is_caught_only_by_a_published_head(built
     prev = "0" * 64
     import rfc8785
 
-    from ingest.log import row_hash
+    from ingest.store.log import row_hash
     for e in entries:
         if e.get("table") == "claims" and e["key"] == "t/held":
             e["row"]["text"] = "The court released Azaryan."
@@ -279,8 +279,8 @@ def test_database_is_rebuilt_from_the_log_and_the_files(built: tuple[Path, Path,
 
 
 def test_an_extractor_upgrade_is_reported_with_the_quotes_it_would_move_or_break(built: tuple[Path, Path, Site]) -> None:
-    from ingest.archive import Archive
-    from ingest.verify import _quote_impact
+    from ingest.checks.verify import _quote_impact
+    from ingest.store.archive import Archive
 
     _, archive_dir, _ = built
     with Archive.open(archive_dir, write=False) as archive:

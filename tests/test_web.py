@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from conftest import ROOT
 
 STATEMENT_B3 = "77ec5b6c21335dde4704c9ffd284a08f78d6af07d7104a9f16316287f9b658c6"
@@ -54,9 +53,9 @@ claims:
 
 def build_archive(folder: Path, extra_html: str = "") -> Path:
     """Run the real pipeline on the default case and a hostile case; return the archive folder."""
-    from ingest.archive import Archive
-    from ingest.cases import load_case
+    from ingest.claims.cases import load_case
     from ingest.pipeline import RunOptions, run
+    from ingest.store.archive import Archive
 
     hostile = folder / "hostile"
     (hostile / "docs").mkdir(parents=True)
@@ -73,7 +72,7 @@ def build_archive(folder: Path, extra_html: str = "") -> Path:
 def make_datasette(archive_dir: Path):  # type: ignore[no-untyped-def]
     from datasette.app import Datasette
 
-    from ingest.publish import ensure_snapshot
+    from ingest.site.publish import ensure_snapshot
 
     snap = ensure_snapshot(archive_dir)
     return Datasette(
@@ -110,7 +109,7 @@ def text_of(ds: Any, path: str, status: int = 200) -> str:
 
 
 def test_snapshot_is_a_separate_read_only_copy_rebuilt_only_when_the_archive_changes(built: tuple[Path, Any]) -> None:
-    from ingest.publish import ensure_snapshot
+    from ingest.site.publish import ensure_snapshot
 
     archive_dir, _ = built
     published = archive_dir / "published" / "archive.db"
@@ -166,7 +165,7 @@ def test_every_table_and_column_has_a_description(built: tuple[Path, Any]) -> No
             assert meta[table].get("columns", {}).get(col), f"column {table}.{col} has no description"
             checked += 1
     assert checked > 150
-    from ingest.db import SCHEMA
+    from ingest.store.db import SCHEMA
     assert set(SCHEMA) <= set(meta)
 
 
@@ -204,8 +203,8 @@ def test_claim_page_shows_the_quote_in_its_archived_context(ds: Any) -> None:
 
 
 def test_claim_page_of_a_url_source_links_the_live_page_with_a_text_fragment(ds: Any) -> None:
-    from ingest.anchor import text_fragment_url
-    from ingest.web import is_web_url
+    from ingest.claims.anchor import text_fragment_url
+    from ingest.site.web import is_web_url
 
     assert text_fragment_url("https://example.org/a", "two words") == "https://example.org/a#:~:text=two%20words"
     assert not is_web_url("javascript:alert(1)") and not is_web_url("file:///etc/passwd") and is_web_url("https://x.org/")
@@ -240,7 +239,7 @@ def test_source_page_lists_captures_and_wanted_gaps(ds: Any) -> None:
 
 
 def test_source_page_diffs_consecutive_versions(built: tuple[Path, Any], tmp_path: Path) -> None:
-    from ingest.web import text_diff
+    from ingest.site.web import text_diff
 
     assert text_diff("a\nb <x>\nc", "a\nb <y>\nc", "version 1", "version 2") == [
         ("head", "--- version 1"), ("head", "+++ version 2"), ("hunk", "@@ -1,3 +1,3 @@"), ("same", " a"),
@@ -371,12 +370,11 @@ def test_canned_queries(ds: Any) -> None:
 
 def test_canned_queries_show_changes_and_verify_results(tmp_path: Path) -> None:
     """A changed local document and a verify run appear in the canned queries of a fresh snapshot."""
-    from ingest.archive import Archive
-    from ingest.cases import load_case
+    from ingest.checks.verify import verify
+    from ingest.claims.cases import load_case
     from ingest.pipeline import RunOptions, run
-    from ingest.verify import verify
-
-    from ingest.publish import ensure_snapshot
+    from ingest.site.publish import ensure_snapshot
+    from ingest.store.archive import Archive
 
     archive_dir = build_archive(tmp_path)
     assert ensure_snapshot(archive_dir).reason == "no published copy yet"

@@ -1,0 +1,127 @@
+"""What every benchmark shares: targets, the repository root, timing child processes and best-of loops."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("blake3", "trafilatura", "pypdf", "datasette", "sqlite-utils", "charset-normalizer", "reportlab")
+
+# name -> (comparison, threshold, unit); "min" means the measurement must be at least the threshold.
+TARGETS: dict[str, tuple[str, float, str]] = {
+    "pipeline_overhead_pct": ("max", 15.0, "%"),
+    "worker_scaling_pct_of_bare": ("min", 90.0, "%"),
+    "rerun_speedup": ("min", 50.0, "x"),
+    "fixity_pct_of_raw_hashing": ("min", 70.0, "%"),
+    "rss_growth_pct": ("max", 10.0, "%"),
+    "web_p95_ms": ("max", 150.0, "ms"),
+}
+
+
+# -- measuring child processes ---------------------------------------------------------------
+
+
+@dataclass
+class ChildRun:
+    seconds: float
+    max_rss_mib: float
+    returncode: int
+    stderr_tail: str
+
+
+def run_child(args: list[str], log: Path) -> ChildRun:
+    """Run a command to completion; wall time and the child's own peak RSS (not its workers')."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    with open(log, "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+    return ChildRun(seconds, usage.ru_maxrss / 1024, proc.returncode, tail)
+
+
+def ingest(case: Path, archive: Path, workers: int, log: Path) -> ChildRun:
+    run = run_child([sys.executable, "-m", "ingest", "run", str(case), "--archive", str(archive),
+                     "--offline", "--workers", str(workers)], log)
+    if run.returncode != 0:
+        raise click.ClickException(f"ingest into {archive} exited {run.returncode}:\n{run.stderr_tail}")
+    return run
+
+
+def bare(files: list[Path], workers: int, work: Path, tag: str) -> tuple[ChildRun, dict[str, str | None]]:
+    listing = work / f"bare-{tag}.list"
+    out = work / f"bare-{tag}.json"
+    listing.write_text("\n".join(str(p) for p in files) + "\n", encoding="utf-8")
+    run = run_child([sys.executable, "-c", "import sys; from ingest.bench.common import bare_main; bare_main(sys.argv[1:])",
+                     str(listing), str(workers), str(out)], work / f"bare-{tag}.log")
+    if run.returncode != 0:
+        raise click.ClickException(f"bare extraction loop exited {run.returncode}:\n{run.stderr_tail}")
+    return run, json.loads(out.read_text(encoding="utf-8"))
+
+
+def _bare_one(path: str) -> tuple[str, str | None]:
+    import mimetypes
+
+    from ingest.capture.fetch import sniff_media_type
+    from ingest.text.extract import extract
+
+    data = Path(path).read_bytes()
+    ex = extract(data, sniff_media_type(data, mimetypes.guess_type(path)[0]))
+    return path, ex.text_blake3
+
+
+def bare_main(argv: list[str]) -> None:
+    """Child entry point: extract every listed file with ingest.extract.extract, nothing else."""
+    import multiprocessing
+
+    import ingest.text.extract  # noqa: F401  (imported before forking, as the pipeline does)
+
+    listing, workers, out = argv[0], int(argv[1]), argv[2]
+    paths = [p for p in Path(listing).read_text(encoding="utf-8").splitlines() if p]
+    if workers == 1:
+        results = dict(map(_bare_one, paths))
+    else:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = dict(pool.imap_unordered(_bare_one, paths))
+    Path(out).write_text(json.dumps(results), encoding="utf-8")
+
+
+# -- hashing ------------------------------------------------------------------------------------
+
+
+def raw_hash(paths: list[Path]) -> int:
+    """BLAKE3 and SHA-256 of each file, read in 1 MiB chunks: the floor any fixity check sits on."""
+    import blake3
+
+    total = 0
+    for path in paths:
+        b3, sha = blake3.blake3(), hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                b3.update(chunk)
+                sha.update(chunk)
+                total += len(chunk)
+        b3.hexdigest(), sha.hexdigest()
+    return total
+
+
+def best_of(n: int, fn: Callable[[], Any]) -> tuple[float, Any]:
+    best, value = float("inf"), None
+    for _ in range(n):
+        start = time.perf_counter()
+        value = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, value

@@ -1,0 +1,1 @@
+"""Capturing sources: safe fetching and address policy, content decoding, media sniffing, WARC writing."""

@@ -1,0 +1,1 @@
+"""Checking an archive: fixity, reproducibility, the quote gate, the log chain, live drift."""

@@ -1,0 +1,399 @@
+"""Provenance checks: fixity, reproducibility, the quote gate, the log chain, published heads, live drift.
+
+Every check ends in one state with a reason: ok, mismatch, missing, unverifiable or drift.
+What a passing citation check proves: the quoted words are present in an intact archived copy
+of the source captured at the recorded time. It does not prove the claim true.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import blake3 as blake3_mod
+
+from ingest.claims.anchor import anchor, quotes_equivalent
+from ingest.store import db as dbm
+from ingest.store.archive import Archive
+from ingest.store.files import hash_file
+from ingest.store.log import Head, check_chain, row_hash, utcnow
+
+OK, MISMATCH, MISSING, UNVERIFIABLE, DRIFT = "ok", "mismatch", "missing", "unverifiable", "drift"
+STATES = (OK, MISMATCH, MISSING, UNVERIFIABLE, DRIFT)
+
+
+@dataclass(frozen=True)
+class Check:
+    check: str  # fixity | reproducibility | quote | log | head | live
+    subject: str
+    state: str
+    detail: str
+    finding: str | None = None  # live checks only
+
+    def as_json(self) -> dict[str, Any]:
+        out = {"check": self.check, "subject": self.subject, "state": self.state}
+        if self.finding is not None:
+            out["finding"] = self.finding
+        out["detail"] = self.detail
+        return out
+
+
+@dataclass
+class Report:
+    checks: list[Check]
+    gaps: list[str]
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(ch.state for ch in self.checks)
+        return {s: c.get(s, 0) for s in STATES}
+
+    def exit_code(self) -> int:
+        counts = self.counts()
+        if counts[MISMATCH] or counts[MISSING]:
+            return 1
+        if counts[DRIFT]:
+            return 3
+        if counts[UNVERIFIABLE]:
+            return 4
+        return 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"counts": self.counts(), "checks": [c.as_json() for c in self.checks]}
+
+
+# -- fixity --------------------------------------------------------------------------------
+
+
+def check_fixity(archive: Archive) -> tuple[list[Check], set[str]]:
+    checks: list[Check] = []
+    intact: set[str] = set()
+    rows = archive.db.execute("SELECT blake3, sha256, size, path FROM files ORDER BY blake3").fetchall()
+    root = str(archive.root) + os.sep
+    for blake3, sha256, size, path in rows:
+        subject = f"file {blake3} ({path})"
+        try:
+            b3, sha, actual = hash_file(root + path)
+        except FileNotFoundError:
+            checks.append(Check("fixity", subject, MISSING, "file is missing from the archive"))
+            continue
+        if b3 != blake3 or sha != sha256:
+            checks.append(Check("fixity", subject, MISMATCH,
+                                f"altered: BLAKE3 is now {b3}, SHA-256 {sha}, {actual} bytes (recorded {size})"))
+            continue
+        intact.add(blake3)
+        checks.append(Check("fixity", subject, OK, "BLAKE3 and SHA-256 match"))
+    for row in archive.db.query("SELECT name, blake3, sha256 FROM warcs ORDER BY name"):
+        path = archive.root / "warc" / row["name"]
+        subject = f"warc {row['name']}"
+        if not path.is_file():
+            checks.append(Check("fixity", subject, MISSING, "WARC file is missing"))
+            continue
+        b3, sha, _ = hash_file(path)
+        if b3 != row["blake3"] or sha != row["sha256"]:
+            checks.append(Check("fixity", subject, MISMATCH, f"altered: BLAKE3 is now {b3}"))
+        else:
+            checks.append(Check("fixity", subject, OK, "BLAKE3 and SHA-256 match"))
+    known = {row[0] for row in rows}
+    for name, sub in _stored_names(archive.root / "files"):
+        if name not in known and not name.startswith(".tmp-"):
+            checks.append(Check("fixity", f"file {name} (files/{sub}/{name})", MISMATCH,
+                                "file in the archive that no record accounts for"))
+    return checks, intact
+
+
+def _stored_names(files_dir: Path) -> list[tuple[str, str]]:
+    """(name, subfolder) of every file under files/, sorted."""
+    out: list[tuple[str, str]] = []
+    if files_dir.is_dir():
+        for sub in os.scandir(files_dir):
+            if sub.is_dir(follow_symlinks=False):
+                out.extend((entry.name, sub.name) for entry in os.scandir(sub.path))
+    return sorted(out, key=lambda t: (t[1], t[0]))
+
+
+# -- reproducibility -------------------------------------------------------------------------
+
+
+def check_reproducibility(archive: Archive, intact: set[str]) -> list[Check]:
+    from ingest.text.extract import extract, extractor_for, extractor_versions
+
+    checks: list[Check] = []
+    rows = list(archive.db.query(
+        "SELECT e.*, f.media_type AS file_type, "
+        "(SELECT charset FROM captures c WHERE c.blake3 = e.blake3 ORDER BY id LIMIT 1) AS http_charset "
+        "FROM extractions e JOIN files f ON f.blake3 = e.blake3 ORDER BY e.id"))
+    for row in rows:
+        subject = f"extraction {row['id']} of {row['blake3'][:16]} ({row['extractor']} {row['extractor_version']})"
+        if row["error"]:
+            checks.append(Check("reproducibility", subject, UNVERIFIABLE, f"extraction failed at ingest: {row['error']}"))
+            continue
+        stored = row["text"]
+        if stored is None or blake3_mod.blake3(stored.encode("utf-8")).hexdigest() != row["text_blake3"]:
+            checks.append(Check("reproducibility", subject, MISMATCH,
+                                "stored text does not match its recorded BLAKE3 (edited in the database)"))
+            continue
+        if row["blake3"] not in intact:
+            checks.append(Check("reproducibility", subject, UNVERIFIABLE, "raw file is missing or altered"))
+            continue
+        data = archive.store.path(row["blake3"]).read_bytes()
+        name = extractor_for(row["file_type"])
+        version = extractor_versions().get(name, "")
+        again = extract(data, row["file_type"], row["http_charset"])
+        if again.error:
+            checks.append(Check("reproducibility", subject, MISMATCH, f"re-extraction failed: {again.error}"))
+        elif (name, version) == (row["extractor"], row["extractor_version"]):
+            if again.text_blake3 == row["text_blake3"]:
+                checks.append(Check("reproducibility", subject, OK, "re-extraction gives the same text hash"))
+            else:
+                checks.append(Check("reproducibility", subject, MISMATCH,
+                                    f"same extractor version gives a different text ({again.text_blake3[:16]})"))
+        elif again.text_blake3 == row["text_blake3"]:
+            checks.append(Check("reproducibility", subject, OK, f"{name} {version} gives the same text"))
+        else:
+            checks.append(Check("reproducibility", subject, DRIFT,
+                                f"{name} {version} gives different text; {_quote_impact(archive, row, again.text or '')}"))
+    return checks
+
+
+def _quote_impact(archive: Archive, extraction: dict[str, Any], new_text: str) -> str:
+    moved, broken = [], []
+    for c in archive.db.query("SELECT * FROM citations WHERE extraction_id = ?", [extraction["id"]]):
+        result = anchor(new_text, c["quote"], prefix=c["prefix"], suffix=c["suffix"])
+        if not result.found:
+            broken.append(c["id"])
+        elif (result.start, result.end) != (c["start"], c["end"]):
+            moved.append(c["id"])
+    if not moved and not broken:
+        return "no anchored quote is affected"
+    return f"an upgrade would move {len(moved)} quote(s) {moved} and break {len(broken)} {broken}"
+
+
+# -- quote gate ----------------------------------------------------------------------------
+
+
+# Every citation of a claim in force, with what verify and verify-bag check it against.
+CITATIONS_SQL = (
+    "SELECT ci.*, s.wanted, e.text AS etext, e.text_blake3 AS etext_blake3 "
+    "FROM citations ci JOIN sources s ON s.id = ci.source_id "
+    "JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0 "
+    "LEFT JOIN extractions e ON e.id = ci.extraction_id ORDER BY ci.claim_id, ci.n"
+)
+
+
+def wanted_gaps(db: Any) -> list[str]:
+    """Wanted sources: known to exist, address not yet known. Gaps in the record, not failed checks."""
+    return [f"source {r['id']}: wanted (address not yet known): {r['title'] or 'untitled'}"
+            for r in db.query("SELECT id, title FROM sources WHERE wanted = 1 ORDER BY id")]
+
+
+def anchored(c: dict[str, Any], checks: list[Check], gaps: list[str]) -> bool:
+    """Whether a citation row has an anchor to check; if not, record it as a gap or a failed check."""
+    subject = f"citation {c['id']}"
+    if c["wanted"]:
+        gaps.append(f"{subject}: source {c['source_id']} is wanted (address not yet known)")
+        return False
+    if c["match"] not in ("exact", "normalized"):
+        state = UNVERIFIABLE if c["match"] == "unverifiable" else MISSING
+        checks.append(Check("quote", subject, state, f"quote not anchored ({c['match']}): {c['reason']}"))
+        return False
+    return True
+
+
+def check_quotes(archive: Archive, intact: set[str]) -> tuple[list[Check], list[str]]:
+    checks: list[Check] = []
+    gaps: list[str] = []
+    rows = archive.db.query(CITATIONS_SQL)
+    for c in rows:
+        if not anchored(c, checks, gaps):
+            continue
+        subject = f"citation {c['id']}"
+        if c["etext"] is None:
+            checks.append(Check("quote", subject, MISSING, f"extraction {c['extraction_id']} it is anchored in is missing"))
+            continue
+        if c["etext_blake3"] != c["text_blake3"]:
+            checks.append(Check("quote", subject, MISMATCH, "anchored extraction's text hash differs from the citation's"))
+            continue
+        if c["blake3"] not in intact:
+            checks.append(Check("quote", subject, MISMATCH if c["blake3"] else MISSING,
+                                f"anchored capture {c['blake3']} is missing or altered"))
+            continue
+        at = c["etext"][c["start"]:c["end"]]
+        if at != c["exact"]:
+            checks.append(Check("quote", subject, MISMATCH,
+                                f"text at [{c['start']}, {c['end']}) is {at[:80]!r}, not the recorded exact {str(c['exact'])[:80]!r}"))
+        elif not quotes_equivalent(c["exact"], c["quote"]):
+            checks.append(Check("quote", subject, MISMATCH, "the recorded passage and the case file's quote differ after normalisation"))
+        else:
+            checks.append(Check("quote", subject, OK,
+                                f"quote present ({c['match']}) at [{c['start']}, {c['end']}) of capture {c['blake3'][:16]}"))
+    return checks, gaps
+
+
+# -- log ---------------------------------------------------------------------------------------
+
+
+def check_log(archive: Archive, head: Head | None) -> list[Check]:
+    checks: list[Check] = []
+    entries = list(archive.log.read())
+    problems = check_chain(entries)
+    for subject, problem in problems:
+        checks.append(Check("log", subject, MISMATCH, problem))
+    good = [e for e in entries if isinstance(e, dict)]
+    if not problems:
+        last = good[-1] if good else None
+        checks.append(Check("log", "log chain", OK,
+                            f"{len(good)} entries chain correctly; head {last['seq']}:{last['hash']}" if last else "log is empty"))
+    by_seq = {e.get("seq"): e for e in good}
+    mirrored = {r["seq"]: r for r in archive.db.query("SELECT seq, hash FROM log")}
+    for seq in sorted(set(by_seq) | set(mirrored), key=lambda s: (s is None, s)):
+        if seq not in mirrored:
+            checks.append(Check("log", f"log entry {seq}", MISSING, "in log files but not in the log table"))
+        elif seq not in by_seq:
+            checks.append(Check("log", f"log entry {seq}", MISSING, "in the log table but not in the log files"))
+        elif mirrored[seq]["hash"] != by_seq[seq].get("hash"):
+            checks.append(Check("log", f"log entry {seq}", MISMATCH, "log table row differs from the log file"))
+    checks.extend(_check_rows(archive, good))
+    if head is not None:
+        entry = by_seq.get(head.seq)
+        if entry is None:
+            checks.append(Check("head", str(head), MISSING, f"the chain has no entry {head.seq}"))
+        elif entry.get("hash") != head.hash:
+            checks.append(Check("head", str(head), MISMATCH,
+                                f"entry {head.seq} has hash {entry.get('hash')}: the chain was rewritten since this head was published"))
+        elif problems:
+            checks.append(Check("head", str(head), MISMATCH, "entry matches, but the chain is broken (see log checks)"))
+        else:
+            checks.append(Check("head", str(head), OK, "the chain passes through the published head"))
+    return checks
+
+
+def _check_rows(archive: Archive, entries: list[dict[str, Any]]) -> list[Check]:
+    expected: dict[tuple[str, str], dict[str, Any]] = {}
+    for e in entries:
+        if e.get("table"):
+            expected[(e["table"], str(e.get("key")))] = e
+    checks: list[Check] = []
+    seen: set[tuple[str, str]] = set()
+    bad = 0
+    for table in dbm.LOGGED_TABLES:
+        pk = dbm.SCHEMA[table]["pk"]
+        for row in archive.db.query(f"SELECT * FROM [{table}]"):
+            key = (table, str(row[pk]))
+            seen.add(key)
+            entry = expected.get(key)
+            subject = f"{table} row {row[pk]}"
+            if entry is None or entry.get("row") is None:
+                checks.append(Check("log", subject, MISMATCH, "row has no log entry (added behind the tool's back)"))
+                bad += 1
+            elif row_hash(dbm.logged_row(table, row)) != entry.get("row_hash"):
+                logged = entry["row"]
+                changed = sorted(k for k in logged if logged.get(k) != row.get(k))
+                checks.append(Check("log", subject, MISMATCH,
+                                    f"row differs from log entry {entry['seq']} in: {', '.join(changed) or 'extra columns'}"))
+                bad += 1
+    for key, entry in expected.items():
+        if key not in seen and entry.get("row") is not None:
+            checks.append(Check("log", f"{key[0]} row {key[1]}", MISSING, f"row recorded by log entry {entry['seq']} is missing"))
+            bad += 1
+    if not bad:
+        checks.append(Check("log", "database rows", OK, f"{len(seen)} rows match their log entries"))
+    return checks
+
+
+# -- live --------------------------------------------------------------------------------------
+
+
+def check_live(archive: Archive, options: Any) -> list[Check]:
+    """Re-fetch URL sources (recorded like --refresh) and look for each anchored quote in the new version."""
+    from ingest.claims.status import latest_extraction
+    from ingest.pipeline import Runner
+
+    runner = Runner(archive, options)
+    checks: list[Check] = []
+    sources = list(archive.db.query("SELECT * FROM sources WHERE method = 'http' ORDER BY id"))
+    try:
+        for s in sources:
+            runner.refetch(s["id"], s["url"])
+        runner.extract_pending()
+    finally:
+        runner.finish()
+    outcomes = {r.source_id: r for r in runner.report.results}
+    for s in sources:
+        result = outcomes.get(s["id"])
+        latest = list(archive.db.query(
+            "SELECT * FROM captures WHERE source_id = ? ORDER BY version DESC LIMIT 1", [s["id"]]))
+        cits = list(archive.db.query(
+            "SELECT ci.* FROM citations ci JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0 "
+            "WHERE ci.source_id = ? AND ci.match IN ('exact','normalized') ORDER BY ci.id", [s["id"]]))
+        failed = result is not None and result.state == "failed"
+        for c in cits:
+            subject = f"citation {c['id']} at {s['url']}"
+            if failed:
+                gone = result.detail.startswith("gone")
+                checks.append(Check("live", subject, DRIFT if gone else UNVERIFIABLE, result.detail,
+                                    "page_gone" if gone else "unreachable"))
+                continue
+            ex = latest_extraction(archive.db, latest[0]["blake3"]) if latest else None
+            if ex is None or ex["text"] is None:
+                checks.append(Check("live", subject, UNVERIFIABLE, "live version has no extracted text", "unreachable"))
+                continue
+            found = anchor(ex["text"], c["quote"], prefix=c["prefix"], suffix=c["suffix"])
+            if found.found:
+                checks.append(Check("live", subject, OK, f"quote present in live version {latest[0]['blake3'][:16]}", "quote_present"))
+            elif found.match == "fuzzy" and found.exact is not None:
+                diff = "\n".join(difflib.unified_diff([c["exact"]], [found.exact], "archived", "live", lineterm=""))
+                checks.append(Check("live", subject, DRIFT, f"quote changed in live version:\n{diff}", "quote_changed"))
+            else:
+                checks.append(Check("live", subject, DRIFT, f"quote no longer in live version ({found.reason})", "quote_removed"))
+    return checks
+
+
+# -- running and recording ---------------------------------------------------------------------
+
+
+def verify(archive: Archive, *, head: Head | None = None, live: bool = False, live_options: Any = None,
+           progress: Callable[[str], None] | None = None) -> Report:
+    from ingest.claims.status import update_status
+
+    say = progress or (lambda s: None)
+    checks: list[Check] = []
+    say("fixity")
+    fixity, intact = check_fixity(archive)
+    checks += fixity
+    say("reproducibility")
+    checks += check_reproducibility(archive, intact)
+    say("quotes")
+    quote_checks, gaps = check_quotes(archive, intact)
+    gaps = wanted_gaps(archive.db) + gaps
+    checks += quote_checks
+    say("log")
+    checks += check_log(archive, head)
+    if live:
+        say("live")
+        checks += check_live(archive, live_options)
+    for row in list(archive.db.query("SELECT id FROM claims WHERE withdrawn = 0")):
+        update_status(archive, row["id"], intact)
+    report = Report(checks, gaps)
+    _store_results(archive, report)
+    return report
+
+
+def _store_results(archive: Archive, report: Report) -> None:
+    db = archive.db
+    at = utcnow()
+    with db.conn:
+        run_id = db["verify_runs"].insert({
+            "checked_at": at, "counts": json.dumps(report.counts()), "exit_code": report.exit_code(),
+            "gaps": json.dumps(report.gaps),
+        }, pk="id").last_pk
+        db["verify_results"].insert_all([dict(asdict(c), run_id=run_id, checked_at=at) for c in report.checks])
+
+
+def is_archive(path: Path) -> bool:
+    return (path / "archive.db").is_file()

@@ -1,0 +1,1 @@
+"""Claims and their support: case files, anchoring quotes in archived text, claim status."""

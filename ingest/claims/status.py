@@ -1,0 +1,171 @@
+"""Claims and citations: record them, anchor each quote in one capture, compute claim status.
+
+What an anchored citation proves: the quoted words are present in an intact archived copy of
+the source captured at time T. It does not prove the claim true.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ingest.claims.anchor import Anchor, anchor, needed_rules
+from ingest.claims.cases import Case, Citation, Claim
+from ingest.store import db as dbm
+from ingest.store.archive import Archive
+from ingest.store.log import utcnow
+
+FOUND = ("exact", "normalized")
+# When no capture holds the quote, keep the most informative result.
+RANK = {"fuzzy": 4, "ambiguous": 3, "not_found": 2, "unverifiable": 1}
+
+
+def claim_key(case_id: str, claim_id: str) -> str:
+    return f"{case_id}/{claim_id}"
+
+
+def record_claims(archive: Archive, case: Case) -> dict[str, int]:
+    """Record the case's claims and citations, anchor them, update statuses; return counts by status."""
+    db = archive.db
+    keys = set()
+    for claim in case.claims:
+        key = claim_key(case.id, claim.id)
+        keys.add(key)
+        _record_claim(archive, case, claim, key)
+    for row in list(db.query("SELECT * FROM claims WHERE case_id = ? AND withdrawn = 0", [case.id])):
+        if row["id"] not in keys:
+            logged = {k: v for k, v in row.items() if k not in dbm.DERIVED["claims"]}
+            logged.update(withdrawn=1, recorded_at=utcnow())
+            archive.record("claim_withdrawn", "claims", row["id"], logged)
+    counts: dict[str, int] = {}
+    for key in sorted(keys):
+        status = update_status(archive, key)
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _record_claim(archive: Archive, case: Case, claim: Claim, key: str) -> None:
+    row = {
+        "id": key, "case_id": case.id, "slug": claim.id, "text": claim.text, "date": claim.date,
+        "date_note": claim.date_note, "type": claim.type, "people": json.dumps(list(claim.people), ensure_ascii=False),
+        "withdrawn": 0, "recorded_at": utcnow(),
+    }
+    old = dbm.get_row(archive.db, "claims", key)
+    if dbm.differs(old, row, ("recorded_at",)):
+        archive.record("claim_recorded" if old is None else "claim_revised", "claims", key, row)
+    wanted = set()
+    for n, citation in enumerate(claim.citations, 1):
+        cid = f"{key}#{n}"
+        wanted.add(cid)
+        _record_citation(archive, case, key, n, cid, citation)
+    for stale in archive.db.query("SELECT id FROM citations WHERE claim_id = ?", [key]):
+        if stale["id"] not in wanted:
+            # A citation removed from the case file is withdrawn with its claim's revision.
+            archive.record("citation_withdrawn", "citations", stale["id"], None)
+
+
+def _record_citation(archive: Archive, case: Case, claim_key_: str, n: int, cid: str, c: Citation) -> None:
+    source_id = f"{case.id}/{c.source}"
+    definition = {
+        "id": cid, "claim_id": claim_key_, "n": n, "source_id": source_id, "quote": c.quote, "stance": c.stance,
+        "prefix": c.prefix, "suffix": c.suffix, "page": c.page, "capture_requested": c.capture,
+    }
+    old = dbm.get_row(archive.db, "citations", cid)
+    same_definition = old is not None and not dbm.differs(old, definition, ())
+    if same_definition and old["match"] in FOUND:
+        return  # the binding never moves
+    result, capture, extraction = anchor_citation(archive, source_id, c)
+    row = dict(definition)
+    row.update(
+        capture_id=capture["id"] if capture else None,
+        blake3=capture["blake3"] if capture else None,
+        extraction_id=extraction["id"] if extraction else None,
+        text_blake3=extraction["text_blake3"] if extraction else None,
+        match=result.match, start=result.start, end=result.end, exact=result.exact,
+        selector_prefix=result.prefix, selector_suffix=result.suffix,
+        rules=json.dumps(list(needed_rules(result.exact, c.quote, result.rules) if result.found else result.rules)),
+        score=result.score,
+        candidates=json.dumps(list(result.candidates)) if result.candidates else None,
+        found_page=result.page, reason=result.reason, anchored_at=utcnow(),
+    )
+    if dbm.differs(old, row, ("anchored_at",)):
+        archive.record("citation_recorded", "citations", cid, row)
+
+
+def _unverifiable(reason: str) -> Anchor:
+    return Anchor("unverifiable", None, None, None, None, None, (), None, (), None, reason)
+
+
+def anchor_citation(archive: Archive, source_id: str, c: Citation) -> tuple[Anchor, dict[str, Any] | None, dict[str, Any] | None]:
+    """Anchor in the named capture, else the earliest capture whose text holds the quote."""
+    db = archive.db
+    source = dbm.get_row(db, "sources", source_id)
+    captures = list(db.query("SELECT * FROM captures WHERE source_id = ? ORDER BY version", [source_id]))
+    if c.capture:
+        captures = [cap for cap in captures if cap["blake3"].startswith(c.capture)]
+        if not captures:
+            return _unverifiable(f'no capture of {source_id} has a BLAKE3 starting with "{c.capture}"'), None, None
+        if len({cap["blake3"] for cap in captures}) > 1:
+            return _unverifiable(f'capture prefix "{c.capture}" matches several captures of {source_id}; give more digits'), None, None
+        captures = captures[:1]
+    if not captures:
+        if source is not None and source["wanted"]:
+            return _unverifiable(f"{source_id} has no capture: it is wanted (address not yet known)"), None, None
+        return _unverifiable(f"{source_id} has no capture yet"), None, None
+    best: tuple[Anchor, dict[str, Any] | None, dict[str, Any] | None] | None = None
+    for cap in captures:
+        extraction = latest_extraction(db, cap["blake3"])
+        if extraction is None or extraction["text"] is None:
+            why = extraction["error"] if extraction else "not extracted"
+            result = _unverifiable(f"capture {cap['blake3'][:12]} has no text ({why})")
+        else:
+            pages = json.loads(extraction["pages"]) if extraction["pages"] else None
+            result = anchor(extraction["text"], c.quote, prefix=c.prefix, suffix=c.suffix, pages=pages, page=c.page)
+        if result.found:
+            return result, cap, extraction
+        if best is None or RANK[result.match] >= RANK[best[0].match]:
+            best = (result, cap, extraction)
+    assert best is not None
+    return best
+
+
+def latest_extraction(db: Any, blake3: str) -> dict[str, Any] | None:
+    rows = list(db.query(
+        "SELECT * FROM extractions WHERE blake3 = ? ORDER BY (error IS NULL) DESC, id DESC LIMIT 1", [blake3]))
+    return rows[0] if rows else None
+
+
+def compute_status(citations: list[dict[str, Any]], intact: set[str] | None = None) -> tuple[str, str, int]:
+    """(status, reason, distinct supporting outlets) for one claim's citation rows.
+
+    `intact`, when given, is the set of capture BLAKE3s whose files passed fixity; a citation
+    anchored in any other capture does not count as found.
+    """
+    supporting = [c for c in citations if c["stance"] == "supports"]
+    def ok(c: dict[str, Any]) -> bool:
+        return c["match"] in FOUND and (intact is None or c["blake3"] in intact)
+    found = [c for c in supporting if ok(c)]
+    outlets = {c.get("outlet") or c["source_id"] for c in found}
+    if any(c["stance"] == "contradicts" for c in citations):
+        return "contested", "a contradicting citation exists", len(outlets)
+    if supporting and len(found) == len(supporting):
+        return "sourced", f"all {len(supporting)} supporting quote(s) present in archived captures", len(outlets)
+    missing = "; ".join(f"citation {c['n']} ({c['source_id']}): {c['reason']}" for c in supporting if not ok(c))
+    if found:
+        return "partly_sourced", f"{len(found)} of {len(supporting)} supporting quotes present; {missing}", len(outlets)
+    if not supporting:
+        return "unsourced", "no supporting citation", 0
+    return "unsourced", f"no supporting quote present; {missing}", 0
+
+
+def update_status(archive: Archive, key: str, intact: set[str] | None = None) -> str:
+    rows = list(archive.db.query(
+        "SELECT citations.*, sources.outlet FROM citations JOIN sources ON sources.id = citations.source_id "
+        "WHERE claim_id = ? ORDER BY n", [key]))
+    status, reason, outlets = compute_status(rows, intact)
+    archive.db.execute(
+        "UPDATE claims SET status = ?, status_reason = ?, supporting_outlets = ? WHERE id = ?",
+        [status, reason, outlets, key],
+    )
+    archive.commit()
+    return status

@@ -1,0 +1,164 @@
+"""Checking case-file values one by one: strings, slugs, dates, URLs and local paths, each error
+with its line and key path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ingest.claims.yamlstrict import Node
+from ingest.errors import CaseFileError
+
+MAX_URL_LENGTH = 8192
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
+
+
+class Validator:
+    def __init__(self, display: str, folder: Path) -> None:
+        self.display = display
+        self.folder = folder
+        self.errors: list[CaseFileError] = []
+
+    def error(self, line: int | None, path: str, message: str) -> None:
+        self.errors.append(CaseFileError(self.display, line, path, message))
+
+    def mapping(self, node: Node, path: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, Node] | None:
+        if not isinstance(node.value, dict):
+            self.error(node.line, path, f"expected a mapping with keys {', '.join(required) or ', '.join(allowed)}")
+            return None
+        for key, child in node.value.items():
+            if key not in allowed:
+                self.error(child.line, f"{path}.{key}" if path else key, f'unknown key "{key}" (allowed: {", ".join(allowed)})')
+        for key in required:
+            if key not in node.value or node.value[key].value is None:
+                self.error(node.line, f"{path}.{key}" if path else key, "required key is missing")
+        return node.value
+
+    def string(self, parent: dict[str, Node], key: str, path: str, *, max_len: int = 20000) -> str | None:
+        node = parent.get(key)
+        if node is None or node.value is None:
+            return None
+        if not isinstance(node.value, str):
+            self.error(node.line, f"{path}.{key}", "expected a string")
+            return None
+        value = node.value.strip()
+        if not value:
+            self.error(node.line, f"{path}.{key}", "must not be empty")
+            return None
+        if len(value) > max_len:
+            self.error(node.line, f"{path}.{key}", f"longer than {max_len} characters")
+            return None
+        return value
+
+    def raw_string(self, parent: dict[str, Node], key: str, path: str) -> str | None:
+        """Like string(), but keeps surrounding white space: quotes and prefixes are exact."""
+        node = parent.get(key)
+        if node is None or node.value is None:
+            return None
+        if not isinstance(node.value, str) or not node.value.strip():
+            self.error(node.line, f"{path}.{key}", "expected a non-empty string")
+            return None
+        return node.value
+
+    def choice(self, parent: dict[str, Node], key: str, path: str, choices: tuple[str, ...]) -> str | None:
+        value = self.string(parent, key, path)
+        if value is not None and value not in choices:
+            self.error(parent[key].line, f"{path}.{key}", f'"{value}" is not one of: {", ".join(choices)}')
+            return None
+        return value
+
+    def slug(self, parent: dict[str, Node], key: str, path: str) -> str | None:
+        value = self.string(parent, key, path, max_len=100)
+        if value is not None and not SLUG.match(value):
+            self.error(parent[key].line, f"{path}.{key}", f'"{value}" is not a slug (lower-case letters, digits and -)')
+            return None
+        return value
+
+    def date(self, parent: dict[str, Node], key: str, path: str, *, partial: bool = False) -> str | None:
+        value = self.string(parent, key, path, max_len=10)
+        if value is None:
+            return None
+        if valid_date(value, partial):
+            return value
+        form = "YYYY-MM-DD, YYYY-MM or YYYY" if partial else "YYYY-MM-DD"
+        self.error(parent[key].line, f"{path}.{key}", f'"{value}" is not a valid date ({form})')
+        return None
+
+    def boolean(self, parent: dict[str, Node], key: str, path: str) -> bool:
+        node = parent.get(key)
+        if node is None or node.value is None:
+            return False
+        if node.value not in ("true", "false"):
+            self.error(node.line, f"{path}.{key}", f'expected true or false, not "{node.value}"')
+            return False
+        return node.value == "true"
+
+    def url(self, parent: dict[str, Node], key: str, path: str) -> str | None:
+        value = self.string(parent, key, path, max_len=MAX_URL_LENGTH)
+        if value is None:
+            return None
+        problem = url_problem(value)
+        if problem:
+            self.error(parent[key].line, f"{path}.{key}", problem)
+            return None
+        return value
+
+    def local_path(self, parent: dict[str, Node], key: str, path: str) -> str | None:
+        value = self.string(parent, key, path, max_len=1000)
+        if value is None:
+            return None
+        line = parent[key].line
+        where = f"{path}.{key}"
+        candidate = Path(value)
+        if candidate.is_absolute() or value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value):
+            self.error(line, where, f'"{value}" is absolute; give a path relative to the case file\'s folder')
+            return None
+        if ".." in candidate.parts:
+            self.error(line, where, f'"{value}" contains ".."; documents must be inside the case file\'s folder')
+            return None
+        full = self.folder / candidate
+        try:
+            resolved = full.resolve(strict=True)
+        except (FileNotFoundError, RuntimeError, OSError):
+            self.error(line, where, f'file not found: "{value}" (looked for {full})')
+            return None
+        if not resolved.is_relative_to(self.folder.resolve()):
+            self.error(line, where, f'"{value}" leads outside the case file\'s folder (through a symbolic link)')
+            return None
+        if not resolved.is_file():
+            self.error(line, where, f'"{value}" is not a regular file')
+            return None
+        return value
+
+
+def valid_date(value: str, partial: bool) -> bool:
+    patterns = [r"\d{4}-\d{2}-\d{2}"] + ([r"\d{4}-\d{2}", r"\d{4}"] if partial else [])
+    for pattern in patterns:
+        if re.fullmatch(pattern, value):
+            padded = value + "-01" * (2 - value.count("-"))
+            try:
+                dt.date.fromisoformat(padded)
+            except ValueError:
+                return False
+            return True
+    return False
+
+
+def url_problem(url: str) -> str | None:
+    """Why a URL cannot be a source address, or None."""
+    if len(url) > MAX_URL_LENGTH:
+        return f"URL longer than {MAX_URL_LENGTH} characters"
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return f'"{url[:200]}" contains white space or control characters'
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        return f'"{url[:200]}" is not a valid URL ({exc})'
+    if parts.scheme.lower() not in ("http", "https"):
+        return f'"{url[:200]}" is not an http or https URL'
+    if not parts.hostname:
+        return f'"{url[:200]}" has no host'
+    return None

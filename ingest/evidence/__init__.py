@@ -1,0 +1,1 @@
+"""Evidence packages: export, BagIt, signing, the report, WACZ, reading WARCs, verify-bag."""

@@ -1,0 +1,74 @@
+"""One case's rows, table by table: what an evidence package holds and its report shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from ingest.errors import KhronikaError
+from ingest.store import db as dbm
+
+
+class NoSuchCase(KhronikaError):
+    pass
+
+
+@dataclass
+class CaseRows:
+    """The rows of one case, table by table, in primary-key order."""
+
+    case: dict[str, Any]
+    tables: dict[str, list[dict[str, Any]]]
+
+    def keys(self) -> set[tuple[str, str]]:
+        out = set()
+        for table, rows in self.tables.items():
+            pk = dbm.SCHEMA[table]["pk"]
+            out.update((table, str(r[pk])) for r in rows)
+        return out
+
+
+def rows_in(db: sqlite_utils.Database, table: str, column: str, values: set[Any], order: str) -> list[dict[str, Any]]:
+    values = {v for v in values if v is not None}
+    if not values:
+        return []
+    marks = ",".join("?" * len(values))
+    return list(db.query(f"SELECT * FROM [{table}] WHERE [{column}] IN ({marks}) ORDER BY {order}", sorted(values)))
+
+
+def case_rows(db: sqlite_utils.Database, case_id: str) -> CaseRows:
+    cases = list(db.query("SELECT * FROM cases WHERE id = ?", [case_id]))
+    if not cases:
+        known = ", ".join(r["id"] for r in db.query("SELECT id FROM cases ORDER BY id")) or "none"
+        raise NoSuchCase(f'no case "{case_id}" in this archive (cases: {known})')
+    case = cases[0]
+    sources = list(db.query("SELECT * FROM sources WHERE case_id = ? ORDER BY id", [case_id]))
+    sids = {s["id"] for s in sources}
+    captures = rows_in(db, "captures", "source_id", sids, "id")
+    attempts = rows_in(db, "attempts", "source_id", sids, "id")
+    claims = list(db.query("SELECT * FROM claims WHERE case_id = ? ORDER BY id", [case_id]))
+    citations = rows_in(db, "citations", "claim_id", {c["id"] for c in claims}, "claim_id, n")
+    blake3s = {c["blake3"] for c in captures} | {a["blake3"] for a in attempts} | {c["blake3"] for c in citations}
+    blake3s.add(case["case_file_blake3"])
+    files = rows_in(db, "files", "blake3", blake3s, "blake3")
+    extractions = rows_in(db, "extractions", "blake3", {f["blake3"] for f in files}, "id")
+    warcs = rows_in(db, "warcs", "name", {c["warc_file"] for c in captures} | {a["warc_file"] for a in attempts}, "name")
+    return CaseRows(case, {
+        "files": files, "cases": [case], "sources": sources, "warcs": warcs, "captures": captures,
+        "attempts": attempts, "extractions": extractions, "claims": claims, "citations": citations,
+    })
+
+
+def entry_belongs(entry: dict[str, Any], keys: set[tuple[str, str]], case_id: str) -> bool:
+    table, key = entry.get("table"), entry.get("key")
+    if not table:
+        return False
+    if (table, str(key)) in keys:
+        return True
+    return table in ("sources", "claims", "citations") and str(key).startswith(case_id + "/")
+
+
+def reduced(entry: dict[str, Any]) -> dict[str, Any]:
+    return {"seq": entry.get("seq"), "hash": entry.get("hash"), "prev": entry.get("prev")}

@@ -1,0 +1,398 @@
+"""The web site's pages, served by Datasette through plugins/khronika.py.
+
+Every value that came from a source (titles, texts, quotes, URLs) reaches the page only through
+Jinja with autoescape on; only http(s) URLs ever become links. The archive folder whose files/
+the site serves is named by the KHRONIKA_ARCHIVE environment variable (set by `python -m ingest
+serve`); without it, it is the folder above the served database (ARCHIVE/published/archive.db).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from datasette.database import QueryInterrupted
+from markupsafe import Markup, escape
+
+from ingest.claims.anchor import text_fragment_url
+from ingest.store.db import fold
+
+DB = "archive"
+HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
+SLUG = r"[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?"
+CONTEXT = 200
+SNIPPET = 90
+MAX_RESULTS = 50
+PROVES = ("The quoted words are present in an intact archived copy of the source captured at {at}. "
+          "This does not prove the claim true.")
+
+# Media types the archive route may answer with; anything else is offered as a download.
+INLINE = {"text/html", "text/plain", "application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"}
+AS_TEXT = {"application/yaml", "application/x-yaml", "text/yaml", "application/json", "text/csv", "text/markdown"}
+ARCHIVE_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+STATUS_STYLE = {  # colour and shape on the timeline
+    "sourced": ("#1b7f3b", "circle"),
+    "partly_sourced": ("#b8860b", "square"),
+    "unsourced": ("#b22222", "triangle"),
+    "contested": ("#6a3d9a", "diamond"),
+}
+
+
+class NotFound(Exception):
+    pass
+
+
+# -- helpers that need no server -------------------------------------------------------------
+
+
+def archive_root(db_path: str | None) -> Path:
+    env = os.environ.get("KHRONIKA_ARCHIVE")
+    if env:
+        return Path(env)
+    if not db_path:
+        raise NotFound("no archive folder configured")
+    return Path(db_path).resolve().parent.parent
+
+
+def is_web_url(url: str | None) -> bool:
+    if not url or any(c.isspace() or ord(c) < 32 for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def context(text: str, start: int, end: int, width: int = CONTEXT) -> dict[str, str]:
+    """The passage [start, end) with up to `width` characters either side (not escaped here)."""
+    lo, hi = max(0, start - width), min(len(text), end + width)
+    return {
+        "before": ("…" if lo > 0 else "") + text[lo:start],
+        "mark": text[start:end],
+        "after": text[end:hi] + ("…" if hi < len(text) else ""),
+    }
+
+
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def search_terms(q: str | None) -> list[str]:
+    """The words of a query, folded (ё = е) and lower-cased; operators and punctuation are dropped."""
+    return [w.lower() for w in WORD.findall(fold(q or "") or "")][:16]
+
+
+def fts_query(terms: list[str]) -> str:
+    """Every word as a quoted prefix term: a name finds its inflected forms (Азарян → Азаряна)."""
+    return " ".join('"' + t.replace('"', '""') + '"*' for t in terms)
+
+
+def snippet(text: str, terms: list[str], width: int = SNIPPET) -> list[tuple[str, bool]]:
+    """Pieces of text around the first match, each (piece, highlighted)."""
+    if not text:
+        return []
+    folded = fold(text) or ""
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)) + r")\w*",
+                         re.IGNORECASE) if terms else None
+    first = pattern.search(folded) if pattern else None
+    at = first.start() if first else 0
+    lo, hi = max(0, at - width), min(len(text), at + width * 2)
+    pieces: list[tuple[str, bool]] = [("…", False)] if lo > 0 else []
+    pos = lo
+    for m in (pattern.finditer(folded, lo, hi) if pattern else []):
+        if m.end() > hi:
+            break
+        pieces.append((text[pos:m.start()], False))
+        pieces.append((text[m.start():m.end()], True))
+        pos = m.end()
+    pieces.append((text[pos:hi], False))
+    if hi < len(text):
+        pieces.append(("…", False))
+    return [p for p in pieces if p[0]]
+
+
+def parse_date(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    parts = value.split("-")
+    try:
+        y = int(parts[0])
+        m = int(parts[1]) if len(parts) > 1 else 1
+        d = int(parts[2]) if len(parts) > 2 else 1
+        return dt.date(y, m, d)
+    except (ValueError, IndexError):
+        return None
+
+
+def _shape(kind: str, x: float, y: float, colour: str) -> str:
+    r = 7
+    if kind == "circle":
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{colour}"/>'
+    if kind == "square":
+        return f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r}" height="{2 * r}" fill="{colour}"/>'
+    if kind == "triangle":
+        return f'<polygon points="{x:.1f},{y - r - 1:.1f} {x + r + 1:.1f},{y + r:.1f} {x - r - 1:.1f},{y + r:.1f}" fill="{colour}"/>'
+    return f'<polygon points="{x:.1f},{y - r - 2:.1f} {x + r + 2:.1f},{y:.1f} {x:.1f},{y + r + 2:.1f} {x - r - 2:.1f},{y:.1f}" fill="{colour}"/>'
+
+
+def timeline_svg(claims: list[dict[str, Any]]) -> Markup:
+    """A server-drawn time axis: one linked mark per dated claim, a lane per claim type."""
+    dated = [(parse_date(c["date"]), c) for c in claims]
+    dated = [(d, c) for d, c in dated if d is not None]
+    if not dated:
+        return Markup("")
+    types = sorted({c["type"] or "other" for _, c in dated})
+    first, last = min(d for d, _ in dated), max(d for d, _ in dated)
+    first = first.replace(day=1)
+    last = (last.replace(day=28) + dt.timedelta(days=4)).replace(day=1)  # first day of next month
+    span = max((last - first).days, 1)
+    left, right, top, lane = 170, 30, 30, 34
+    width = 900
+    height = top + lane * len(types) + 40
+
+    def x_of(d: dt.date) -> float:
+        return left + (width - left - right) * (d - first).days / span
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="timeline" '
+           f'role="img" aria-label="Timeline of dated claims">']
+    for i, t in enumerate(types):
+        y = top + lane * i + lane / 2
+        out.append(f'<text x="{left - 10}" y="{y + 4:.1f}" text-anchor="end" class="lane">{escape(t)}</text>')
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" class="laneline"/>')
+    axis_y = top + lane * len(types) + 6
+    out.append(f'<line x1="{left}" x2="{width - right}" y1="{axis_y}" y2="{axis_y}" class="axis"/>')
+    tick = first
+    while tick <= last:
+        x = x_of(tick)
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 6}" y2="{axis_y + 5}" class="tick"/>')
+        out.append(f'<text x="{x:.1f}" y="{axis_y + 20}" text-anchor="middle" class="ticklabel">{tick:%b %Y}</text>')
+        tick = (tick.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    seen: dict[tuple[str, dt.date], int] = {}
+    for d, c in sorted(dated, key=lambda p: (p[0], p[1]["id"])):
+        t = c["type"] or "other"
+        n = seen.get((t, d), 0)
+        seen[(t, d)] = n + 1
+        colour, shape = STATUS_STYLE.get(c["status"] or "", ("#555555", "diamond"))
+        x = x_of(d) + n * 16
+        y = top + lane * types.index(t) + lane / 2
+        label = f"{c['date']} · {c['status']} · {c['text'][:140]}"
+        out.append(f'<a href="{escape(claim_href(c["id"]))}" class="mark"><title>{escape(label)}</title>'
+                   f'{_shape(shape, x, y, colour)}</a>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def claim_href(claim_id: str) -> str:
+    return f"/-/claim/{claim_id}"
+
+
+def source_href(source_id: str) -> str:
+    return f"/-/source/{source_id}"
+
+
+def text_diff(old: str | None, new: str | None, old_name: str, new_name: str) -> list[tuple[str, str]]:
+    """Unified diff lines, each (css class, line); escaping is left to the template."""
+    lines = difflib.unified_diff((old or "").splitlines(), (new or "").splitlines(), old_name, new_name, lineterm="", n=2)
+    out = []
+    for line in lines:
+        kind = "hunk" if line.startswith("@@") else "head" if line.startswith(("---", "+++")) else \
+            "add" if line.startswith("+") else "del" if line.startswith("-") else "same"
+        out.append((kind, line))
+    return out
+
+
+# -- database access -----------------------------------------------------------------------------
+
+
+async def rows(datasette: Any, sql: str, params: Any = None) -> list[dict[str, Any]]:
+    result = await datasette.get_database(DB).execute(sql, params or [])
+    return [dict(r) for r in result.rows]
+
+
+async def one(datasette: Any, sql: str, params: Any = None) -> dict[str, Any] | None:
+    found = await rows(datasette, sql, params)
+    return found[0] if found else None
+
+
+LATEST_EXTRACTION = "SELECT * FROM extractions WHERE blake3 = ? AND text IS NOT NULL ORDER BY id DESC LIMIT 1"
+
+
+# -- pages -----------------------------------------------------------------------------------------
+
+
+async def home_page(datasette: Any) -> dict[str, Any]:
+    cases = await rows(datasette, """
+        SELECT c.*, (SELECT count(*) FROM claims WHERE case_id = c.id AND withdrawn = 0) AS claim_count,
+               (SELECT count(*) FROM sources WHERE case_id = c.id) AS source_count
+        FROM cases c ORDER BY c.id""")
+    return {"cases": cases}
+
+
+async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
+    claim = await one(datasette, "SELECT * FROM claims WHERE id = ?", [f"{case}/{slug}"])
+    if claim is None:
+        raise NotFound(f"no claim {case}/{slug}")
+    claim["people_list"] = json.loads(claim["people"] or "[]")
+    cites = await rows(datasette, """
+        SELECT ci.*, s.title AS source_title, s.outlet, s.published, s.published_after, s.url AS source_url,
+               s.wanted, s.kind, cap.captured_at, cap.version, cap.url AS capture_url, f.sha256, f.media_type
+        FROM citations ci JOIN sources s ON s.id = ci.source_id
+        LEFT JOIN captures cap ON cap.id = ci.capture_id
+        LEFT JOIN files f ON f.blake3 = ci.blake3
+        WHERE ci.claim_id = ? ORDER BY ci.n""", [claim["id"]])
+    for c in cites:
+        c["found"] = c["match"] in ("exact", "normalized")
+        c["passage"] = None
+        if c["found"] and c["extraction_id"] is not None:
+            ex = await one(datasette, "SELECT text FROM extractions WHERE id = ?", [c["extraction_id"]])
+            if ex and ex["text"] is not None:
+                c["passage"] = context(ex["text"], c["start"], c["end"])
+        live = c["source_url"] if is_web_url(c["source_url"]) else None
+        c["live_url"] = live
+        c["fragment_url"] = text_fragment_url(live, c["exact"] or c["quote"]) if live else None
+        c["proves"] = PROVES.format(at=c["captured_at"]) if c["found"] else None
+    return {"claim": claim, "citations": cites}
+
+
+async def timeline_page(datasette: Any, case: str) -> dict[str, Any]:
+    row = await one(datasette, "SELECT * FROM cases WHERE id = ?", [case])
+    if row is None:
+        raise NotFound(f"no case {case}")
+    claims = await rows(datasette, "SELECT * FROM claims WHERE case_id = ? AND withdrawn = 0 ORDER BY date, id", [case])
+    dated = [c for c in claims if parse_date(c["date"])]
+    undated = [c for c in claims if not parse_date(c["date"])]
+    used = sorted({c["status"] for c in claims if c["status"]})
+    legend = [(s, *STATUS_STYLE.get(s, ("#555555", "diamond"))) for s in used]
+    legend_svg = [(s, Markup(f'<svg viewBox="0 0 20 20" width="18" height="18">{_shape(shape, 10, 10, colour)}</svg>'))
+                  for s, colour, shape in legend]
+    return {"case": row, "svg": timeline_svg(claims), "dated": dated, "undated": undated, "legend": legend_svg}
+
+
+async def source_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
+    source = await one(datasette, "SELECT * FROM sources WHERE id = ?", [f"{case}/{slug}"])
+    if source is None:
+        raise NotFound(f"no source {case}/{slug}")
+    source["link"] = source["url"] if is_web_url(source["url"]) else None
+    captures = await rows(datasette, """
+        SELECT cap.*, f.sha256, f.size FROM captures cap LEFT JOIN files f ON f.blake3 = cap.blake3
+        WHERE source_id = ? ORDER BY version""", [source["id"]])
+    attempts = await rows(datasette, "SELECT * FROM attempts WHERE source_id = ? ORDER BY started_at, id", [source["id"]])
+    previous = None
+    for cap in captures:
+        ex = await one(datasette, LATEST_EXTRACTION, [cap["blake3"]])
+        cap["extraction"] = ex
+        cap["changed"] = previous is not None and previous["blake3"] != cap["blake3"]
+        cap["diff"] = None
+        if cap["changed"]:
+            old = previous["extraction"]["text"] if previous["extraction"] else None
+            new = ex["text"] if ex else None
+            cap["diff"] = text_diff(old, new, f"version {previous['version']}", f"version {cap['version']}")
+        previous = cap
+    citations = await rows(datasette, """
+        SELECT ci.id, ci.claim_id, ci.n, ci.match, ci.quote FROM citations ci
+        JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0
+        WHERE ci.source_id = ? ORDER BY ci.claim_id, ci.n""", [source["id"]])
+    return {"source": source, "captures": captures, "attempts": attempts, "citations": citations}
+
+
+async def search_page(datasette: Any, q: str | None) -> dict[str, Any]:
+    q = (q or "")[:500]
+    terms = search_terms(q)
+    result: dict[str, Any] = {"q": q, "terms": terms, "documents": [], "claims": [], "message": None}
+    if not q.strip():
+        result["message"] = "Type one or more words to search the archived documents and the claims."
+        return result
+    if not terms:
+        result["message"] = "The search found no words in your query (only letters and digits are searched)."
+        return result
+    match = fts_query(terms)
+    try:
+        # Newest matches first, read straight off the index in rowid order: ranking every match
+        # of a common word costs too much in a large archive.
+        docs = await rows(datasette, """
+            SELECT e.id, e.blake3, e.title, e.text FROM
+              (SELECT rowid AS id FROM extractions_fts WHERE extractions_fts MATCH ? ORDER BY rowid DESC LIMIT ?) m
+            JOIN extractions e ON e.id = m.id
+            WHERE e.id = (SELECT max(id) FROM extractions WHERE blake3 = e.blake3 AND text IS NOT NULL)
+            ORDER BY e.id DESC LIMIT ?""", [match, MAX_RESULTS * 4, MAX_RESULTS])
+        claims = await rows(datasette, """
+            SELECT c.id, c.text, c.status, c.date FROM
+              (SELECT rowid FROM claims_fts WHERE claims_fts MATCH ? ORDER BY rowid DESC LIMIT ?) m
+            JOIN claims c ON c.rowid = m.rowid WHERE c.withdrawn = 0
+            ORDER BY c.rowid DESC LIMIT ?""", [match, MAX_RESULTS * 4, MAX_RESULTS])
+    except QueryInterrupted:
+        result["message"] = "The search took too long; add words to narrow it."
+        return result
+    for d in docs:
+        d["snippet"] = snippet(d.pop("text") or "", terms)
+        d["sources"] = await rows(datasette, """
+            SELECT DISTINCT s.id, s.title, s.outlet FROM captures c JOIN sources s ON s.id = c.source_id
+            WHERE c.blake3 = ? ORDER BY s.id""", [d["blake3"]])
+    result["documents"] = docs
+    for c in claims:
+        c["snippet"] = snippet(c["text"], terms, width=120)
+    result["claims"] = claims
+    if not docs and not claims:
+        result["message"] = "Nothing found."
+    return result
+
+
+async def archived_file(datasette: Any, blake3: str, db_path: str | None) -> tuple[bytes, dict[str, str], str]:
+    """The archived bytes, their response headers and content type; NotFound for anything else."""
+    if not isinstance(blake3, str) or not HEX64.match(blake3):
+        raise NotFound("not a BLAKE3 hash")
+    row = await one(datasette, "SELECT blake3, sha256, media_type FROM files WHERE blake3 = ?", [blake3])
+    if row is None:
+        raise NotFound("no such file in the archive")
+    files = archive_root(db_path) / "files"
+    path = files / blake3[:2] / blake3  # built only from the validated hash
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise NotFound("the archived file is missing") from None
+    cap = await one(datasette, "SELECT charset FROM captures WHERE blake3 = ? AND charset IS NOT NULL ORDER BY id LIMIT 1", [blake3])
+    media = (row["media_type"] or "application/octet-stream").split(";")[0].strip().lower()
+    headers = {
+        "X-Khronika-BLAKE3": blake3,
+        "X-Khronika-SHA256": row["sha256"],
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Content-Security-Policy": ARCHIVE_CSP,
+        "Cache-Control": "public, max-age=31536000, immutable",
+    }
+    charset = cap["charset"] if cap and re.fullmatch(r"[A-Za-z0-9._-]{1,40}", cap["charset"] or "") else None
+    if media in AS_TEXT:
+        media = "text/plain"
+    if media not in INLINE:
+        content_type = "application/octet-stream"
+        headers["Content-Disposition"] = f'attachment; filename="{blake3}"'
+    elif media == "application/pdf":
+        content_type = media
+        headers["Content-Disposition"] = f'attachment; filename="{blake3}.pdf"'
+    elif media.startswith("text/"):
+        content_type = f"{media}; charset={charset or 'utf-8'}"
+    else:
+        content_type = media
+    return data, headers, content_type
+
+
+async def extracted_text(datasette: Any, blake3: str) -> tuple[str, dict[str, str]]:
+    if not isinstance(blake3, str) or not HEX64.match(blake3):
+        raise NotFound("not a BLAKE3 hash")
+    ex = await one(datasette, LATEST_EXTRACTION, [blake3])
+    if ex is None:
+        raise NotFound("no extracted text for this file")
+    return ex["text"], {
+        "X-Khronika-BLAKE3": blake3,
+        "X-Khronika-Text-BLAKE3": ex["text_blake3"] or "",
+        "X-Khronika-Extraction": str(ex["id"]),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Content-Security-Policy": ARCHIVE_CSP,
+    }

@@ -1,0 +1,283 @@
+"""The SQLite database: schema, and applying logged rows to tables (sqlite-utils)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from ingest.store.log import canonical
+
+# Columns computed from other rows or files: stored for reading, never logged, always recomputable.
+DERIVED = {
+    "extractions": ("text",),
+    "claims": ("status", "status_reason", "supporting_outlets"),
+}
+
+# Tables whose rows are written only through the log (and checked against it by verify).
+LOGGED_TABLES = ("cases", "sources", "files", "captures", "attempts", "extractions", "warcs", "claims", "citations")
+
+SCHEMA: dict[str, dict[str, Any]] = {
+    "files": dict(
+        columns={"blake3": str, "sha256": str, "size": int, "media_type": str, "path": str, "stored_at": str},
+        pk="blake3",
+    ),
+    "cases": dict(
+        columns={"id": str, "title": str, "description": str, "case_file": str, "case_file_blake3": str, "recorded_at": str},
+        pk="id",
+        foreign_keys=[("case_file_blake3", "files", "blake3")],
+    ),
+    "sources": dict(
+        columns={
+            "id": str, "case_id": str, "slug": str, "title": str, "kind": str, "outlet": str, "language": str,
+            "published": str, "published_after": str, "method": str, "url": str, "path": str, "wanted": int,
+            "recorded_at": str,
+        },
+        pk="id",
+        foreign_keys=[("case_id", "cases", "id")],
+    ),
+    "warcs": dict(
+        columns={"name": str, "blake3": str, "sha256": str, "size": int, "records": int, "warc_version": str, "completed_at": str},
+        pk="name",
+    ),
+    "captures": dict(
+        columns={
+            "id": int, "source_id": str, "version": int, "blake3": str, "captured_at": str, "method": str,
+            "url": str, "final_url": str, "status": int, "media_type": str, "declared_type": str, "charset": str,
+            "ip": str, "tls": str, "hops": str, "proxy_used": int, "tool": str, "local_path": str,
+            "local_mtime": str, "previous_capture_id": int, "warc_file": str, "warc_offset": int, "warc_length": int,
+        },
+        pk="id",
+        foreign_keys=[("source_id", "sources", "id"), ("blake3", "files", "blake3"), ("previous_capture_id", "captures", "id")],
+    ),
+    "attempts": dict(
+        columns={
+            "id": int, "source_id": str, "started_at": str, "method": str, "url": str, "outcome": str,
+            "error": str, "status": int, "capture_id": int, "blake3": str, "hops": str, "warc_file": str, "warc_offset": int,
+        },
+        pk="id",
+        foreign_keys=[("source_id", "sources", "id"), ("capture_id", "captures", "id")],
+    ),
+    "extractions": dict(
+        columns={
+            "id": int, "blake3": str, "extractor": str, "extractor_version": str, "options": str, "text": str,
+            "text_blake3": str, "text_length": int, "title": str, "author": str, "date": str, "sitename": str,
+            "language": str, "charset": str, "charset_source": str, "page_count": int, "pages": str,
+            "has_text_layer": int, "metadata": str, "error": str, "extracted_at": str,
+        },
+        pk="id",
+        foreign_keys=[("blake3", "files", "blake3")],
+    ),
+    "claims": dict(
+        columns={
+            "id": str, "case_id": str, "slug": str, "text": str, "date": str, "date_note": str, "type": str,
+            "people": str, "withdrawn": int, "recorded_at": str, "status": str, "status_reason": str,
+            "supporting_outlets": int,
+        },
+        pk="id",
+        foreign_keys=[("case_id", "cases", "id")],
+    ),
+    "citations": dict(
+        columns={
+            "id": str, "claim_id": str, "n": int, "source_id": str, "quote": str, "stance": str, "prefix": str,
+            "suffix": str, "page": int, "capture_requested": str, "capture_id": int, "blake3": str,
+            "extraction_id": int, "text_blake3": str, "match": str, "start": int, "end": int, "exact": str,
+            "selector_prefix": str, "selector_suffix": str, "rules": str, "score": float, "candidates": str,
+            "found_page": int, "reason": str, "anchored_at": str,
+        },
+        pk="id",
+        foreign_keys=[
+            ("claim_id", "claims", "id"), ("source_id", "sources", "id"), ("capture_id", "captures", "id"),
+            ("blake3", "files", "blake3"), ("extraction_id", "extractions", "id"),
+        ],
+    ),
+    "claims_state": dict(
+        # Derived: the log head after a case's claims were last brought up to date, so a run
+        # in which nothing was recorded can skip re-checking them.
+        columns={"case_id": str, "case_file_blake3": str, "log_seq": int},
+        pk="case_id",
+    ),
+    "claim_people": dict(
+        columns={"claim_id": str, "person": str},
+        pk=("claim_id", "person"),
+        foreign_keys=[("claim_id", "claims", "id")],
+    ),
+    "verify_runs": dict(
+        columns={"id": int, "checked_at": str, "counts": str, "exit_code": int, "gaps": str},
+        pk="id",
+    ),
+    "verify_results": dict(
+        columns={"id": int, "run_id": int, "check": str, "subject": str, "state": str, "finding": str, "detail": str, "checked_at": str},
+        pk="id",
+        foreign_keys=[("run_id", "verify_runs", "id")],
+    ),
+    "log": dict(
+        columns={"seq": int, "time": str, "event": str, "table_name": str, "key": str, "row_hash": str, "prev": str, "hash": str, "entry": str},
+        pk="seq",
+    ),
+}
+
+INDEXES = [
+    ("captures", ["source_id", "version"]),
+    ("captures", ["blake3"]),
+    ("attempts", ["source_id"]),
+    ("extractions", ["blake3"]),
+    ("sources", ["case_id"]),
+    ("claims", ["case_id"]),
+    ("claims", ["date"]),
+    ("citations", ["claim_id"]),
+    ("citations", ["source_id"]),
+    ("verify_results", ["run_id", "state"]),
+    ("captures", ["version"]),
+    ("attempts", ["outcome"]),
+    ("claim_people", ["person", "claim_id"]),
+]
+
+# Derived from claims.people by triggers, so every way a claim row is written keeps it current.
+_FOLD_SQL = "replace(replace({}, 'ё', 'е'), 'Ё', 'Е')"  # fold() in plain SQL: triggers run in any connection
+CLAIMS_FTS_TRIGGERS = [
+    f"""CREATE TRIGGER IF NOT EXISTS claims_fts_insert AFTER INSERT ON claims BEGIN
+         INSERT INTO claims_fts (rowid, text, people)
+           VALUES (new.rowid, {_FOLD_SQL.format('new.text')}, {_FOLD_SQL.format('new.people')});
+       END""",
+    f"""CREATE TRIGGER IF NOT EXISTS claims_fts_update AFTER UPDATE OF text, people ON claims BEGIN
+         DELETE FROM claims_fts WHERE rowid = old.rowid;
+         INSERT INTO claims_fts (rowid, text, people)
+           VALUES (new.rowid, {_FOLD_SQL.format('new.text')}, {_FOLD_SQL.format('new.people')});
+       END""",
+    """CREATE TRIGGER IF NOT EXISTS claims_fts_delete AFTER DELETE ON claims BEGIN
+         DELETE FROM claims_fts WHERE rowid = old.rowid;
+       END""",
+]
+CLAIM_PEOPLE_TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS claim_people_insert AFTER INSERT ON claims BEGIN
+         INSERT INTO claim_people (claim_id, person) SELECT new.id, value FROM json_each(new.people)
+           WHERE json_valid(new.people);
+       END""",
+    """CREATE TRIGGER IF NOT EXISTS claim_people_update AFTER UPDATE OF people ON claims BEGIN
+         DELETE FROM claim_people WHERE claim_id = old.id;
+         INSERT INTO claim_people (claim_id, person) SELECT new.id, value FROM json_each(new.people)
+           WHERE json_valid(new.people);
+       END""",
+    """CREATE TRIGGER IF NOT EXISTS claim_people_delete AFTER DELETE ON claims BEGIN
+         DELETE FROM claim_people WHERE claim_id = old.id;
+       END""",
+]
+
+
+def open_db(path: Path) -> sqlite_utils.Database:
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    # The log is fsynced before the rows it records are committed, and the database can be
+    # rebuilt from the log, so the database itself need not be synced on every commit.
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.conn.create_function("fold", 1, fold, deterministic=True)
+    ensure_schema(db)
+    return db
+
+
+def fold(text: str | None) -> str | None:
+    """Fold what FTS5's unicode61 tokenizer does not: ё and е are one letter in search."""
+    if text is None:
+        return None
+    return text.replace("ё", "е").replace("Ё", "Е")
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    for name, spec in SCHEMA.items():
+        if not db[name].exists():
+            db[name].create(spec["columns"], pk=spec["pk"], foreign_keys=spec.get("foreign_keys"), if_not_exists=True)
+    for table, columns in INDEXES:
+        db[table].create_index(columns, if_not_exists=True)
+    db.execute("CREATE INDEX IF NOT EXISTS idx_claims_open ON claims (id) WHERE withdrawn = 0 AND status != 'sourced'")
+    if "claims_fts" not in db.table_names():
+        # Claims are short: this index keeps its own (folded) copy, so plain SQL triggers keep it current.
+        db.execute("CREATE VIRTUAL TABLE claims_fts USING fts5(text, people, tokenize=\"unicode61 remove_diacritics 2\")")
+    missing_triggers = not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'claim_people_insert'").fetchone()
+    for sql in CLAIM_PEOPLE_TRIGGERS + CLAIMS_FTS_TRIGGERS:
+        db.execute(sql)
+    if missing_triggers:  # an archive made before these existed: fill them once
+        with db.conn:
+            db.execute("INSERT OR IGNORE INTO claim_people (claim_id, person) SELECT claims.id, value "
+                       "FROM claims, json_each(claims.people) WHERE json_valid(claims.people)")
+            db.execute("DELETE FROM claims_fts")
+            db.execute(f"INSERT INTO claims_fts (rowid, text, people) SELECT rowid, {_FOLD_SQL.format('text')}, "
+                       f"{_FOLD_SQL.format('people')} FROM claims")
+    if "extractions_fts" not in db.table_names():
+        # Contentless: the text lives once, in extractions; the index holds folded tokens only.
+        db.execute(
+            "CREATE VIRTUAL TABLE extractions_fts USING fts5(title, text, content='', "
+            "tokenize=\"unicode61 remove_diacritics 2\")"
+        )
+
+
+def get_row(db: sqlite_utils.Database, table: str, key: Any) -> dict[str, Any] | None:
+    """One row by primary key, as a dict."""
+    cursor = db.execute(f"SELECT * FROM [{table}] WHERE [{SCHEMA[table]['pk']}] = ?", [key])
+    found = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], found)) if found else None
+
+
+def differs(old: dict[str, Any] | None, new: dict[str, Any], ignore: tuple[str, ...] = ()) -> bool:
+    """Whether `new` would change the stored row `old` (None: there is no row yet)."""
+    return old is None or any(old.get(k) != v for k, v in new.items() if k not in ignore)
+
+
+def logged_row(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The part of a row that the log records (derived columns removed)."""
+    derived = DERIVED.get(table, ())
+    return {k: v for k, v in row.items() if k not in derived}
+
+
+def apply_entry(db: sqlite_utils.Database, entry: dict[str, Any], extra: dict[str, Any] | None = None,
+                line: bytes | None = None) -> None:
+    """Write a log entry's row to its table and the entry to the log table (caller holds the transaction).
+
+    `line` is the entry's canonical JSON when the caller has it already."""
+    table = entry.get("table")
+    if table and entry.get("row") is None:
+        pk = SCHEMA[table]["pk"]
+        db.execute(f"DELETE FROM [{table}] WHERE [{pk}] = ?", [entry["key"]])
+    elif table:
+        row = dict(entry["row"])
+        if extra:
+            row.update(extra)
+        upsert(db, table, row)
+        if table == "extractions" and row.get("text") is not None:
+            index_text(db, row["id"], row.get("title"), row["text"])
+    upsert(db, "log", {
+        "seq": entry["seq"], "time": entry["time"], "event": entry["event"], "table_name": table,
+        "key": entry.get("key"), "row_hash": entry.get("row_hash"), "prev": entry["prev"],
+        "hash": entry["hash"], "entry": (line or canonical(entry)).decode("utf-8"),
+    })
+
+
+def upsert(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> None:
+    """Insert or update one row by primary key, inside the caller's transaction.
+
+    Plain SQL on purpose: sqlite-utils' upsert commits on its own, which would break the
+    batches in which log entries become durable before their rows are committed.
+    """
+    pk = SCHEMA[table]["pk"]
+    cols = list(row)
+    names = ", ".join(f"[{c}]" for c in cols)
+    marks = ", ".join("?" for _ in cols)
+    updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in cols if c != pk)
+    sql = f"INSERT INTO [{table}] ({names}) VALUES ({marks}) ON CONFLICT([{pk}]) DO "
+    sql += f"UPDATE SET {updates}" if updates else "NOTHING"
+    db.execute(sql, [row[c] for c in cols])
+
+
+def index_text(db: sqlite_utils.Database, extraction_id: int, title: str | None, text: str) -> None:
+    db.execute("INSERT INTO extractions_fts(rowid, title, text) VALUES (?, ?, ?)", [extraction_id, fold(title), fold(text)])
+
+
+def max_seq(db: sqlite_utils.Database) -> int:
+    return db.execute("SELECT coalesce(max(seq), 0) FROM log").fetchone()[0]
+
+
+def dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,1 @@
+"""Turning archived bytes into text: charset decoding, HTML and PDF extraction, sandboxed workers."""

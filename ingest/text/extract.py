@@ -1,0 +1,122 @@
+"""Turning archived bytes into text and metadata: one Extraction per (bytes, media type).
+
+This module owns the step between an archived capture and the text that claims
+anchor their quotes in. It never fetches and never writes; it takes bytes and a
+media type and returns an `Extraction` recording the text, its BLAKE3 hash,
+the document's own metadata, and every option and library version that
+produced it, so the same bytes with the same versions give the same text hash
+in any process.
+
+Three extractors:
+
+* ``trafilatura`` for HTML (text/html, application/xhtml+xml). The bytes are
+  decoded here, never by trafilatura, in this order: byte-order mark, HTTP
+  charset, the page's own <meta> declaration, UTF-8 if the bytes are valid
+  UTF-8, charset-normalizer's detection, and last UTF-8 with replacement
+  characters. A BOM comes before the HTTP charset because it is part of the
+  bytes themselves (the WHATWG Encoding Standard and every browser do the
+  same). A declared charset that cannot decode the bytes without errors is
+  passed over and the rejection is recorded in ``metadata``. An extraction
+  that yields no main text (script-only shells, interstitials, empty pages)
+  is a failure.
+* ``pypdf`` for PDF, page by page. ``text`` is the pages' texts joined by a
+  single form feed (U+000C) between pages, no separator after the last one;
+  each `PageSpan` gives a page's [start, end) code-point offsets in ``text``.
+  A PDF without any text layer (scanned images) is a *successful* extraction
+  with ``has_text_layer=False``, every page ``has_text=False``,
+  ``metadata["text_layer"] == "none"``, and ``text`` made of the separators
+  only ("" for one page): quotes in it cannot be verified against text.
+* ``text`` for text/*: decoded (BOM, declared charset, UTF-8, detection) and
+  kept exactly as decoded: no newline or Unicode normalisation, nothing
+  stripped, because quotes anchor by code-point offsets in this very string.
+
+`extract` never raises for bad input: it returns an Extraction whose ``error``
+is set (and ``text`` None). The one exception it lets through is MemoryError,
+so that a sandboxed worker (see ``ingest.text.workers``) can report a memory limit.
+"""
+
+from __future__ import annotations
+
+import charset_normalizer
+
+from ingest.text.charset import decode_html, decode_text_notes
+from ingest.text.extraction import (
+    EXTRACTORS,
+    PAGE_SEPARATOR,
+    Extraction,
+    PageSpan,
+    extractor_for,
+    extractor_versions,
+    failed,
+    pinned_options,
+    split_media_type,
+    text_hash,
+)
+from ingest.text.html import extract_html
+from ingest.text.pdf import extract_pdf
+
+__all__ = [
+    "PAGE_SEPARATOR",
+    "Extraction",
+    "PageSpan",
+    "decode_html",
+    "extract",
+    "extractor_for",
+    "extractor_versions",
+    "failed",
+    "pinned_options",
+    "text_hash",
+    "warm_up",
+]
+
+
+def extract(data: bytes, media_type: str, charset: str | None = None) -> Extraction:
+    """Extract text and metadata from archived bytes, in this process.
+
+    `media_type` may carry parameters ("text/html; charset=koi8-r"); an explicit
+    `charset` wins over such a parameter. Never raises for bad input: a failure
+    is an Extraction with `error` set. MemoryError is re-raised.
+    """
+    mt, param_charset = split_media_type(media_type)
+    charset = charset or param_charset
+    name = extractor_for(mt)
+    try:
+        if name == "trafilatura":
+            return extract_html(data, charset)
+        if name == "pypdf":
+            return extract_pdf(data)
+        if name == "text":
+            return _extract_text(data, charset)
+        return failed(mt, f"unsupported media type {mt or repr(media_type)}")
+    except MemoryError:
+        raise
+    except RecursionError:
+        return failed(mt, "extraction failed: document nested too deeply (RecursionError)")
+    except Exception as exc:  # an extractor bug must not stop a batch
+        return failed(mt, f"extraction failed: {type(exc).__name__}: {exc}")
+
+
+def warm_up() -> None:
+    """Run each extractor once on a tiny document so lazy imports and caches are
+    filled; a process that forks workers afterwards hands them over ready."""
+    html = (b"<html lang='en'><head><title>w</title></head><body><article><p>"
+            + b"Warm-up paragraph with enough words to be kept as main text. " * 6
+            + b"</p></article></body></html>")
+    extract(html, "text/html", "utf-8")
+    extract(b"warm", "text/plain")
+    extract(b"%PDF-1.4\n%%EOF\n", "application/pdf")
+    charset_normalizer.from_bytes("Проверка кодировки".encode("cp1251")).best()
+
+
+def _extract_text(data: bytes, declared: str | None) -> Extraction:
+    text, charset, source, notes = decode_text_notes(data, declared)
+    return Extraction(
+        extractor="text",
+        extractor_version=EXTRACTORS["text"],
+        options=pinned_options("text"),
+        text=text,
+        text_blake3=text_hash(text),
+        charset=charset,
+        charset_source=source,
+        metadata=notes,
+    )
