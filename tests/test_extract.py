@@ -157,8 +157,6 @@ def test_html_options_are_recorded_and_json_serialisable():
         ("koi8_r", "", "koi8-r", "koi8-r", "http"),
         ("koi8_r", "", "text/html; charset=KOI8-R", "koi8-r", "http"),
         ("utf-8", "", None, "utf-8", "detected"),
-        # a wrong HTTP UTF-8 label cannot decode cp1251 bytes: the page's own meta wins
-        ("cp1251", '<meta charset="windows-1251">', "utf-8", "windows-1251", "meta"),
     ],
 )
 def test_html_russian_charsets(encoding, meta, http, charset, source):
@@ -168,6 +166,17 @@ def test_html_russian_charsets(encoding, meta, http, charset, source):
     assert (e.charset, e.charset_source) == (charset, source)
     assert e.title == "Задержания в Казани"
     assert RU_SENTENCE in e.text
+
+
+def test_html_wrong_http_charset_wins_as_in_a_browser():
+    # A browser reads cp1251 bytes sent as UTF-8 as U+FFFD, whatever the page's <meta> says:
+    # so does the extraction, and a quote in them is not found.
+    data = ARTICLE_RU.format(meta='<meta charset="windows-1251">').encode("cp1251")
+    e = extract(data, "text/html", "utf-8")
+    assert (e.charset, e.charset_source) == ("utf-8", "http")
+    assert e.title == "Задержания в Казани".encode("cp1251").decode("utf-8", "replace")
+    assert RU_SENTENCE not in (e.text or "")
+    assert e.metadata["replacement_characters"] > 100
 
 
 def test_html_charset_from_media_type_parameter():
@@ -310,7 +319,7 @@ def test_pdf_with_owner_password_only_opens(ru_pdf):
         (b"line one\r\nline two\n\ttabbed  \n\n", None, "line one\r\nline two\n\ttabbed  \n\n", "utf-8", "detected"),
         ("Да\r\nнет".encode("cp1251"), "windows-1251", "Да\r\nнет", "windows-1251", "http"),
         (b"\xef\xbb\xbf  spaced\r", "windows-1251", "  spaced\r", "utf-8", "bom"),
-        (b"\xff\xfe" + "Др".encode("utf-16-le"), None, "Др", "utf-16-le", "bom"),
+        (b"\xff\xfe" + "Др".encode("utf-16-le"), None, "Др", "utf-16le", "bom"),
         (b"", None, "", "utf-8", "detected"),
         (b"\x00\x01 \xe2\x80\xa8", None, "\x00\x01 \u2028", "utf-8", "detected"),
     ],
@@ -324,11 +333,18 @@ def test_plain_text_is_kept_exactly(data, declared, text, charset, source):
     assert e.text_blake3 == blake3.blake3(text.encode("utf-8")).hexdigest()
 
 
-def test_plain_text_wrong_declared_charset_is_rejected_and_recorded():
-    e = extract("Пример текста для проверки".encode("utf-8"), "text/plain", "us-ascii")
+def test_plain_text_declared_charset_is_used_as_a_browser_uses_it():
+    # us-ascii is a label of windows-1252: a browser shows UTF-8 bytes sent so as mojibake.
+    e = extract("Пример".encode("utf-8"), "text/plain", "us-ascii")
+    assert e.text == "Пример".encode("utf-8").decode("cp1252")
+    assert (e.charset, e.charset_source) == ("windows-1252", "http")
+
+
+def test_plain_text_unknown_declared_label_is_ignored_and_recorded():
+    e = extract("Пример текста для проверки".encode("utf-8"), "text/plain", "utf-7")
     assert e.text == "Пример текста для проверки"
     assert (e.charset, e.charset_source) == ("utf-8", "detected")
-    assert e.metadata["http_charset_rejected"] == "us-ascii"
+    assert e.metadata["http_charset_ignored"] == "utf-7 (not a label of the WHATWG Encoding Standard)"
 
 
 @pytest.mark.parametrize("media_type", ["image/png", "application/octet-stream", ""])

@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 
 from ingest.claims.anchor import text_fragment_url
 from ingest.store.db import fold
+from ingest.text.charset import serve_label
 
 DB = "archive"
 HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
@@ -356,7 +357,10 @@ async def archived_file(datasette: Any, blake3: str, db_path: str | None) -> tup
         data = path.read_bytes()
     except OSError:
         raise NotFound("the archived file is missing") from None
-    cap = await one(datasette, "SELECT charset FROM captures WHERE blake3 = ? AND charset IS NOT NULL ORDER BY id LIMIT 1", [blake3])
+    # Served in the encoding the text was extracted in, so a reader sees the words the quote
+    # was found in (a page whose charset is only in its <meta> would otherwise be read as UTF-8).
+    decoded = await one(datasette, "SELECT charset FROM extractions WHERE blake3 = ? AND charset IS NOT NULL "
+                                   "ORDER BY id DESC LIMIT 1", [blake3])
     media = (row["media_type"] or "application/octet-stream").split(";")[0].strip().lower()
     headers = {
         "X-Khronika-BLAKE3": blake3,
@@ -366,7 +370,9 @@ async def archived_file(datasette: Any, blake3: str, db_path: str | None) -> tup
         "Content-Security-Policy": ARCHIVE_CSP,
         "Cache-Control": "public, max-age=31536000, immutable",
     }
-    charset = cap["charset"] if cap and re.fullmatch(r"[A-Za-z0-9._-]{1,40}", cap["charset"] or "") else None
+    charset = serve_label(decoded["charset"]) if decoded else None
+    if charset is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,40}", charset):
+        charset = None
     if media in AS_TEXT:
         media = "text/plain"
     if media not in INLINE:

@@ -10,15 +10,14 @@ in any process.
 Three extractors:
 
 * ``trafilatura`` for HTML (text/html, application/xhtml+xml). The bytes are
-  decoded here, never by trafilatura, in this order: byte-order mark, HTTP
-  charset, the page's own <meta> declaration, UTF-8 if the bytes are valid
-  UTF-8, charset-normalizer's detection, and last UTF-8 with replacement
-  characters. A BOM comes before the HTTP charset because it is part of the
-  bytes themselves (the WHATWG Encoding Standard and every browser do the
-  same). A declared charset that cannot decode the bytes without errors is
-  passed over and the rejection is recorded in ``metadata``. An extraction
-  that yields no main text (script-only shells, interstitials, empty pages)
-  is a failure.
+  decoded here, never by trafilatura, as browsers decode them (the WHATWG
+  Encoding Standard, ``ingest.text.charset``): byte-order mark, HTTP charset,
+  the <meta> prescan of the first 1024 bytes (or a <meta> later in <head>, as
+  Chromium reads it), UTF-8 if the bytes are valid UTF-8, charset-normalizer's
+  detection among the standard's encodings, and last windows-1252. Labels the
+  standard does not know are ignored; a declared encoding is never rejected:
+  undecodable bytes become U+FFFD, as on screen. An extraction that yields no
+  main text (script-only shells, interstitials, empty pages) is a failure.
 * ``pypdf`` for PDF, page by page. ``text`` is the pages' texts joined by a
   single form feed (U+000C) between pages, no separator after the last one;
   each `PageSpan` gives a page's [start, end) code-point offsets in ``text``.
