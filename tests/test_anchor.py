@@ -11,8 +11,8 @@ from ingest.claims.anchor import (
     anchor,
     normalize,
     quotes_equivalent,
-    text_fragment_url,
 )
+from ingest.claims.fragments import text_fragment_url
 
 TEXT = "The court heard 12 witnesses. The court adjourned."
 

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.claims.anchor import LONG_FRAGMENT, text_fragment_url
+from ingest.claims.fragments import LONG_FRAGMENT, text_fragment_url
 from ingest.claims.cases import load_case
 from ingest.errors import CaseFileErrors
 

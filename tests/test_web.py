@@ -203,7 +203,7 @@ def test_claim_page_shows_the_quote_in_its_archived_context(ds: Any) -> None:
 
 
 def test_claim_page_of_a_url_source_links_the_live_page_with_a_text_fragment(ds: Any) -> None:
-    from ingest.claims.anchor import text_fragment_url
+    from ingest.claims.fragments import text_fragment_url
     from ingest.site.web import is_web_url
 
     assert text_fragment_url("https://example.org/a", "two words") == "https://example.org/a#:~:text=two%20words"

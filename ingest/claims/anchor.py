@@ -10,8 +10,6 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, Sequence
-from urllib.parse import quote as _percent
-from urllib.parse import urlsplit
 
 CONTEXT = 32  # chars of prefix/suffix kept in a TextQuoteSelector
 MAX_CANDIDATES = 1000  # an ambiguous report lists at most this many starts
@@ -19,7 +17,6 @@ FUZZY_MAX_QUOTE = 2000  # longer quotes are not searched approximately
 FUZZY_FULL_SCAN = 200_000  # normalised texts up to this size are scanned whole
 FUZZY_BUDGET = 400_000  # beyond that, at most this many chars are scanned in windows
 SEED_CAP = 500  # a seed piece found more often than this says nothing about location
-LONG_FRAGMENT = 300  # longer quotes use the textStart,textEnd form in URLs
 
 # char -> (replacement, rule). Guillemets count as quotes: Russian sources use
 # «» where a user typing on an ordinary keyboard writes "".
@@ -373,33 +370,6 @@ def _fuzzy(text: str, lo: int, region: str, ntext: str, where: list[int], nquote
     score = round(max(0.0, 1 - edits / m), 4)
     return _hit(text, "fuzzy", start, end, rules | qrules, score, pages,
                 f"not found; closest passage {{at}} differs by {edits} edits (score {score:.2f})")
-
-
-def _encode(s: str) -> str:
-    # The Text Fragments syntax reserves "-", "," and "&"; quote() leaves "-" alone.
-    return _percent(" ".join(s.split()), safe="").replace("-", "%2D")
-
-
-def text_fragment_url(url: str, quote: str, prefix: str | None = None,
-                      suffix: str | None = None) -> str | None:
-    """Link that makes a browser scroll to and highlight `quote`, or None if it cannot."""
-    try:
-        scheme = urlsplit(url).scheme.lower()
-    except ValueError:
-        return None
-    words = quote.split()
-    if scheme not in ("http", "https") or not words:
-        return None
-    n = min(5, len(words) // 2)
-    if len(" ".join(words)) > LONG_FRAGMENT and n:
-        parts = [_encode(" ".join(words[:n])), _encode(" ".join(words[-n:]))]
-    else:
-        parts = [_encode(quote)]
-    if prefix and prefix.split():
-        parts.insert(0, _encode(prefix) + "-")
-    if suffix and suffix.split():
-        parts.append("-" + _encode(suffix))
-    return url.split("#", 1)[0] + "#:~:text=" + ",".join(parts)
 
 
 def _simple_fold(s: str, skip: str) -> str:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from datasette.database import QueryInterrupted
 from markupsafe import Markup, escape
 
-from ingest.claims.anchor import text_fragment_url
+from ingest.claims.fragments import text_fragment_url
 from ingest.store.db import fold
 from ingest.text.charset import serve_label
 
