@@ -335,8 +335,9 @@ class Runner:
             faults.point("mid_extraction")
 
     def _extracted(self) -> set[tuple[str, str, str]]:
+        # A text extracted before block boundaries were kept is extracted once more to find them.
         return {tuple(r) for r in self.archive.db.execute(  # type: ignore[misc]
-            "SELECT blake3, extractor, extractor_version FROM extractions")}
+            "SELECT blake3, extractor, extractor_version FROM extractions WHERE text_blake3 IS NULL OR blocks IS NOT NULL")}
 
     def _job(self, blake3: str, done: set[tuple[str, str, str]], queued: set[str],
              media_type: str | None = None, charset: str | None = None) -> Job | None:
@@ -374,7 +375,7 @@ class Runner:
             "pages": dbm.dumps([vars(p) if not isinstance(p, dict) else p for p in ex.pages]) if ex.pages is not None else None,
             "has_text_layer": None if ex.has_text_layer is None else int(ex.has_text_layer),
             "metadata": dbm.dumps(ex.metadata) if ex.metadata else None,
-            "error": ex.error, "extracted_at": utcnow(),
+            "error": ex.error, "extracted_at": utcnow(), "blocks": dbm.dumps(ex.blocks),
         }
         self.archive.record("extraction", "extractions", str(eid), row, extra={"text": ex.text})
         if ex.error:

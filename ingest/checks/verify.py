@@ -19,6 +19,7 @@ from typing import Any
 import blake3 as blake3_mod
 
 from ingest.claims.anchor import anchor, quotes_equivalent
+from ingest.claims.blocks import block_gate, blocks_moved, runs_for
 from ingest.store import db as dbm
 from ingest.store.archive import Archive
 from ingest.store.files import hash_file
@@ -148,7 +149,9 @@ def check_reproducibility(archive: Archive, intact: set[str]) -> list[Check]:
         if again.error:
             checks.append(Check("reproducibility", subject, MISMATCH, f"re-extraction failed: {again.error}"))
         elif (name, version) == (row["extractor"], row["extractor_version"]):
-            if again.text_blake3 == row["text_blake3"]:
+            if again.text_blake3 == row["text_blake3"] and (moved := blocks_moved(row, again.blocks)):
+                checks.append(Check("reproducibility", subject, MISMATCH, moved))
+            elif again.text_blake3 == row["text_blake3"]:
                 checks.append(Check("reproducibility", subject, OK, "re-extraction gives the same text hash"))
             else:
                 checks.append(Check("reproducibility", subject, MISMATCH,
@@ -157,14 +160,16 @@ def check_reproducibility(archive: Archive, intact: set[str]) -> list[Check]:
             checks.append(Check("reproducibility", subject, OK, f"{name} {version} gives the same text"))
         else:
             checks.append(Check("reproducibility", subject, DRIFT,
-                                f"{name} {version} gives different text; {_quote_impact(archive, row, again.text or '')}"))
+                                f"{name} {version} gives different text; {_quote_impact(archive, row, again.text or '', again.blocks)}"))
     return checks
 
 
-def _quote_impact(archive: Archive, extraction: dict[str, Any], new_text: str) -> str:
+def _quote_impact(archive: Archive, extraction: dict[str, Any], new_text: str,
+                  new_blocks: dict[str, Any] | None = None) -> str:
     moved, broken = [], []
+    runs = new_blocks["blocks"] if new_blocks else None
     for c in archive.db.query("SELECT * FROM citations WHERE extraction_id = ?", [extraction["id"]]):
-        result = anchor(new_text, c["quote"], prefix=c["prefix"], suffix=c["suffix"])
+        result = anchor(new_text, c["quote"], prefix=c["prefix"], suffix=c["suffix"], blocks=runs, accept=c["spans"])
         if not result.found:
             broken.append(c["id"])
         elif (result.start, result.end) != (c["start"], c["end"]):
@@ -179,7 +184,8 @@ def _quote_impact(archive: Archive, extraction: dict[str, Any], new_text: str) -
 
 # Every citation of a claim in force, with what verify and verify-bag check it against.
 CITATIONS_SQL = (
-    "SELECT ci.*, s.wanted, e.text AS etext, e.text_blake3 AS etext_blake3 "
+    "SELECT ci.*, s.wanted, e.text AS etext, e.text_blake3 AS etext_blake3, e.blocks AS eblocks, "
+    "e.extractor AS eextractor "
     "FROM citations ci JOIN sources s ON s.id = ci.source_id "
     "JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0 "
     "LEFT JOIN extractions e ON e.id = ci.extraction_id ORDER BY ci.claim_id, ci.n"
@@ -199,7 +205,7 @@ def anchored(c: dict[str, Any], checks: list[Check], gaps: list[str]) -> bool:
         gaps.append(f"{subject}: source {c['source_id']} is wanted (address not yet known)")
         return False
     if c["match"] not in ("exact", "normalized"):
-        state = UNVERIFIABLE if c["match"] == "unverifiable" else MISSING
+        state = {"unverifiable": UNVERIFIABLE, "spans_blocks": MISMATCH}.get(c["match"], MISSING)
         checks.append(Check("quote", subject, state, f"quote not anchored ({c['match']}): {c['reason']}"))
         return False
     return True
@@ -229,9 +235,11 @@ def check_quotes(archive: Archive, intact: set[str]) -> tuple[list[Check], list[
                                 f"text at [{c['start']}, {c['end']}) is {at[:80]!r}, not the recorded exact {str(c['exact'])[:80]!r}"))
         elif not quotes_equivalent(c["exact"], c["quote"]):
             checks.append(Check("quote", subject, MISMATCH, "the recorded passage and the case file's quote differ after normalisation"))
+        elif not (kept := block_gate(c, c["etext"]))[0]:
+            checks.append(Check("quote", subject, MISMATCH, kept[1]))
         else:
             checks.append(Check("quote", subject, OK,
-                                f"quote present ({c['match']}) at [{c['start']}, {c['end']}) of capture {c['blake3'][:16]}"))
+                                f"quote present ({c['match']}) at [{c['start']}, {c['end']}) of capture {c['blake3'][:16]}{kept[1]}"))
     return checks, gaps
 
 
@@ -291,7 +299,7 @@ def _check_rows(archive: Archive, entries: list[dict[str, Any]]) -> list[Check]:
             if entry is None or entry.get("row") is None:
                 checks.append(Check("log", subject, MISMATCH, "row has no log entry (added behind the tool's back)"))
                 bad += 1
-            elif row_hash(dbm.logged_row(table, row)) != entry.get("row_hash"):
+            elif row_hash(dbm.logged_row(table, row, entry["row"])) != entry.get("row_hash"):
                 logged = entry["row"]
                 changed = sorted(k for k in logged if logged.get(k) != row.get(k))
                 checks.append(Check("log", subject, MISMATCH,
@@ -343,7 +351,8 @@ def check_live(archive: Archive, options: Any) -> list[Check]:
             if ex is None or ex["text"] is None:
                 checks.append(Check("live", subject, UNVERIFIABLE, "live version has no extracted text", "unreachable"))
                 continue
-            found = anchor(ex["text"], c["quote"], prefix=c["prefix"], suffix=c["suffix"])
+            found = anchor(ex["text"], c["quote"], prefix=c["prefix"], suffix=c["suffix"],
+                           blocks=runs_for(ex)[0], accept=c["spans"])
             if found.found:
                 checks.append(Check("live", subject, OK, f"quote present in live version {latest[0]['blake3'][:16]}", "quote_present"))
             elif found.match == "fuzzy" and found.exact is not None:
@@ -377,8 +386,10 @@ def verify(archive: Archive, *, head: Head | None = None, live: bool = False, li
     if live:
         say("live")
         checks += check_live(archive, live_options)
+    # A citation the quote gate did not pass does not count for its claim, whatever its row says.
+    refused = {c.subject.removeprefix("citation ") for c in quote_checks if c.state != OK}
     for row in list(archive.db.query("SELECT id FROM claims WHERE withdrawn = 0")):
-        update_status(archive, row["id"], intact)
+        update_status(archive, row["id"], intact, refused)
     report = Report(checks, gaps)
     _store_results(archive, report)
     return report

@@ -11,6 +11,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ingest.claims.blocks import judge, split, unneeded
+
 CONTEXT = 32  # chars of prefix/suffix kept in a TextQuoteSelector
 MAX_CANDIDATES = 1000  # an ambiguous report lists at most this many starts
 FUZZY_MAX_QUOTE = 2000  # longer quotes are not searched approximately
@@ -34,7 +36,7 @@ _FOLD_CACHE: dict[str, tuple[str, frozenset[str]]] = {}
 
 @dataclass(frozen=True)
 class Anchor:
-    match: str  # exact|normalized|fuzzy|not_found|ambiguous|unverifiable
+    match: str  # exact|normalized|spans_blocks|fuzzy|not_found|ambiguous|unverifiable
     start: int | None
     end: int | None
     exact: str | None  # text[start:end]
@@ -45,6 +47,7 @@ class Anchor:
     candidates: tuple[int, ...]  # ambiguous: candidate starts; else ()
     page: int | None
     reason: str
+    crossed: tuple[str, ...] = ()  # the blocks a passage joins, in order, when it joins several
 
     @property
     def found(self) -> bool:
@@ -209,12 +212,15 @@ def _decide(text: str, kind: str, spans: list[tuple[int, int]], qrules: set[str]
 
 
 def anchor(text: str | None, quote: str, *, prefix: str | None = None, suffix: str | None = None,
-           pages: Sequence[Any] | None = None, page: int | None = None) -> Anchor:
+           pages: Sequence[Any] | None = None, page: int | None = None,
+           blocks: Sequence[Sequence[Any]] | None = None, accept: int | None = None) -> Anchor:
     """Locate `quote` in `text` (within `page` when `pages` maps pages to offsets).
 
     exact/normalized: found once (after prefix/suffix picked among repeats);
     ambiguous: several occurrences fit, starts in `candidates`; fuzzy: only a
     near passage exists (never found); unverifiable: no text to check against.
+    With `blocks` (runs [start, end, name]), a match must lie inside one block: one
+    that joins blocks is spans_blocks (never found) unless `accept` is their number.
     """
     if text is None:
         return _miss("unverifiable", "the extraction has no text")
@@ -232,6 +238,13 @@ def anchor(text: str | None, quote: str, *, prefix: str | None = None, suffix: s
     nsuffix = normalize(suffix)[0] if suffix else ""
     ctx = (prefix or "", suffix or "", nprefix, nsuffix)
     used = "used" if nprefix or nsuffix else ""
+    spliced: list[Anchor] = []  # matches that join blocks, in order of preference
+
+    def settle(kind: str, found: list[tuple[int, int]], rules: set[str], context: str) -> Anchor | None:
+        inside, across = split(found, blocks)
+        if across:
+            spliced.append(_decide(text, kind, across, rules, pages, context))
+        return unneeded(_decide(text, kind, inside, rules, pages, context), accept) if inside else None
 
     # 1. Exact: plain str.find, every (possibly overlapping) occurrence.
     exact: list[tuple[int, int]] = []
@@ -240,8 +253,8 @@ def anchor(text: str | None, quote: str, *, prefix: str | None = None, suffix: s
         exact.append((pos, pos + len(quote)))
         pos = text.find(quote, pos + 1, hi)
     chosen = [sp for sp in exact if _context_ok(text, *sp, ctx)]
-    if chosen:
-        return _decide(text, "exact", chosen, set(), pages, used)
+    if chosen and (hit := settle("exact", chosen, set(), used)):
+        return hit
 
     # 2. Normalised: search the normalised page/text, map hits back to stored offsets.
     nquote, _, qrules = normalize(quote)
@@ -259,12 +272,14 @@ def anchor(text: str | None, quote: str, *, prefix: str | None = None, suffix: s
             spans.append((lo + where[pos], lo + _cluster_end(region, where[stop - 1])))
         pos = ntext.find(nquote, pos + 1)
     chosen = [sp for sp in spans if _context_ok(text, *sp, ctx)]
-    if chosen:
-        return _decide(text, "normalized", chosen, qrules, pages, used)
-    if exact:
-        return _decide(text, "exact", exact, set(), pages, "ignored")
-    if spans:
-        return _decide(text, "normalized", spans, qrules, pages, "ignored")
+    if chosen and (hit := settle("normalized", chosen, qrules, used)):
+        return hit
+    if not spliced:  # nothing fits the given prefix/suffix: try without them
+        for kind, found, rules in (("exact", exact, set()), ("normalized", spans, qrules)):
+            if found and (hit := settle(kind, found, rules, "ignored")):
+                return hit
+    if spliced:
+        return judge(spliced[0], blocks, accept)
 
     # 3. Approximate: reported for a human to look at, never found.
     return _fuzzy(text, lo, region, ntext, where, nquote, qrules, nprefix, nsuffix, pages)

@@ -54,6 +54,7 @@ class Citation:
     suffix: str | None = None
     page: int | None = None
     capture: str | None = None
+    spans: int | None = None  # the number of blocks a deliberately joined quote may cross
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ class Case:
 
 SOURCE_KEYS = ("id", "url", "path", "wanted", "title", "kind", "outlet", "language", "published", "published_after")
 CLAIM_KEYS = ("id", "text", "date", "date_note", "type", "people", "citations")
-CITATION_KEYS = ("source", "quote", "stance", "prefix", "suffix", "page", "capture")
+CITATION_KEYS = ("source", "quote", "stance", "prefix", "suffix", "page", "capture", "spans")
+MAX_SPANS = 1000
 
 
 def load_case(file: Path | str, display_name: str | None = None) -> Case:
@@ -275,4 +277,6 @@ def _citation(v: Validator, node: Node, path: str, source_ids: set[str], known: 
         suffix=v.raw_string(m, "suffix", path),
         page=page,
         capture=capture,
+        # A quote within one block needs no spans; 1 would accept nothing and is refused.
+        spans=v.count(m, "spans", path, 2, MAX_SPANS, "a number of blocks the quote may join"),
     )

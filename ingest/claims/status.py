@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from ingest.claims.anchor import Anchor, anchor, needed_rules
+from ingest.claims.blocks import describe, gate, runs_for
 from ingest.claims.cases import Case, Citation, Claim
 from ingest.store import db as dbm
 from ingest.store.archive import Archive
@@ -17,7 +18,7 @@ from ingest.store.log import utcnow
 
 FOUND = ("exact", "normalized")
 # When no capture holds the quote, keep the most informative result.
-RANK = {"fuzzy": 4, "ambiguous": 3, "not_found": 2, "unverifiable": 1}
+RANK = {"spans_blocks": 5, "fuzzy": 4, "ambiguous": 3, "not_found": 2, "unverifiable": 1}
 
 
 def claim_key(case_id: str, claim_id: str) -> str:
@@ -69,10 +70,11 @@ def _record_citation(archive: Archive, case: Case, claim_key_: str, n: int, cid:
     definition = {
         "id": cid, "claim_id": claim_key_, "n": n, "source_id": source_id, "quote": c.quote, "stance": c.stance,
         "prefix": c.prefix, "suffix": c.suffix, "page": c.page, "capture_requested": c.capture,
+        "spans": c.spans,
     }
     old = dbm.get_row(archive.db, "citations", cid)
     same_definition = old is not None and not dbm.differs(old, definition, ())
-    if same_definition and old["match"] in FOUND:
+    if same_definition and old["match"] in FOUND and _keeps_to_blocks(archive, old):
         return  # the binding never moves
     result, capture, extraction = anchor_citation(archive, source_id, c)
     row = dict(definition)
@@ -87,9 +89,19 @@ def _record_citation(archive: Archive, case: Case, claim_key_: str, n: int, cid:
         score=result.score,
         candidates=json.dumps(list(result.candidates)) if result.candidates else None,
         found_page=result.page, reason=result.reason, anchored_at=utcnow(),
+        crossed=json.dumps(list(result.crossed), ensure_ascii=False) if result.crossed else None,
     )
     if dbm.differs(old, row, ("anchored_at",)):
         archive.record("citation_recorded", "citations", cid, row)
+
+
+def _keeps_to_blocks(archive: Archive, old: dict[str, Any]) -> bool:
+    """Whether a found citation was anchored against recorded blocks and keeps to them: one
+    anchored before blocks were kept (or into an extraction since superseded) is anchored again."""
+    row = archive.db.execute("SELECT blocks FROM extractions WHERE id = ?", [old["extraction_id"]]).fetchone()
+    if row is None or row[0] is None:
+        return False
+    return gate(old, runs_for({"blocks": row[0], "text": None, "extractor": None})[0])[0]
 
 
 def _unverifiable(reason: str) -> Anchor:
@@ -120,7 +132,8 @@ def anchor_citation(archive: Archive, source_id: str, c: Citation) -> tuple[Anch
             result = _unverifiable(f"capture {cap['blake3'][:12]} has no text ({why})")
         else:
             pages = json.loads(extraction["pages"]) if extraction["pages"] else None
-            result = anchor(extraction["text"], c.quote, prefix=c.prefix, suffix=c.suffix, pages=pages, page=c.page)
+            result = anchor(extraction["text"], c.quote, prefix=c.prefix, suffix=c.suffix, pages=pages, page=c.page,
+                            blocks=runs_for(extraction)[0], accept=c.spans)
         if result.found:
             return result, cap, extraction
         if best is None or RANK[result.match] >= RANK[best[0].match]:
@@ -135,34 +148,47 @@ def latest_extraction(db: Any, blake3: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def compute_status(citations: list[dict[str, Any]], intact: set[str] | None = None) -> tuple[str, str, int]:
+def compute_status(citations: list[dict[str, Any]], intact: set[str] | None = None,
+                   refused: set[str] | None = None) -> tuple[str, str, int]:
     """(status, reason, distinct supporting outlets) for one claim's citation rows.
 
     `intact`, when given, is the set of capture BLAKE3s whose files passed fixity; a citation
-    anchored in any other capture does not count as found.
+    anchored in any other capture does not count as found, nor does one whose id is in
+    `refused` (the quote gate did not pass it).
     """
     supporting = [c for c in citations if c["stance"] == "supports"]
     def ok(c: dict[str, Any]) -> bool:
-        return c["match"] in FOUND and (intact is None or c["blake3"] in intact)
+        return c["match"] in FOUND and (intact is None or c["blake3"] in intact) \
+            and c["id"] not in (refused or ())
     found = [c for c in supporting if ok(c)]
     outlets = {c.get("outlet") or c["source_id"] for c in found}
     if any(c["stance"] == "contradicts" for c in citations):
         return "contested", "a contradicting citation exists", len(outlets)
+    joined = "".join(f"; citation {c['n']} {describe(json.loads(c['crossed']), True)}" for c in found if c.get("crossed"))
     if supporting and len(found) == len(supporting):
-        return "sourced", f"all {len(supporting)} supporting quote(s) present in archived captures", len(outlets)
-    missing = "; ".join(f"citation {c['n']} ({c['source_id']}): {c['reason']}" for c in supporting if not ok(c))
+        return "sourced", f"all {len(supporting)} supporting quote(s) present in archived captures{joined}", len(outlets)
+    missing = "; ".join(f"citation {c['n']} ({c['source_id']}): {_why_not(c, intact)}" for c in supporting if not ok(c))
     if found:
-        return "partly_sourced", f"{len(found)} of {len(supporting)} supporting quotes present; {missing}", len(outlets)
+        return "partly_sourced", f"{len(found)} of {len(supporting)} supporting quotes present; {missing}{joined}", len(outlets)
     if not supporting:
         return "unsourced", "no supporting citation", 0
     return "unsourced", f"no supporting quote present; {missing}", 0
 
 
-def update_status(archive: Archive, key: str, intact: set[str] | None = None) -> str:
+def _why_not(c: dict[str, Any], intact: set[str] | None) -> str:
+    if c["match"] not in FOUND:
+        return c["reason"]
+    if intact is not None and c["blake3"] not in intact:
+        return f"its capture {c['blake3']} is missing or altered"
+    return "the quote check did not pass it (see verify)"
+
+
+def update_status(archive: Archive, key: str, intact: set[str] | None = None,
+                  refused: set[str] | None = None) -> str:
     rows = list(archive.db.query(
         "SELECT citations.*, sources.outlet FROM citations JOIN sources ON sources.id = citations.source_id "
         "WHERE claim_id = ? ORDER BY n", [key]))
-    status, reason, outlets = compute_status(rows, intact)
+    status, reason, outlets = compute_status(rows, intact, refused)
     archive.db.execute(
         "UPDATE claims SET status = ?, status_reason = ?, supporting_outlets = ? WHERE id = ?",
         [status, reason, outlets, key],

@@ -86,6 +86,17 @@ class Validator:
         self.error(parent[key].line, f"{path}.{key}", f'"{value}" is not a valid date ({form})')
         return None
 
+    def count(self, parent: dict[str, Node], key: str, path: str, least: int, most: int, what: str) -> int | None:
+        """A whole number from `least` to `most`; `what` names what it counts in the error."""
+        node = parent.get(key)
+        if node is None or node.value is None:
+            return None
+        raw = node.value
+        if isinstance(raw, str) and raw.isascii() and raw.isdigit() and least <= int(raw) <= most:
+            return int(raw)
+        self.error(node.line, f"{path}.{key}", f'"{raw}" is not {what} ({least} to {most})')
+        return None
+
     def boolean(self, parent: dict[str, Node], key: str, path: str) -> bool:
         node = parent.get(key)
         if node is None or node.value is None:

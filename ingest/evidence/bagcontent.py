@@ -21,6 +21,7 @@ from ingest.checks.verify import (
     Check,
     anchored,
 )
+from ingest.claims.blocks import block_gate, blocks_moved
 from ingest.evidence.export import WARC_RECORDS_TABLE
 from ingest.store.log import BadLine, check_chain
 from ingest.store.warcs import WarcReadError, parse_member
@@ -119,7 +120,7 @@ def check_reproducibility(bag: Path, db: sqlite_utils.Database, checks: list[Che
 
     installed = extractor_versions()
     rows = db.query(
-        "SELECT e.id, e.blake3, e.extractor, e.extractor_version, e.text_blake3, e.error, f.media_type AS file_type, "
+        "SELECT e.id, e.blake3, e.extractor, e.extractor_version, e.text_blake3, e.error, e.blocks, f.media_type AS file_type, "
         "(SELECT charset FROM captures c WHERE c.blake3 = e.blake3 ORDER BY id LIMIT 1) AS http_charset "
         "FROM extractions e JOIN files f ON f.blake3 = e.blake3 ORDER BY e.id")
     for row in rows:
@@ -141,6 +142,8 @@ def check_reproducibility(bag: Path, db: sqlite_utils.Database, checks: list[Che
             checks.append(Check("reproducibility", rel, MISMATCH,
                                 f"re-extracting data/files/{row['blake3']} gives a different text "
                                 f"({again.error or again.text_blake3})"))
+        elif moved := blocks_moved(row, again.blocks):
+            checks.append(Check("reproducibility", rel, MISMATCH, f"re-extracting data/files/{row['blake3'][:16]}…: {moved}"))
         else:
             checks.append(Check("reproducibility", rel, OK, f"re-extracting data/files/{row['blake3'][:16]}… gives the same text"))
 
@@ -168,8 +171,10 @@ def check_quotes(db: sqlite_utils.Database, checks: list[Check], intact: set[str
                                 f"not the recorded exact {str(c['exact'])[:80]!r}"))
         elif not quotes_equivalent(c["exact"], c["quote"]):
             checks.append(Check("quote", subject, MISMATCH, "the recorded passage and the case file's quote differ after normalisation"))
+        elif not (kept := block_gate(c, text))[0]:
+            checks.append(Check("quote", subject, MISMATCH, kept[1]))
         else:
-            checks.append(Check("quote", subject, OK, f"quote present ({c['match']}) at [{c['start']}, {c['end']}) of {rel}"))
+            checks.append(Check("quote", subject, OK, f"quote present ({c['match']}) at [{c['start']}, {c['end']}) of {rel}{kept[1]}"))
     return gaps
 
 

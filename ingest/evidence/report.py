@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest import __version__
+from ingest.claims.blocks import describe
 from ingest.store.log import Head
 
 if TYPE_CHECKING:
@@ -112,6 +113,9 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
                 w(f"<blockquote>{quote_in_context(ex['text'], ci['start'], ci['end'])}</blockquote>")
                 w(f"<p>Characters [{_e(ci['start'])}, {_e(ci['end'])}) of text <code>data/texts/{_e(ex['id'])}.txt</code> "
                   f"({_e(ex['extractor'])} {_e(ex['extractor_version'])}), match {_e(ci['match'])}.</p>")
+                if ci["crossed"]:
+                    joined = describe(json.loads(ci["crossed"]), ci["match"] in ("exact", "normalized"))
+                    w(f"<p class=\"joined\">This passage {_e(joined)}.</p>")
             else:
                 w(f"<blockquote>{_e(ci['quote'])}</blockquote><p>Not anchored ({_e(ci['match'])}): {_e(ci['reason'])}</p>")
             if cap is not None:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from datasette.database import QueryInterrupted
 from markupsafe import Markup, escape
 
+from ingest.claims.blocks import describe, runs_for
 from ingest.claims.fragments import text_fragment_url
 from ingest.store.db import fold
 from ingest.text.charset import serve_label
@@ -79,6 +80,26 @@ def context(text: str, start: int, end: int, width: int = CONTEXT) -> dict[str, 
         "mark": text[start:end],
         "after": text[end:hi] + ("…" if hi < len(text) else ""),
     }
+
+
+def pieces(text: str, start: int, end: int, runs: list[list[Any]]) -> list[dict[str, str]]:
+    """The passage [start, end) cut at its block boundaries: {"text", "block"} for each block's
+    part, {"text", "boundary"} for what lies between two blocks (not escaped here)."""
+    out: list[dict[str, str]] = []
+    pos, last = start, None
+    for s, e, name in runs:
+        if e <= start or s >= end:
+            continue
+        s, e = max(s, start), min(e, end)
+        if last is not None:
+            out.append({"text": text[pos:s], "boundary": f"{last} ends · {name} begins"})
+        elif s > pos:
+            out.append({"text": text[pos:s], "block": ""})
+        out.append({"text": text[s:e], "block": str(name)})
+        pos, last = e, name
+    if pos < end:
+        out.append({"text": text[pos:end], "block": ""})
+    return out
 
 
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -250,10 +271,15 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
     for c in cites:
         c["found"] = c["match"] in ("exact", "normalized")
         c["passage"] = None
-        if c["found"] and c["extraction_id"] is not None:
-            ex = await one(datasette, "SELECT text FROM extractions WHERE id = ?", [c["extraction_id"]])
+        crossed = json.loads(c["crossed"]) if c["crossed"] else []
+        c["joined"] = describe(crossed, c["found"]) if crossed else None
+        shown = c["found"] or c["match"] == "spans_blocks"  # a spliced passage is shown, cut at its boundaries
+        if shown and c["extraction_id"] is not None and c["start"] is not None:
+            ex = await one(datasette, "SELECT text, blocks, extractor FROM extractions WHERE id = ?", [c["extraction_id"]])
             if ex and ex["text"] is not None:
                 c["passage"] = context(ex["text"], c["start"], c["end"])
+                if crossed:
+                    c["passage"]["pieces"] = pieces(ex["text"], c["start"], c["end"], runs_for(ex)[0])
         live = c["source_url"] if is_web_url(c["source_url"]) else None
         c["live_url"] = live
         c["fragment_url"] = text_fragment_url(live, c["exact"] or c["quote"]) if live else None

@@ -65,7 +65,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "id": int, "blake3": str, "extractor": str, "extractor_version": str, "options": str, "text": str,
             "text_blake3": str, "text_length": int, "title": str, "author": str, "date": str, "sitename": str,
             "language": str, "charset": str, "charset_source": str, "page_count": int, "pages": str,
-            "has_text_layer": int, "metadata": str, "error": str, "extracted_at": str,
+            "has_text_layer": int, "metadata": str, "error": str, "extracted_at": str, "blocks": str,
         },
         pk="id",
         foreign_keys=[("blake3", "files", "blake3")],
@@ -85,7 +85,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "suffix": str, "page": int, "capture_requested": str, "capture_id": int, "blake3": str,
             "extraction_id": int, "text_blake3": str, "match": str, "start": int, "end": int, "exact": str,
             "selector_prefix": str, "selector_suffix": str, "rules": str, "score": float, "candidates": str,
-            "found_page": int, "reason": str, "anchored_at": str,
+            "found_page": int, "reason": str, "anchored_at": str, "spans": int, "crossed": str,
         },
         pk="id",
         foreign_keys=[
@@ -190,6 +190,11 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     for name, spec in SCHEMA.items():
         if not db[name].exists():
             db[name].create(spec["columns"], pk=spec["pk"], foreign_keys=spec.get("foreign_keys"), if_not_exists=True)
+        else:  # an archive made before a column existed: add it (NULL in the rows logged before)
+            have = set(db[name].columns_dict)
+            for column, kind in spec["columns"].items():
+                if column not in have:
+                    db[name].add_column(column, kind)
     for table, columns in INDEXES:
         db[table].create_index(columns, if_not_exists=True)
     db.execute("CREATE INDEX IF NOT EXISTS idx_claims_open ON claims (id) WHERE withdrawn = 0 AND status != 'sourced'")
@@ -226,10 +231,17 @@ def differs(old: dict[str, Any] | None, new: dict[str, Any], ignore: tuple[str, 
     return old is None or any(old.get(k) != v for k, v in new.items() if k not in ignore)
 
 
-def logged_row(table: str, row: dict[str, Any]) -> dict[str, Any]:
-    """The part of a row that the log records (derived columns removed)."""
+def logged_row(table: str, row: dict[str, Any], logged: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The part of a row that the log records (derived columns removed).
+
+    With `logged` (the row as a log entry recorded it), columns added to the schema after that
+    entry was written are left out while they are NULL, as the entry left them."""
     derived = DERIVED.get(table, ())
-    return {k: v for k, v in row.items() if k not in derived}
+    out = {k: v for k, v in row.items() if k not in derived}
+    if logged is not None:
+        for k in [k for k in out if k not in logged and out[k] is None]:
+            del out[k]
+    return out
 
 
 def apply_entry(db: sqlite_utils.Database, entry: dict[str, Any], extra: dict[str, Any] | None = None,

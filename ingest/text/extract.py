@@ -29,6 +29,10 @@ Three extractors:
   kept exactly as decoded: no newline or Unicode normalisation, nothing
   stripped, because quotes anchor by code-point offsets in this very string.
 
+Every successful extraction also records its block structure (``blocks``: where each paragraph,
+heading, list item, cell or PDF paragraph lies in ``text``; see ``ingest.text.blocks``), found
+beside the text and never by changing it.
+
 `extract` never raises for bad input: it returns an Extraction whose ``error``
 is set (and ``text`` None). The one exception it lets through is MemoryError,
 so that a sandboxed worker (see ``ingest.text.workers``) can report a memory limit.
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import charset_normalizer
 
+from ingest.text.blocks import text_blocks
 from ingest.text.charset import decode_html, decode_text_notes
 from ingest.text.extraction import (
     EXTRACTORS,
@@ -118,4 +123,5 @@ def _extract_text(data: bytes, declared: str | None) -> Extraction:
         charset=charset,
         charset_source=source,
         metadata=notes,
+        blocks=text_blocks(text),
     )

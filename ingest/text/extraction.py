@@ -119,6 +119,9 @@ class Extraction:
     pages: list[PageSpan] | None = None
     metadata: dict = field(default_factory=dict)
     has_text_layer: bool | None = None  # PDFs
+    # {"method": ..., "blocks": [[start, end, name], ...]}: where each paragraph, heading, cell
+    # or list item lies in `text` (see ingest.text.blocks); None when there is no text
+    blocks: dict | None = None
     error: str | None = None  # set when extraction failed; then text is None
 
     @property

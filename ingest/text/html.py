@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import re
 
+from ingest.text.blocks import caption_texts, html_blocks
 from ingest.text.charset import decode_html_notes
 from ingest.text.extraction import (
     EXTRACTORS,
@@ -99,4 +100,5 @@ def extract_html(data: bytes, http_charset: str | None) -> Extraction:
         return result
     result.text = text
     result.text_blake3 = text_hash(text)
+    result.blocks = html_blocks(text, doc.body, caption_texts(html))
     return result

@@ -7,6 +7,7 @@ import io
 import re
 from typing import Any
 
+from ingest.text.blocks import PDF_METHOD, PdfLines, pdf_page_runs, record
 from ingest.text.extraction import (
     EXTRACTORS,
     PAGE_SEPARATOR,
@@ -60,13 +61,17 @@ def _read_pdf(data: bytes, result: Extraction) -> None:
     result.page_count = count
     labels = _page_labels(reader, count, meta)
     texts: list[str] = []
+    placed: list[PdfLines] = []
     page_errors: dict[str, str] = {}
     for i in range(count):
+        placed.append(PdfLines())
         try:
+            # The visitor only watches where text is drawn; the text is what it would be without it.
             page_text = pages[i].extract_text(
                 orientations=tuple(PYPDF_OPTIONS["orientations"]),
                 space_width=PYPDF_OPTIONS["space_width"],
                 extraction_mode=PYPDF_OPTIONS["extraction_mode"],
+                visitor_text=placed[-1],
             )
         except MemoryError:
             raise
@@ -92,6 +97,7 @@ def _read_pdf(data: bytes, result: Extraction) -> None:
     result.text = text
     result.text_blake3 = text_hash(text)
     result.pages = spans
+    result.blocks = _blocks(text, spans, placed)
     result.has_text_layer = any(s.has_text for s in spans)
     without = [s.number for s in spans if not s.has_text]
     if not result.has_text_layer:
@@ -103,6 +109,18 @@ def _read_pdf(data: bytes, result: Extraction) -> None:
         meta["text_layer"] = "full"
     if page_errors:
         meta["page_errors"] = page_errors
+
+
+def _blocks(text: str, spans: list[PageSpan], placed: list[PdfLines]) -> dict[str, Any]:
+    runs: list[list] = []
+    by_lines: list[int] = []
+    for span, lines in zip(spans, placed):
+        page_runs, ok = pdf_page_runs(text, span.start, span.end, lines, span.number, 1)
+        runs += page_runs
+        if not ok:
+            by_lines.append(span.number)
+    notes = {"pages_split_by_lines": by_lines} if by_lines else {}
+    return record(PDF_METHOD, runs, **notes)
 
 
 def _page_labels(reader: pypdf.PdfReader, count: int, meta: dict) -> list[str] | None:
