@@ -376,6 +376,11 @@ def test_an_edited_citation_row_in_a_bag_is_caught_by_verify_bag(built: tuple[Pa
     assert ok["citation b/accepted-span#1"][1].endswith(
         f", joins 3 blocks, accepted by the case file (spans: 3): {HEADING_PATH}")
     assert ok["citation b/spliced-heading#1"][0] == "mismatch"
+    report_html = (bag / "data" / "report.html").read_text("utf-8")
+    assert report_html.count(f'<p class="joined">This passage joins 3 blocks, accepted by the case file (spans: 3): '
+                             f'{HEADING_PATH}.</p>') == 1
+    assert report_html.count(f'<p class="joined">This passage joins 3 blocks, not accepted: does not count as found: '
+                             f'{HEADING_PATH}.</p>') == 2  # spliced-heading and wrong-span
     conn = sqlite3.connect(bag / "data" / "archive.db")
     with conn:
         conn.execute("UPDATE citations SET match = 'exact', crossed = NULL WHERE id = 'b/spliced-heading#1'")
@@ -415,6 +420,20 @@ claims:
     with pytest.raises(CaseFileErrors) as err:
         load_case(case, "c.yml")
     assert [str(e) for e in err.value.errors] == [f"c.yml:12: {error}"]
+
+
+def test_columns_added_later_are_left_out_of_old_log_rows_while_null(tmp_path: Path) -> None:
+    from ingest.store.db import logged_row, open_db
+
+    old = {"id": 1, "blake3": "b"}
+    assert logged_row("extractions", {"id": 1, "blake3": "b", "text": "t", "blocks": None}, old) == old
+    assert logged_row("extractions", {"id": 1, "blake3": "b", "text": "t", "blocks": "{}"}, old) == {
+        "id": 1, "blake3": "b", "blocks": "{}"}  # filled in behind the log's back: it shows
+    conn = sqlite3.connect(tmp_path / "archive.db")
+    conn.execute("CREATE TABLE extractions (id INTEGER PRIMARY KEY, blake3 TEXT)")
+    conn.close()
+    db = open_db(tmp_path / "archive.db")
+    assert "blocks" in db["extractions"].columns_dict
 
 
 def test_spans_is_read(tmp_path: Path) -> None:
