@@ -520,3 +520,65 @@ def test_claim_page_draws_the_boundaries(built: tuple[Path, Path], tmp_path: Pat
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=10)
+
+
+def test_an_archive_from_before_blocks_is_brought_up_to_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An archive whose HTML extraction has no blocks and whose spliced quote was anchored
+    `normalized`, as before blocks were kept: verify refuses the passage, and the next run
+    extracts the page again and anchors the quote as spans_blocks."""
+    import dataclasses
+
+    from ingest.claims import status as status_mod
+    from ingest.claims.cases import load_case
+    from ingest.pipeline import RunOptions, Runner
+    from ingest.store.archive import Archive
+
+    (tmp_path / "heading.html").write_bytes(HEADING)
+    case_file = tmp_path / "old.yml"
+    case_file.write_text(f"""case: {{id: old, title: Old}}
+sources:
+  - id: heading
+    path: heading.html
+claims:
+  - id: spliced
+    text: Prosecutors said the court released nobody.
+    citations:
+      - source: heading
+        quote: "{SPLICE}"
+        stance: supports
+""", encoding="utf-8")
+    archive = tmp_path / "archive"
+    case = load_case(case_file)
+    with Archive.open(archive, create=True) as a:
+        runner = Runner(a, RunOptions())
+        [b3] = list(runner.run_case(case))
+        before = dataclasses.replace(extract(a.store.path(b3).read_bytes(), "text/html"), blocks=None)
+        with a.batch():
+            runner._record_extraction(b3, before)
+        with monkeypatch.context() as m:  # anchoring as it was: no blocks to keep to
+            m.setattr(status_mod, "runs_for", lambda extraction: ([], "none"))
+            with a.batch():
+                status_mod.record_claims(a, case)
+        runner.finish()
+    db = archive / "archive.db"
+    assert query(db, "SELECT match, crossed, extraction_id FROM citations") == [("normalized", None, 1)]
+    start, end = query(db, "SELECT start, \"end\" FROM citations")[0]
+
+    r = khronika("verify", "--archive", str(archive), "--json")
+    checks = json.loads(r.out)["checks"]
+    assert [(c["state"], c["detail"]) for c in checks if c["check"] == "quote"] == [(
+        "mismatch", f"the passage at [{start}, {end}) joins words from 3 blocks (line 2 → line 3 → line 4); "
+                    "the citation accepts no span (extraction 1 has no recorded blocks: lines/1 (no blocks recorded))")]
+    assert [c["state"] for c in checks if c["check"] == "log"] == ["ok", "ok"]
+    assert query(db, "SELECT status FROM claims") == [("unsourced",)]
+
+    ran = khronika("run", str(case_file), "--archive", str(archive))
+    assert ran.code == 0, ran.err
+    assert query(db, "SELECT id, text_blake3 = ?, blocks IS NOT NULL FROM extractions ORDER BY id",
+                 (before.text_blake3,)) == [(1, 1, 0), (2, 1, 1)]
+    assert query(db, "SELECT match, crossed, extraction_id, start FROM citations") == [
+        ("spans_blocks", json.dumps(HEADING_PATH.split(" → "), ensure_ascii=False), 2, start)]
+    assert query(db, "SELECT status FROM claims") == [("unsourced",)]
+    head = ran.out
+    again = khronika("run", str(case_file), "--archive", str(archive))
+    assert again.out == head  # nothing more to extract or anchor
