@@ -181,8 +181,9 @@ def html_blocks(text: str, body: Any, captions: set[str]) -> dict[str, Any]:
             if child.tail:
                 pieces.append((child.tail, me))
 
-    walk(body, 0)
-    matched = label_chars(text, pieces)
+    if body is not None:
+        walk(body, 0)
+    matched = label_chars(text, pieces) if pieces else None
     if matched is None:
         return record(LINES_METHOD, line_runs(text), note="trafilatura's tree could not be matched onto its text")
     return record(HTML_METHOD, numbered(runs_of(*matched), lambda label: kinds[label]))
