@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import mimetypes
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -10,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest import faults
+from ingest.capture.hops import hops_json
+from ingest.capture.local import MAX_LOCAL, LocalRefused, read_document
 from ingest.capture.media import sniff_media_type
 from ingest.capture.warc import RunWarc
 from ingest.claims.cases import Case, Source
@@ -43,6 +44,7 @@ class RunOptions:
     # A FetchConfig, or a function that makes one when the first URL is fetched.
     fetch: FetchConfig | Callable[[], FetchConfig] = field(default_factory=lambda: _fetch_module().FetchConfig())
     workers: int = 1
+    max_local: int = MAX_LOCAL  # bytes of one local document, counted while reading
     limits: WorkerLimits = field(default_factory=WorkerLimits)
 
 
@@ -104,18 +106,6 @@ def _latest_capture(archive: Archive, sid: str) -> dict[str, Any] | None:
     rows = list(archive.db.query(
         "SELECT * FROM captures WHERE source_id = ? ORDER BY version DESC LIMIT 1", [sid]))
     return rows[0] if rows else None
-
-
-def _hops_json(hops: list[Any]) -> str | None:
-    return dbm.dumps([
-        {
-            "url": h.url, "method": h.method, "status": h.status, "reason": h.reason,
-            "http_version": h.http_version, "ip": h.ip, "port": h.port, "started_at": h.started_at,
-            "request_headers": [list(x) for x in h.request_headers],
-            "response_headers": [list(x) for x in h.response_headers],
-        }
-        for h in hops
-    ]) if hops else None
 
 
 def local_display_path(case: Case, source: Source) -> str:
@@ -186,6 +176,10 @@ class Runner:
             except StoreError as exc:
                 self._attempt(sid, source.method, source.url, "failed", str(exc))
                 self._result(sid, FAILED, str(exc))
+            except Exception as exc:  # noqa: BLE001 - the last resort: one source never stops the batch
+                reason = f"internal error while capturing ({type(exc).__name__}: {exc})"
+                self._attempt(sid, source.method, source.url, "failed", reason)
+                self._result(sid, FAILED, f"failed: {reason}")
             # Outside the batch: the caller records extractions between two sources.
             fresh, self._fresh = self._fresh, []
             yield from fresh
@@ -199,7 +193,7 @@ class Runner:
         self.archive.record("attempt", "attempts", str(aid), {
             "id": aid, "source_id": sid, "started_at": started_at or utcnow(), "method": method, "url": url,
             "outcome": outcome, "error": error, "status": status, "capture_id": capture_id, "blake3": blake3,
-            "hops": _hops_json(hops or []), "warc_file": warc_ref.file if warc_ref else None,
+            "hops": hops_json(hops or []), "warc_file": warc_ref.file if warc_ref else None,
             "warc_offset": warc_ref.offset if warc_ref else None,
         })
 
@@ -212,6 +206,7 @@ class Runner:
             "media_type": None, "declared_type": None, "charset": None, "ip": None, "tls": None, "hops": None,
             "proxy_used": 0, "tool": None, "local_path": None, "local_mtime": None,
             "warc_file": None, "warc_offset": None, "warc_length": None,
+            "completeness": None, "completeness_note": None,
         }
         row.update(fields)
         self.archive.record("capture", "captures", str(cid), row)
@@ -219,16 +214,15 @@ class Runner:
         return cid
 
     def _capture_local(self, case: Case, source: Source, sid: str) -> None:
-        path = case.local_path(source)
-        started = utcnow()
+        assert source.path is not None
+        started, display = utcnow(), local_display_path(case, source)
         try:
-            data = path.read_bytes()
-            mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        except OSError as exc:
-            reason = f"cannot read {local_display_path(case, source)}: {exc.strerror or exc}"
-            self._attempt(sid, "local_file", None, "failed", reason, started_at=started)
-            self._result(sid, FAILED, reason)
+            doc = read_document(case.folder, source.path, self.options.max_local)
+        except LocalRefused as exc:
+            self._attempt(sid, "local_file", None, exc.outcome, f"{display}: {exc}", started_at=started)
+            self._result(sid, FAILED, f"{exc.outcome}: {display}: {exc}")
             return
+        data, mtime = doc.data, doc.mtime
         digest = blake3_of(data)  # hashed once: the comparison, then the store
         previous = _latest_capture(self.archive, sid)
         if previous is not None and digest == previous["blake3"]:
@@ -237,13 +231,13 @@ class Runner:
                               capture_id=previous["id"], blake3=previous["blake3"])
             self._result(sid, UNCHANGED, f"unchanged ({previous['blake3'][:12]})")
             return
-        media_type = sniff_media_type(data, mimetypes.guess_type(path.name)[0])
+        media_type = sniff_media_type(data, mimetypes.guess_type(source.path)[0])
         blake3 = _store(self.archive, data, media_type, digest)
         ref = self.warc.write_resource(f"file:{source.path}", data, media_type, started)
-        display = local_display_path(case, source)
         cid = self._new_capture(sid, blake3, previous, {
             "captured_at": started, "method": "local_file", "media_type": media_type,
-            "local_path": display, "local_mtime": mtime, "tool": _tool(),
+            "local_path": display, "local_mtime": mtime, "tool": _tool(), "completeness": "checked",
+            "completeness_note": f"regular file read to its end ({len(data)} bytes, as its size said)",
             "warc_file": ref.file, "warc_offset": ref.offset, "warc_length": ref.length,
         })
         self._attempt(sid, "local_file", None, "captured", None, started_at=started, capture_id=cid, blake3=blake3)
@@ -292,9 +286,9 @@ class Runner:
         cid = self._new_capture(sid, blake3, previous, {
             "captured_at": result.fetched_at, "method": "http", "url": source.url, "final_url": result.final_url,
             "status": result.status, "media_type": result.media_type, "declared_type": result.declared_type,
-            "charset": result.charset, "ip": final.ip, "tls": dbm.dumps(final.tls), "hops": _hops_json(result.hops),
-            "proxy_used": int(result.proxy_used), "tool": result.tool,
-            "warc_file": ref.file if ref else None, "warc_offset": ref.offset if ref else None,
+            "charset": result.charset, "ip": final.ip, "tls": dbm.dumps(final.tls), "hops": hops_json(result.hops),
+            "proxy_used": int(result.proxy_used), "tool": result.tool, "completeness": result.completeness,
+            "completeness_note": result.completeness_note, "warc_file": ref.file if ref else None, "warc_offset": ref.offset if ref else None,
             "warc_length": ref.length if ref else None,
         })
         self._attempt(sid, "http", source.url, "captured", None, started_at=result.fetched_at,

@@ -4,10 +4,13 @@ with its line and key path."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ingest.capture.hops import mask_userinfo
+from ingest.capture.local import LocalRefused, open_document
 from ingest.claims.yamlstrict import Node
 from ingest.errors import CaseFileError
 
@@ -122,6 +125,12 @@ class Validator:
             return None
         line = parent[key].line
         where = f"{path}.{key}"
+        odd = next((ch for ch in value if ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 or 0xD800 <= ord(ch) < 0xE000), None)
+        if odd is not None:
+            what = "a lone surrogate" if 0xD800 <= ord(odd) < 0xE000 else "a control character"
+            self.error(line, where, f'"{shown(value)}" contains {what} (U+{ord(odd):04X}); '
+                                    "give the file's name as plain text")
+            return None
         candidate = Path(value)
         if candidate.is_absolute() or value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value):
             self.error(line, where, f'"{value}" is absolute; give a path relative to the case file\'s folder')
@@ -132,16 +141,24 @@ class Validator:
         full = self.folder / candidate
         try:
             resolved = full.resolve(strict=True)
-        except (FileNotFoundError, RuntimeError, OSError):
+        except (RuntimeError, OSError, ValueError):
             self.error(line, where, f'file not found: "{value}" (looked for {full})')
             return None
         if not resolved.is_relative_to(self.folder.resolve()):
             self.error(line, where, f'"{value}" leads outside the case file\'s folder (through a symbolic link)')
             return None
-        if not resolved.is_file():
-            self.error(line, where, f'"{value}" is not a regular file')
+        try:  # exactly as the run will open it: no link followed, a regular file
+            os.close(open_document(self.folder, value))
+        except LocalRefused as exc:
+            self.error(line, where, f'"{value}" {exc}')
             return None
         return value
+
+
+def shown(value: str) -> str:
+    """`value` with control characters written as escapes, so an error shows them instead of obeying them."""
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for ch in value)
 
 
 def valid_date(value: str, partial: bool) -> bool:
@@ -158,18 +175,23 @@ def valid_date(value: str, partial: bool) -> bool:
 
 
 def url_problem(url: str) -> str | None:
-    """Why a URL cannot be a source address, or None."""
+    """Why a URL cannot be a source address, or None. Never repeats a password it was given."""
     if len(url) > MAX_URL_LENGTH:
         return f"URL longer than {MAX_URL_LENGTH} characters"
+    masked = mask_userinfo(url)
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        return f'"{url[:200]}" contains white space or control characters'
+        return f'"{shown(masked[:200])}" contains white space or control characters'
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError as exc:
-        return f'"{url[:200]}" is not a valid URL ({exc})'
+        return f'"{masked[:200]}" is not a valid URL ({exc})'
     if parts.scheme.lower() not in ("http", "https"):
-        return f'"{url[:200]}" is not an http or https URL'
+        return f'"{masked[:200]}" is not an http or https URL'
+    if parts.username is not None or parts.password is not None:
+        # Sent as Authorization, they would be kept in the hops and the WARC, and published.
+        return (f'"{masked[:200]}" carries credentials (user:password@); credentials belong in an operator '
+                "option or the environment, never in evidence")
     if not parts.hostname:
-        return f'"{url[:200]}" has no host'
+        return f'"{masked[:200]}" has no host'
     return None

@@ -48,6 +48,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "url": str, "final_url": str, "status": int, "media_type": str, "declared_type": str, "charset": str,
             "ip": str, "tls": str, "hops": str, "proxy_used": int, "tool": str, "local_path": str,
             "local_mtime": str, "previous_capture_id": int, "warc_file": str, "warc_offset": int, "warc_length": int,
+            # "checked" when the framing (Content-Length, chunked, a regular file's size) shows the
+            # body ended where it was meant to; "unchecked" for a close-delimited body.
+            "completeness": str, "completeness_note": str,
         },
         pk="id",
         foreign_keys=[("source_id", "sources", "id"), ("blake3", "files", "blake3"), ("previous_capture_id", "captures", "id")],

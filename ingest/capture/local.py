@@ -1,0 +1,119 @@
+"""Reading a local document safely: inside its case folder, never through a link, a regular file, under a size limit.
+
+The case file is validated when the run starts, but a document is read later: between the two it
+may be swapped for a symbolic link to a file elsewhere, a FIFO that never ends, or a file far
+larger than anything meant. So each folder on the path is opened relative to the one before it
+with O_NOFOLLOW|O_DIRECTORY, the document itself with O_NOFOLLOW|O_NONBLOCK (a FIFO then opens
+without waiting for a writer), and what was opened is checked with fstat before a byte is read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+MAX_LOCAL = 64 * 2**20  # like --max-body
+CHUNK = 1 << 20
+
+
+class LocalRefused(Exception):
+    """The document cannot be read as evidence; str() says why, as a clause that follows its path
+    ("docs/a.pdf is a FIFO (named pipe), not a regular file"), never naming the operator's folders.
+
+    `outcome` is "refused" when reading it would break a rule (a link, not a regular file, too
+    large) and "failed" when it is simply not there or cannot be read."""
+
+    def __init__(self, reason: str, outcome: str = "refused") -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    data: bytes
+    mtime: str  # ISO 8601 UTC, from the opened file itself
+    size: int
+
+
+_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket",
+          stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFLNK: "a symbolic link"}
+
+
+def kind_of(mode: int) -> str:
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def parts_of(relpath: str) -> list[str]:
+    """The path's components, refused if it could leave the folder or name nothing."""
+    if "\x00" in relpath:
+        raise LocalRefused("contains a NUL character")
+    if relpath.startswith(("/", "\\")):
+        raise LocalRefused("is absolute")
+    parts = [p for p in PurePosixPath(relpath).parts if p != "."]
+    if not parts:
+        raise LocalRefused("names no file")
+    if ".." in parts:
+        raise LocalRefused('contains ".."')
+    return parts
+
+
+def _open_nofollow(name: str, flags: int, dir_fd: int, what: str) -> int:
+    try:
+        return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LocalRefused(f"{what} a symbolic link; documents are read without following links") from None
+        if exc.errno == errno.ENOTDIR:
+            raise LocalRefused(f"{what} not a folder") from None
+        if exc.errno == errno.ENOENT:
+            raise LocalRefused(f"{what} missing", "failed") from None
+        raise LocalRefused(f"cannot be opened ({exc.strerror or exc})", "failed") from None
+
+
+def open_document(folder: Path, relpath: str) -> int:
+    """An fd of the regular file `relpath` inside `folder`, no link followed on the way; else LocalRefused."""
+    parts = parts_of(relpath)
+    try:
+        # The case folder itself is the operator's to name, links and all; below it, nothing is followed.
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise LocalRefused(f"cannot be opened (its case file's folder: {exc.strerror or exc})", "failed") from None
+    try:
+        for i, name in enumerate(parts[:-1]):
+            where = "/".join(parts[: i + 1])
+            nxt = _open_nofollow(name, os.O_RDONLY | os.O_DIRECTORY, fd, f'is inside "{where}", which is')
+            os.close(fd)
+            fd = nxt
+        doc = _open_nofollow(parts[-1], os.O_RDONLY | os.O_NONBLOCK, fd, "is")
+    finally:
+        os.close(fd)
+    mode = os.fstat(doc).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(doc)
+        raise LocalRefused(f"is {kind_of(mode)}, not a regular file")
+    os.set_blocking(doc, True)
+    return doc
+
+
+def read_document(folder: Path, relpath: str, max_bytes: int = MAX_LOCAL) -> LocalFile:
+    """The whole document, read while counting: refused the moment it passes `max_bytes`."""
+    fd = open_document(folder, relpath)
+    try:
+        info = os.fstat(fd)
+        if info.st_size > max_bytes:
+            raise LocalRefused(f"is {info.st_size} bytes, over {max_bytes} (limit --max-local)")
+        buf = bytearray()
+        while chunk := os.read(fd, CHUNK):
+            buf += chunk
+            if len(buf) > max_bytes:  # it grew while being read
+                raise LocalRefused(f"grew past {max_bytes} bytes while being read (limit --max-local)")
+    except OSError as exc:
+        raise LocalRefused(f"cannot be read ({exc.strerror or exc})", "failed") from None
+    finally:
+        os.close(fd)
+    mtime = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return LocalFile(bytes(buf), mtime, len(buf))
