@@ -77,6 +77,7 @@ def check(case_files: tuple[str, ...]) -> None:
 @click.option("--max-body", type=click.IntRange(1), default=64 * 2**20, show_default=True, help="Largest body accepted, in bytes as received.")
 @click.option("--max-decoded", type=click.IntRange(1), default=256 * 2**20, show_default=True, help="Largest body after removing Content-Encoding.")
 @click.option("--max-redirects", type=click.IntRange(0), default=10, show_default=True)
+@click.option("--max-local", type=click.IntRange(1), default=64 * 2**20, show_default=True, help="Largest local document, in bytes, counted while reading.")
 @click.option("--proxy", default=None, help="HTTP or SOCKS proxy URL (socks5h://127.0.0.1:9050 for Tor); names are then resolved by the proxy.")
 @click.option("--user-agent", default=None, help="User-Agent header sent with every request.")
 @click.option("--allow-private", is_flag=True, help="Allow private and loopback addresses (also KHRONIKA_ALLOW_PRIVATE=1).")
@@ -86,7 +87,7 @@ def check(case_files: tuple[str, ...]) -> None:
 @click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another run holding the archive.")
 def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: bool, workers: int, timeout: float,
         connect_timeout: float, read_timeout: float, max_body: int, max_decoded: int, max_redirects: int,
-        proxy: str | None, user_agent: str | None, allow_private: bool, extract_cpu: int, extract_memory: int,
+        max_local: int, proxy: str | None, user_agent: str | None, allow_private: bool, extract_cpu: int, extract_memory: int,
         extract_timeout: float, wait: float) -> None:
     """Capture, extract and record every source of the case files; anchor their claims.
 
@@ -109,7 +110,7 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
                                  connect_timeout=connect_timeout, read_timeout=read_timeout,
                                  total_timeout=timeout, max_redirects=max_redirects)
     options = RunOptions(
-        refresh=refresh, offline=offline, fetch=fetch_config, workers=workers,
+        refresh=refresh, offline=offline, fetch=fetch_config, workers=workers, max_local=max_local,
         limits=WorkerLimits(cpu_seconds=extract_cpu, wall_seconds=extract_timeout, memory_bytes=extract_memory * 2**20),
     )
     tty = sys.stderr.isatty()

@@ -219,8 +219,8 @@ class Runner:
         try:
             doc = read_document(case.folder, source.path, self.options.max_local)
         except LocalRefused as exc:
-            self._attempt(sid, "local_file", None, exc.outcome, f"{display}: {exc}", started_at=started)
-            self._result(sid, FAILED, f"{exc.outcome}: {display}: {exc}")
+            self._attempt(sid, "local_file", None, exc.outcome, f"{display} {exc}", started_at=started)
+            self._result(sid, FAILED, f"{exc.outcome}: {display} {exc}")
             return
         data, mtime = doc.data, doc.mtime
         digest = blake3_of(data)  # hashed once: the comparison, then the store
@@ -294,7 +294,10 @@ class Runner:
         self._attempt(sid, "http", source.url, "captured", None, started_at=result.fetched_at,
                       status=result.status, capture_id=cid, blake3=blake3, hops=result.hops, warc_ref=ref)
         what = "changed: new version" if previous else "captured"
-        self._result(sid, NEW, f"{what} {result.final_url} ({blake3[:12]}, {len(result.body)} bytes)")
+        unchecked = f"; completeness unchecked: {result.completeness_note}" if result.completeness != "checked" else ""
+        if unchecked:
+            self.report.notes.append(f"{sid}: capture {cid} {unchecked[2:]}")
+        self._result(sid, NEW, f"{what} {result.final_url} ({blake3[:12]}, {len(result.body)} bytes){unchecked}")
 
     # -- extraction --------------------------------------------------------------------------
 

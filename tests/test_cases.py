@@ -135,3 +135,61 @@ def test_alias_bomb_is_refused_before_expansion(tmp_path: Path) -> None:
 ])
 def test_url_problem(url: str, expected: str | None) -> None:
     assert url_problem(url) == expected
+
+
+def _odd(path: str) -> str:
+    return GOOD_HEAD.replace("path: docs/a.txt", f"path: {path}")
+
+
+ODD_PATHS = [
+    ("nul byte", _odd('"docs/a.txt\\0.pdf"'),
+     ['demo.yml:6: sources.0.path: "docs/a.txt\\x00.pdf" contains a control character (U+0000); '
+      "give the file's name as plain text"]),
+    ("terminal escape", _odd('"docs/a\\e]0;owned\\a.txt"'),
+     ['demo.yml:6: sources.0.path: "docs/a\\x1b]0;owned\\x07.txt" contains a control character (U+001B); '
+      "give the file's name as plain text"]),
+    ("lone surrogate", _odd('"docs/\\ud800.txt"'),
+     ['demo.yml:6: sources.0.path: "docs/\\ud800.txt" contains a lone surrogate (U+D800); '
+      "give the file's name as plain text"]),
+    ("the folder itself", _odd('"."'), ['demo.yml:6: sources.0.path: "." names no file']),
+    ("a folder", _odd("docs"), ['demo.yml:6: sources.0.path: "docs" is a folder, not a regular file']),
+    ("a folder with a slash", _odd("docs/"), ['demo.yml:6: sources.0.path: "docs/" is a folder, not a regular file']),
+    ("a name too long", _odd("docs/" + "n" * 300),
+     [f'demo.yml:6: sources.0.path: "docs/{"n" * 300}" cannot be opened (File name too long)']),
+]
+
+
+@pytest.mark.parametrize("name,text,expected", ODD_PATHS, ids=[b[0] for b in ODD_PATHS])
+def test_odd_path_values_are_case_file_errors(tmp_path: Path, name: str, text: str, expected: list[str]) -> None:
+    assert errors_of(tmp_path, text) == expected
+
+
+def test_links_and_fifos_inside_the_folder_are_refused_as_the_run_would(tmp_path: Path) -> None:
+    # The run opens documents without following any link (tests/test_hostile.py swaps files after
+    # validation); validation says the same thing up front instead of passing what the run refuses.
+    write_case(tmp_path, "")
+    os.symlink("a.txt", tmp_path / "docs" / "link.txt")
+    os.symlink("docs", tmp_path / "linked-docs")
+    os.mkfifo(tmp_path / "docs" / "pipe")
+    text = ("case:\n  id: demo\n  title: Demo\nsources:\n  - id: link\n    path: docs/link.txt\n"
+            "  - id: via\n    path: linked-docs/a.txt\n  - id: pipe\n    path: docs/pipe\n")
+    assert errors_of(tmp_path, text) == [
+        'demo.yml:6: sources.0.path: "docs/link.txt" is a symbolic link; documents are read without following links',
+        'demo.yml:8: sources.1.path: "linked-docs/a.txt" is inside "linked-docs", which is a symbolic link; '
+        "documents are read without following links",
+        'demo.yml:10: sources.2.path: "docs/pipe" is a FIFO (named pipe), not a regular file',
+    ]
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("http://admin:hunter2@127.0.0.1/x", '"http://admin:***@127.0.0.1/x" carries credentials (user:password@); '
+                                         "credentials belong in an operator option or the environment, never in evidence"),
+    ("https://ghp_token123@example.org/", '"https://***@example.org/" carries credentials (user:password@); '
+                                          "credentials belong in an operator option or the environment, never in evidence"),
+    ("https://a:b@c:d@example.org/", '"https://a:***@example.org/" carries credentials (user:password@); '
+                                     "credentials belong in an operator option or the environment, never in evidence"),
+    ("https://admin:hunter2@exa mple.org/", '"https://admin:***@exa mple.org/" contains white space or control characters'),
+    ("https://example.org/a@b?c=d@e", None),
+])
+def test_url_credentials_are_refused_and_never_repeated(url: str, expected: str | None) -> None:
+    assert url_problem(url) == expected

@@ -953,3 +953,73 @@ def test_trailing_garbage_and_truncation_refused(coding: str) -> None:
             decode_body(bad, [coding], 10**6, "u")
         assert info.value.outcome == "refused"
         assert info.value.reason.startswith(f"{coding} body cannot be decoded completely (")
+
+
+# --------------------------------------------------------------------------
+# Credentials, framing and statuses that are not the page (issue 13)
+# --------------------------------------------------------------------------
+
+
+def test_a_url_with_credentials_is_refused_before_anything_is_sent(raw) -> None:  # type: ignore[no-untyped-def]
+    seen: list[bytes] = []
+    srv = raw(lambda conn: seen.append(read_request(conn)))
+    e = failure(f"http://admin:hunter2@127.0.0.1:{srv.port}/x")
+    assert (e.outcome, e.reason, e.hops) == (
+        "refused", f"URL carries credentials (user:password@): http://admin:***@127.0.0.1:{srv.port}/x", [])
+    time.sleep(0.3)
+    assert seen == []
+
+
+def test_a_proxy_url_is_never_repeated_with_its_password() -> None:
+    e = failure("http://127.0.0.1:9/x", FetchConfig(proxy="ftp://u:pw-secret@127.0.0.1:1", allow_private=True))
+    assert (e.outcome, e.reason) == (
+        "refused", "unsupported proxy 'ftp://u:***@127.0.0.1:1'; use http://, https://, socks5:// or socks5h://")
+
+
+def _answer(head: str, body: bytes = b"") -> Callable[[socket.socket], None]:
+    def handle(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+    return handle
+
+
+@pytest.mark.parametrize("head,outcome,reason", [
+    ("HTTP/1.1 206 Partial Content\nContent-Range: bytes 0-3/10\nContent-Length: 4\n", "refused",
+     "HTTP 206 Partial Content (Content-Range: bytes 0-3/10): only part of the body was sent, never recorded as the "
+     "page, at {url}"),
+    ("HTTP/1.1 206 Partial Content\nContent-Length: 4\n", "refused",
+     "HTTP 206 Partial Content (Content-Range: no Content-Range): only part of the body was sent, never recorded as "
+     "the page, at {url}"),
+    ("HTTP/1.1 204 No Content\n", "failed", "HTTP 204 No Content: the server sent no content at {url}"),
+    ("HTTP/1.1 205 Reset Content\nContent-Length: 0\n", "failed", "HTTP 205 Reset Content: the server sent no content at {url}"),
+    ("HTTP/1.1 202 Accepted\nContent-Length: 4\n", "failed",
+     "HTTP 202 Accepted is not the page itself (only 200 and 203 are captured) at {url}"),
+])
+def test_statuses_that_are_not_the_whole_page_make_no_capture(raw, head: str, outcome: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+    srv = raw(_answer(head, b"abcd" if "Length: 4" in head else b""))
+    e = failure(f"{srv.url}/p")
+    assert (e.outcome, e.reason, [h.status for h in e.hops]) == (outcome, reason.format(url=f"{srv.url}/p"),
+                                                                  [int(head.split()[1])])
+
+
+@pytest.mark.parametrize("head,completeness,note", [
+    ("HTTP/1.1 200 OK\nContent-Length: 4\n", "checked", "Content-Length: 4 bytes received as announced"),
+    ("HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n", "checked", "chunked: the last chunk was received"),
+    ("HTTP/1.1 200 OK\nConnection: close\n", "unchecked",
+     "close-delimited body (no Content-Length, not chunked): a connection cut short cannot be told from the end of the page"),
+    ("HTTP/1.0 200 OK\n", "unchecked",
+     "close-delimited body (no Content-Length, not chunked): a connection cut short cannot be told from the end of the page"),
+])
+def test_the_capture_says_whether_the_end_of_the_body_was_checked(raw, head: str, completeness: str, note: str) -> None:  # type: ignore[no-untyped-def]
+    body = b"4\r\nabcd\r\n0\r\n\r\n" if "chunked" in head else b"abcd"
+    srv = raw(_answer(head, body))
+    r = fetch(f"{srv.url}/p", cfg())
+    assert (r.body, r.completeness, r.completeness_note) == (b"abcd", completeness, note)
+
+
+def test_a_redirect_to_mailto_keeps_the_redirect_hop(raw) -> None:  # type: ignore[no-untyped-def]
+    # httpx raised InvalidURL here (not an HTTPError) while building the next request itself.
+    srv = raw(_answer("HTTP/1.1 302 Found\nLocation: mailto:someone@example.org\nContent-Length: 0\n"))
+    e = failure(f"{srv.url}/p")
+    assert (e.outcome, e.reason, len(e.hops)) == (
+        "refused", f"redirect to a non-http(s) URL: mailto:someone@example.org (from {srv.url}/p)", 1)

@@ -67,8 +67,13 @@ def _open_nofollow(name: str, flags: int, dir_fd: int, what: str) -> int:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise LocalRefused(f"{what} a symbolic link; documents are read without following links") from None
-        if exc.errno == errno.ENOTDIR:
-            raise LocalRefused(f"{what} not a folder") from None
+        if exc.errno == errno.ENOTDIR:  # O_DIRECTORY on a link says ENOTDIR, not ELOOP: tell them apart
+            try:
+                link = stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+            except OSError:
+                link = False
+            raise LocalRefused(f"{what} a symbolic link; documents are read without following links" if link
+                               else f"{what} not a folder") from None
         if exc.errno == errno.ENOENT:
             raise LocalRefused(f"{what} missing", "failed") from None
         raise LocalRefused(f"cannot be opened ({exc.strerror or exc})", "failed") from None

@@ -165,6 +165,11 @@ def compute_status(citations: list[dict[str, Any]], intact: set[str] | None = No
     if any(c["stance"] == "contradicts" for c in citations):
         return "contested", "a contradicting citation exists", len(outlets)
     joined = "".join(f"; citation {c['n']} {describe(json.loads(c['crossed']), True)}" for c in found if c.get("crossed"))
+    # A cut can only take words away, so a quote found in a close-delimited capture is there; but
+    # what followed it (a correction, a retraction) may be missing, and the reason says so.
+    joined += "".join(f"; citation {c['n']} ({c['source_id']}): its capture's completeness is unchecked "
+                      "(close-delimited body: a cut connection looks like the end of the page)"
+                      for c in found if c.get("completeness") == "unchecked")
     if supporting and len(found) == len(supporting):
         return "sourced", f"all {len(supporting)} supporting quote(s) present in archived captures{joined}", len(outlets)
     missing = "; ".join(f"citation {c['n']} ({c['source_id']}): {_why_not(c, intact)}" for c in supporting if not ok(c))
@@ -186,7 +191,8 @@ def _why_not(c: dict[str, Any], intact: set[str] | None) -> str:
 def update_status(archive: Archive, key: str, intact: set[str] | None = None,
                   refused: set[str] | None = None) -> str:
     rows = list(archive.db.query(
-        "SELECT citations.*, sources.outlet FROM citations JOIN sources ON sources.id = citations.source_id "
+        "SELECT citations.*, sources.outlet, captures.completeness FROM citations "
+        "JOIN sources ON sources.id = citations.source_id LEFT JOIN captures ON captures.id = citations.capture_id "
         "WHERE claim_id = ? ORDER BY n", [key]))
     status, reason, outlets = compute_status(rows, intact, refused)
     archive.db.execute(

@@ -141,8 +141,11 @@ class Validator:
         full = self.folder / candidate
         try:
             resolved = full.resolve(strict=True)
-        except (RuntimeError, OSError, ValueError):
+        except (FileNotFoundError, NotADirectoryError):
             self.error(line, where, f'file not found: "{value}" (looked for {full})')
+            return None
+        except (RuntimeError, OSError, ValueError) as exc:  # a link loop, a name too long, ...
+            self.error(line, where, f'"{value}" cannot be opened ({getattr(exc, "strerror", None) or exc})')
             return None
         if not resolved.is_relative_to(self.folder.resolve()):
             self.error(line, where, f'"{value}" leads outside the case file\'s folder (through a symbolic link)')
