@@ -29,7 +29,8 @@ MAX_BODY = 2 * 2**20
 MAX_DECODED = 4 * 2**20
 LIMITS = ["--max-body", str(MAX_BODY), "--max-decoded", str(MAX_DECODED), "--timeout", "3", "--read-timeout", "2",
           "--connect-timeout", "2", "--max-redirects", "5", "--extract-cpu", "10", "--extract-memory", "512",
-          "--extract-timeout", "30"]
+          # wall time well above the CPU limit: on a loaded machine the CPU limit must still be what stops links-html
+          "--extract-timeout", "120"]
 
 
 # -- hostile server ------------------------------------------------------------------------------

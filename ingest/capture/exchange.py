@@ -155,6 +155,7 @@ def header(headers: list[tuple[str, str]], name: str) -> str | None:
 
 def exchange(
     client: httpx.Client,
+    transport: httpx.BaseTransport,
     url: httpx.URL,
     limits: Limits,
     deadline: Deadline,
@@ -169,7 +170,7 @@ def exchange(
         # The transport directly, not client.send: the client builds the next request from any
         # Location header itself (even with redirects off) and raises on one like `mailto:x`
         # before we see the response. Redirects are ours (above); cookies are kept across hops.
-        response = client._transport.handle_request(request)
+        response = transport.handle_request(request)
         response.request = request
         client.cookies.extract_cookies(response)
     except AddressRefused as exc:

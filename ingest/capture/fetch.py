@@ -204,7 +204,7 @@ def fetch(url: str, config: FetchConfig | None = None) -> FetchResult:
                     if reason is not None:
                         raise FetchFailed("refused", f"{reason} at {where}", hops)
 
-                hop, body_raw = exchange(client, current, limits, deadline, proxy is not None, hops)
+                hop, body_raw = exchange(client, transport, current, limits, deadline, proxy is not None, hops)
                 hops.append(hop)
                 status = hop.status
 
