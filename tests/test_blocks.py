@@ -582,3 +582,40 @@ claims:
     head = ran.out
     again = khronika("run", str(case_file), "--archive", str(archive))
     assert again.out == head  # nothing more to extract or anchor
+
+
+TEXT3 = "alpha beta\ngamma delta\nbeta gamma here"
+RUNS3 = [[0, 10, "paragraph 1"], [11, 22, "paragraph 2"], [23, 38, "paragraph 3"]]
+
+
+@pytest.mark.parametrize("quote, options, match, start, crossed_, reason", [
+    # a match inside one block wins over an earlier one that joins blocks, even an exact one
+    ("beta gamma", {}, "exact", 23, (), "found exactly at 23"),
+    ("beta\ngamma", {}, "normalized", 23, (), "found at 23 after normalising (whitespace)"),
+    ("beta gamma", {"accept": 2}, "exact", 23, (),
+     "found exactly at 23; the citation gives spans: 2, but the passage lies in one block"),
+    ("delta beta", {}, "spans_blocks", 17, ("paragraph 2", "paragraph 3"),
+     "the only match (normalized, at 17) joins words from 2 blocks: paragraph 2 → paragraph 3; "
+     "if the quote deliberately joins them, give spans: 2"),
+    ("delta beta", {"accept": 2}, "normalized", 17, ("paragraph 2", "paragraph 3"),
+     "found at 17 after normalising (whitespace); it joins 2 blocks (paragraph 2 → paragraph 3), "
+     "as the citation accepts (spans: 2)"),
+    ("delta beta", {"accept": 3}, "spans_blocks", 17, ("paragraph 2", "paragraph 3"),
+     "the only match (normalized, at 17) joins words from 2 blocks: paragraph 2 → paragraph 3; "
+     "the citation accepts spans: 3"),
+    ("beta gamma", {"prefix": "alpha "}, "spans_blocks", 6, ("paragraph 1", "paragraph 2"),
+     "the match the given prefix/suffix picks (normalized, at 6) joins words from 2 blocks: "
+     "paragraph 1 → paragraph 2; if the quote deliberately joins them, give spans: 2"),
+    ("delta beta", {"prefix": "nowhere"}, "spans_blocks", 17, ("paragraph 2", "paragraph 3"),
+     "the only match (the given prefix/suffix fits none) (normalized, at 17) joins words from 2 blocks: "
+     "paragraph 2 → paragraph 3; if the quote deliberately joins them, give spans: 2"),
+    ("gamma", {}, "ambiguous", None, (), "quote occurs 2 times; add prefix: to pick one"),
+])
+def test_anchor_keeps_to_blocks(quote: str, options: dict, match: str, start: int | None,
+                                crossed_: tuple[str, ...], reason: str) -> None:
+    from ingest.claims.anchor import anchor
+
+    a = anchor(TEXT3, quote, blocks=RUNS3, **options)
+    assert (a.match, a.start, a.crossed, a.reason) == (match, start, crossed_, reason)
+    assert a.found == (match in ("exact", "normalized"))
+    assert anchor(TEXT3, quote).crossed == ()  # without blocks, nothing is judged

@@ -238,12 +238,12 @@ def anchor(text: str | None, quote: str, *, prefix: str | None = None, suffix: s
     nsuffix = normalize(suffix)[0] if suffix else ""
     ctx = (prefix or "", suffix or "", nprefix, nsuffix)
     used = "used" if nprefix or nsuffix else ""
-    spliced: list[Anchor] = []  # matches that join blocks, in order of preference
+    spliced: list[tuple[Anchor, str]] = []  # matches that join blocks (and the context), best first
 
     def settle(kind: str, found: list[tuple[int, int]], rules: set[str], context: str) -> Anchor | None:
         inside, across = split(found, blocks)
         if across:
-            spliced.append(_decide(text, kind, across, rules, pages, context))
+            spliced.append((_decide(text, kind, across, rules, pages, context), context))
         return unneeded(_decide(text, kind, inside, rules, pages, context), accept) if inside else None
 
     # 1. Exact: plain str.find, every (possibly overlapping) occurrence.
@@ -279,7 +279,7 @@ def anchor(text: str | None, quote: str, *, prefix: str | None = None, suffix: s
             if found and (hit := settle(kind, found, rules, "ignored")):
                 return hit
     if spliced:
-        return judge(spliced[0], blocks, accept)
+        return judge(*spliced[0], blocks, accept)
 
     # 3. Approximate: reported for a human to look at, never found.
     return _fuzzy(text, lo, region, ntext, where, nquote, qrules, nprefix, nsuffix, pages)

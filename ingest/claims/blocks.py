@@ -60,8 +60,10 @@ def split(spans: list[tuple[int, int]], runs: Sequence[Sequence[Any]] | None) ->
     return inside, across
 
 
-def judge(found: Any, runs: Sequence[Sequence[Any]] | None, accept: int | None) -> Any:
-    """An Anchor whose only match crosses blocks: spans_blocks, or found if `accept` is their number."""
+def judge(found: Any, context: str, runs: Sequence[Sequence[Any]] | None, accept: int | None) -> Any:
+    """An Anchor whose only match crosses blocks: spans_blocks, or found if `accept` is their number.
+
+    `context` says how the match was picked: "" (no prefix/suffix), "used", "ignored"."""
     if found.match not in ("exact", "normalized"):
         return found  # several spliced matches: ambiguous already, never found
     names = crossed(runs, found.start, found.end)
@@ -72,8 +74,10 @@ def judge(found: Any, runs: Sequence[Sequence[Any]] | None, accept: int | None) 
     advice = f"the citation accepts spans: {accept}" if accept else \
         f"if the quote deliberately joins them, give spans: {n}"
     at = f"at {found.start}" + (f" on page {found.page}" if found.page is not None else "")
+    which = {"used": "the match the given prefix/suffix picks",
+             "ignored": "the only match (the given prefix/suffix fits none)"}.get(context, "the only match")
     return dataclasses.replace(found, match="spans_blocks", crossed=tuple(names), reason=(
-        f"the only match ({found.match}, {at}) joins words from {n} blocks: {ARROW.join(names)}; {advice}"))
+        f"{which} ({found.match}, {at}) joins words from {n} blocks: {ARROW.join(names)}; {advice}"))
 
 
 def unneeded(found: Any, accept: int | None) -> Any:
