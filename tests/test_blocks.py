@@ -381,6 +381,9 @@ def test_an_edited_citation_row_in_a_bag_is_caught_by_verify_bag(built: tuple[Pa
                              f'{HEADING_PATH}.</p>') == 1
     assert report_html.count(f'<p class="joined">This passage joins 3 blocks, not accepted: does not count as found: '
                              f'{HEADING_PATH}.</p>') == 2  # spliced-heading and wrong-span
+    assert report_html.count('<mark>Prosecutors said the court</mark><span class="boundary">paragraph 2 ends · heading 1 '
+                             'begins</span>\n<mark>Opinion</mark><span class="boundary">heading 1 ends · paragraph 3 '
+                             'begins</span>\n<mark>released nobody</mark>') == 3
     conn = sqlite3.connect(bag / "data" / "archive.db")
     with conn:
         conn.execute("UPDATE citations SET match = 'exact', crossed = NULL WHERE id = 'b/spliced-heading#1'")

@@ -116,6 +116,26 @@ def gate(citation: Mapping[str, Any], runs: Sequence[Sequence[Any]]) -> tuple[bo
     return True, describe(names, True)
 
 
+def pieces(text: str, start: int, end: int, runs: Sequence[Sequence[Any]]) -> list[dict[str, str]]:
+    """The passage [start, end) cut at its block boundaries: {"text", "block"} for each block's
+    part, {"text", "boundary"} for what lies between two blocks (not escaped here)."""
+    out: list[dict[str, str]] = []
+    pos, last = start, None
+    for s, e, name in runs:
+        if e <= start or s >= end:
+            continue
+        s, e = max(s, start), min(e, end)
+        if last is not None:
+            out.append({"text": text[pos:s], "boundary": f"{last} ends · {name} begins"})
+        elif s > pos:
+            out.append({"text": text[pos:s], "block": ""})
+        out.append({"text": text[s:e], "block": str(name)})
+        pos, last = e, name
+    if pos < end:
+        out.append({"text": text[pos:end], "block": ""})
+    return out
+
+
 def block_gate(c: Mapping[str, Any], text: str) -> tuple[bool, str]:
     """`gate` for a citation row joined to its extraction (`eblocks`, `eextractor`): (passes,
     what to add to the check's detail, or the problem)."""

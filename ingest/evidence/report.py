@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest import __version__
-from ingest.claims.blocks import describe
+from ingest.claims.blocks import describe, pieces, runs_for
 from ingest.store.log import Head
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top;font-size:.9em}
 blockquote{border-left:4px solid #999;margin:.5em 0;padding:.3em .8em;background:#f7f7f7;white-space:pre-wrap}
 mark{background:#ffe36e}
+.boundary{font:.75em Helvetica,Arial,sans-serif;background:#8b1a1a;color:#fff;border-radius:3px;padding:0 .3em;margin:0 .2em}
 .state-ok{color:#1b5e20}.state-mismatch,.state-missing{color:#b71c1c;font-weight:bold}.state-unverifiable{color:#6d4c00}
 .note{background:#eef3fb;border:1px solid #b7c8e6;padding:.6em .9em}
 .claim{border-top:2px solid #ddd;padding-top:.5em;margin-top:1.5em}
@@ -43,12 +44,15 @@ def _e(value: Any) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
-def quote_in_context(text: str, start: int, end: int) -> str:
+def quote_in_context(text: str, start: int, end: int, runs: Any = None) -> str:
+    """The passage marked in its context; with `runs`, marked block by block, each boundary labelled."""
     before = text[max(0, start - CONTEXT):start]
     after = text[end:end + CONTEXT]
     lead = "…" if start > CONTEXT else ""
     tail = "…" if end + CONTEXT < len(text) else ""
-    return f"{lead}{_e(before)}<mark>{_e(text[start:end])}</mark>{_e(after)}{tail}"
+    marked = "".join(f"<span class=\"boundary\">{_e(p['boundary'])}</span>{_e(p['text'])}" if "boundary" in p
+                     else f"<mark>{_e(p['text'])}</mark>" for p in pieces(text, start, end, runs or []))
+    return f"{lead}{_e(before)}{marked or '<mark></mark>'}{_e(after)}{tail}"
 
 
 def write_report(path: Path, rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, Any]],
@@ -110,7 +114,8 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
             ex = extractions.get(ci["extraction_id"])
             cap = captures.get(ci["capture_id"])
             if ex is not None and ex["text"] is not None and ci["start"] is not None:
-                w(f"<blockquote>{quote_in_context(ex['text'], ci['start'], ci['end'])}</blockquote>")
+                runs = runs_for(ex)[0] if ci["crossed"] else None
+                w(f"<blockquote>{quote_in_context(ex['text'], ci['start'], ci['end'], runs)}</blockquote>")
                 w(f"<p>Characters [{_e(ci['start'])}, {_e(ci['end'])}) of text <code>data/texts/{_e(ex['id'])}.txt</code> "
                   f"({_e(ex['extractor'])} {_e(ex['extractor_version'])}), match {_e(ci['match'])}.</p>")
                 if ci["crossed"]:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from datasette.database import QueryInterrupted
 from markupsafe import Markup, escape
 
-from ingest.claims.blocks import describe, runs_for
+from ingest.claims.blocks import describe, pieces, runs_for
 from ingest.claims.fragments import text_fragment_url
 from ingest.store.db import fold
 from ingest.text.charset import serve_label
@@ -80,26 +80,6 @@ def context(text: str, start: int, end: int, width: int = CONTEXT) -> dict[str, 
         "mark": text[start:end],
         "after": text[end:hi] + ("…" if hi < len(text) else ""),
     }
-
-
-def pieces(text: str, start: int, end: int, runs: list[list[Any]]) -> list[dict[str, str]]:
-    """The passage [start, end) cut at its block boundaries: {"text", "block"} for each block's
-    part, {"text", "boundary"} for what lies between two blocks (not escaped here)."""
-    out: list[dict[str, str]] = []
-    pos, last = start, None
-    for s, e, name in runs:
-        if e <= start or s >= end:
-            continue
-        s, e = max(s, start), min(e, end)
-        if last is not None:
-            out.append({"text": text[pos:s], "boundary": f"{last} ends · {name} begins"})
-        elif s > pos:
-            out.append({"text": text[pos:s], "block": ""})
-        out.append({"text": text[s:e], "block": str(name)})
-        pos, last = e, name
-    if pos < end:
-        out.append({"text": text[pos:end], "block": ""})
-    return out
 
 
 WORD = re.compile(r"\w+", re.UNICODE)
