@@ -10,9 +10,17 @@ from typing import Any
 import click
 
 from ingest import __version__
+from ingest.display import for_terminal, json_for_terminal
 from ingest.errors import ArchiveError, CaseFileErrors, KhronikaError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def echo(text: object = "", **kwargs: Any) -> None:
+    """Print one line. Every line goes through here, so that text taken from case files, sources
+    and bags (a title, a URL, a reason) cannot drive the terminal: its control characters are
+    printed escaped and its bidi controls as <U+202E> marks."""
+    click.echo(for_terminal(text), **kwargs)
 
 
 def _case_files(paths: tuple[str, ...]) -> list[Path]:
@@ -40,8 +48,8 @@ def _load_cases(paths: list[Path]) -> list:
         ids[case.id] = case.display_name
     if errors:
         for line in errors:
-            click.echo(f"error: {line}", err=True)
-        click.echo(f"{len(errors)} case-file error(s); nothing was fetched or recorded.", err=True)
+            echo(f"error: {line}", err=True)
+        echo(f"{len(errors)} case-file error(s); nothing was fetched or recorded.", err=True)
         sys.exit(EXIT_USAGE)
     return cases
 
@@ -61,7 +69,7 @@ def check(case_files: tuple[str, ...]) -> None:
     """
     cases = _load_cases(_case_files(case_files))
     for case in cases:
-        click.echo(f"{case.display_name}: ok ({len(case.sources)} sources, {len(case.claims)} claims)")
+        echo(f"{case.display_name}: ok ({len(case.sources)} sources, {len(case.claims)} claims)")
 
 
 @cli.command()
@@ -126,35 +134,37 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
             width = 20
             filled = width * done // max(total, 1)
             bar = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
-            click.echo("\r\033[K" + (bar + line)[: os.get_terminal_size(2).columns - 1], err=True,
+            click.echo("\r\033[K" + for_terminal(bar + line)[: os.get_terminal_size(2).columns - 1], err=True,
                        nl=result.state == FAILED)
         else:
-            click.echo(line, err=True)
+            echo(line, err=True)
 
     try:
         with Archive.open(Path(archive_dir), create=True, wait=wait) as archive:
             for message in archive.recovery.messages():
-                click.echo(f"recovered: {message}", err=True)
+                echo(f"recovered: {message}", err=True)
             report = run_pipeline(cases, archive, options, progress)
     except KhronikaError as exc:
-        click.echo(("\n" if tty else "") + f"error: {exc}", err=True)
+        if tty:
+            click.echo("", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     if tty:
         click.echo("\r\033[K", err=True, nl=False)
     for failure in report.failed:
-        click.echo(f"failed: {failure.source_id}: {failure.detail}", err=True)
+        echo(f"failed: {failure.source_id}: {failure.detail}", err=True)
     for failure in report.extraction_failures:
-        click.echo(f"extraction failed: {failure}", err=True)
+        echo(f"extraction failed: {failure}", err=True)
     for note in report.notes:
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     claims = ", ".join(f"{n} {status}" for status, n in sorted(report.claims.items())) or "none"
-    click.echo(
+    echo(
         f"{report.count('new')} new capture(s), {report.count('unchanged')} unchanged, "
         f"{report.count('kept')} kept without fetching, {report.count('failed')} failed, "
         f"{report.count('wanted')} wanted. Claims: {claims}.",
         err=True,
     )
-    click.echo(f"log head {report.head}")
+    echo(f"log head {report.head}")
     if report.failed or report.extraction_failures:
         sys.exit(EXIT_FAILED)
 
@@ -212,25 +222,25 @@ def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, p
         with Archive.open(Path(archive_dir), create=False, wait=wait) as archive:
             options = RunOptions(refresh=True, fetch=_fetch_config(proxy, allow_private))
             report = run_verify(archive, head=head, live=live, live_options=options,
-                                progress=None if as_json else lambda s: click.echo(f"checking {s} ...", err=True))
+                                progress=None if as_json else lambda s: echo(f"checking {s} ...", err=True))
             final_head = archive.log.head()
     except KhronikaError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     if as_json:
-        click.echo(jsonlib.dumps(report.as_json(), ensure_ascii=False, indent=1))
+        click.echo(json_for_terminal(jsonlib.dumps(report.as_json(), ensure_ascii=False, indent=1)))
     else:
         for check in report.checks:
             if check.state != "ok":
                 finding = f" [{check.finding}]" if check.finding else ""
-                click.echo(f"{check.state:<12} {check.check:<15} {check.subject}{finding}: {check.detail}")
+                echo(f"{check.state:<12} {check.check:<15} {check.subject}{finding}: {check.detail}")
         for gap in report.gaps:
-            click.echo(f"gap          {gap}")
+            echo(f"gap          {gap}")
         counts = ", ".join(f"{n} {state}" for state, n in report.counts().items())
-        click.echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
-        click.echo("A passing quote check means the quoted words are present in an intact archived copy "
+        echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
+        echo("A passing quote check means the quoted words are present in an intact archived copy "
                    "captured at the recorded time; it does not mean the claim is true.")
-        click.echo(f"log head {final_head}")
+        echo(f"log head {final_head}")
     sys.exit(report.exit_code())
 
 
@@ -264,16 +274,16 @@ def export(case_id: str, out: str, archive_dir: str, as_zip: bool, wacz: bool, o
     try:
         result = export_case(Path(archive_dir), case_id, Path(out), options)
     except KhronikaError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     counts = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in result.counts.items())
     for label, path in (("bag", result.bag), ("zip", result.zip), ("wacz", result.wacz)):
         if path is not None:
-            click.echo(f"{label} {path}")
-    click.echo(f"contents: {counts}", err=True)
-    click.echo(f"log head {result.head}")
-    click.echo(f"key fingerprint {result.key_fingerprint}")
-    click.echo("Publish the key fingerprint somewhere the bag's recipients can check it independently "
+            echo(f"{label} {path}")
+    echo(f"contents: {counts}", err=True)
+    echo(f"log head {result.head}")
+    echo(f"key fingerprint {result.key_fingerprint}")
+    echo("Publish the key fingerprint somewhere the bag's recipients can check it independently "
                "(verify-bag --key-fingerprint FP).", err=True)
 
 
@@ -299,18 +309,18 @@ def verify_bag(path: str, key_fingerprint: str | None, as_json: bool) -> None:
 
     report = run_verify_bag(Path(path), key_fingerprint)
     if as_json:
-        click.echo(jsonlib.dumps(report.as_json(), ensure_ascii=False, indent=1))
+        click.echo(json_for_terminal(jsonlib.dumps(report.as_json(), ensure_ascii=False, indent=1)))
     else:
         for check in report.checks:
             if check.state != "ok":
-                click.echo(f"{check.state:<12} {check.check:<15} {check.subject}: {check.detail}")
+                echo(f"{check.state:<12} {check.check:<15} {check.subject}: {check.detail}")
         for gap in report.gaps:
-            click.echo(f"gap          {gap}")
+            echo(f"gap          {gap}")
         counts = ", ".join(f"{n} {state}" for state, n in report.counts().items() if state != "drift")
-        click.echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
+        echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
         if key_fingerprint is None:
-            click.echo(f"note: {TRUST_NOTE}.")
-        click.echo("A passing quote check means the quoted words are present in an intact archived copy "
+            echo(f"note: {TRUST_NOTE}.")
+        echo("A passing quote check means the quoted words are present in an intact archived copy "
                    "captured at the recorded time; it does not mean the claim is true.")
     sys.exit(report.exit_code())
 
@@ -319,31 +329,41 @@ def verify_bag(path: str, key_fingerprint: str | None, as_json: bool) -> None:
 @click.option("--archive", "archive_dir", default="archive", show_default=True, type=click.Path(file_okay=False))
 @click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 makes the site public.")
-def serve(archive_dir: str, port: int, host: str) -> None:
+@click.option("--allow-sql", is_flag=True, help="Let visitors run any SQL (?sql=, _where=): only with --host 127.0.0.1.")
+def serve(archive_dir: str, port: int, host: str, allow_sql: bool) -> None:
     """Serve the archive's published copy with Datasette (read-only; rebuilt when the archive changed).
+
+    The site runs its own pages and canned queries only: no SQL written by a visitor, each query
+    stopped after 2 s, no value over 256 MiB. --allow-sql, for the operator on this machine, is
+    refused unless the site listens on 127.0.0.1 only.
 
     Example: python -m ingest serve --archive archive --port 8001
     """
     from ingest.site.publish import ensure_snapshot
+    from ingest.site.serve import refusal
     from ingest.site.serve import serve as run_server
+
+    why = refusal(host, allow_sql)
+    if why is not None:
+        raise click.UsageError(why)
 
     try:
         snap = ensure_snapshot(Path(archive_dir))
     except KhronikaError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     if snap.rebuilt:
         scrubbed = f"; {snap.scrubbed} value(s) naming this machine removed" if snap.scrubbed else ""
-        click.echo(f"published copy rebuilt: {snap.reason}{scrubbed}", err=True)
+        echo(f"published copy rebuilt: {snap.reason}{scrubbed}", err=True)
     else:
-        click.echo("published copy is current", err=True)
-    click.echo(f"serving http://{host}:{port}/", err=True)
-    sys.exit(run_server(Path(archive_dir), host, port))
+        echo("published copy is current", err=True)
+    echo(f"serving http://{host}:{port}/" + (" (arbitrary SQL allowed: --allow-sql)" if allow_sql else ""), err=True)
+    sys.exit(run_server(Path(archive_dir), host, port, allow_sql))
 
 
 def main() -> None:
     try:
         cli(prog_name="python -m ingest")
     except ArchiveError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILED)

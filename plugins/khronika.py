@@ -12,7 +12,8 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup
 
-from ingest.site import web
+from ingest.display import bidi_visible
+from ingest.site import guard, web
 
 CASE, SLUG = web.SLUG, web.SLUG
 
@@ -81,10 +82,19 @@ async def archived_text(datasette, request):  # type: ignore[no-untyped-def]
     return Response(text.encode("utf-8"), status=200, headers=headers, content_type="text/plain; charset=utf-8")
 
 
+async def databases(datasette, request):  # type: ignore[no-untyped-def]
+    """Datasette's /-/databases.json without the "path" field, which names a folder on this machine."""
+    rows = [{"name": db.name, "route": db.route, "size": db.size, "is_mutable": db.is_mutable,
+             "is_memory": db.is_memory, "hash": db.hash}
+            for db in sorted(datasette.databases.values(), key=lambda d: d.name) if not db.name.startswith("_")]
+    return Response.json(rows)
+
+
 @hookimpl
 def register_routes(datasette):  # type: ignore[no-untyped-def]
     return [
         (r"^/$", home),
+        (r"^/-/databases(\.json)?$", databases),
         (rf"^/-/claim/(?P<case>{CASE})/(?P<slug>{SLUG})$", claim),
         (rf"^/-/timeline/(?P<case>{CASE})$", timeline),
         (rf"^/-/source/(?P<case>{CASE})/(?P<slug>{SLUG})$", source),
@@ -92,6 +102,38 @@ def register_routes(datasette):  # type: ignore[no-untyped-def]
         (r"^/-/archive/(?P<hash>[^/]*)/text$", archived_text),
         (r"^/-/archive/(?P<hash>.*)$", archived),
     ]
+
+
+@hookimpl
+def asgi_wrapper(datasette):  # type: ignore[no-untyped-def]
+    return guard.wrap
+
+
+@hookimpl
+def permission_allowed(datasette, actor, action, resource):  # type: ignore[no-untyped-def]
+    """No SQL written by a visitor: only `serve --allow-sql` on 127.0.0.1 turns it on."""
+    if action == "execute-sql" and not guard.sql_allowed():
+        return False
+    return None
+
+
+@hookimpl
+def prepare_connection(conn, database, datasette):  # type: ignore[no-untyped-def]
+    guard.limit_connection(conn)
+
+
+def _finalize(value):  # type: ignore[no-untyped-def]
+    """Every value a template prints shows its bidi controls instead of applying them."""
+    if isinstance(value, Markup):
+        return Markup(bidi_visible(str(value), html=True))
+    if isinstance(value, str):
+        return bidi_visible(value)
+    return value
+
+
+@hookimpl
+def prepare_jinja2_environment(env, datasette):  # type: ignore[no-untyped-def]
+    env.finalize = _finalize
 
 
 def _link(href: str, text: str) -> Markup:
@@ -123,7 +165,8 @@ except ImportError:  # pragma: no cover - other Datasette versions
     pass
 
 # DatasetteError messages that are answers to a bad request, which Datasette 0.65 sends as 500.
-BAD_REQUEST = ("Cannot sort table by", "Cannot use _sort and _sort_desc", "Cannot sort by")
+BAD_REQUEST = ("Cannot sort table by", "Cannot use _sort and _sort_desc", "Cannot sort by",
+               "Invalid _through")
 
 
 @hookimpl

@@ -73,10 +73,12 @@ def make_datasette(archive_dir: Path):  # type: ignore[no-untyped-def]
     from datasette.app import Datasette
 
     from ingest.site.publish import ensure_snapshot
+    from ingest.site.serve import settings
 
     snap = ensure_snapshot(archive_dir)
     return Datasette(
         immutables=[str(snap.db)],
+        settings=settings(),
         metadata=yaml.safe_load((ROOT / "metadata.yml").read_text(encoding="utf-8")),
         plugins_dir=str(ROOT / "plugins"),
         template_dir=str(ROOT / "templates"),

@@ -7,34 +7,61 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ingest.site.guard import ALLOW_SQL_ENV, SETTINGS
 from ingest.site.publish import DB_NAME, INSPECT_NAME, published_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 METADATA = ROOT / "metadata.yml"
 PLUGINS = ROOT / "plugins"
 TEMPLATES = ROOT / "templates"
+LOCAL_ONLY = "127.0.0.1"
 
 
-def datasette_args(host: str, port: int) -> list[str]:
+def settings(allow_sql: bool = False) -> dict[str, object]:
+    return dict(SETTINGS, default_allow_sql=allow_sql)
+
+
+def _setting_value(value: object) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
+def datasette_args(host: str, port: int, allow_sql: bool = False) -> list[str]:
     # Run from the published folder and name the database relatively, so that no page
     # (such as /-/databases.json) shows where the archive lies on this machine.
-    return [
+    args = [
         sys.executable, "-m", "datasette", "serve", "-i", DB_NAME, "--inspect-file", INSPECT_NAME,
         "--metadata", str(METADATA), "--plugins-dir", str(PLUGINS), "--template-dir", str(TEMPLATES),
         "--host", host, "--port", str(port),
-        "--setting", "sql_time_limit_ms", "2000",
     ]
+    for name, value in settings(allow_sql).items():
+        args += ["--setting", name, _setting_value(value)]
+    return args
 
 
-def environment(archive: Path) -> dict[str, str]:
+def environment(archive: Path, allow_sql: bool = False) -> dict[str, str]:
     env = dict(os.environ)
     env["KHRONIKA_ARCHIVE"] = str(Path(archive).resolve())
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.pop(ALLOW_SQL_ENV, None)  # never inherited: only --allow-sql turns arbitrary SQL on
+    if allow_sql:
+        env[ALLOW_SQL_ENV] = "1"
     return env
 
 
-def serve(archive: Path, host: str, port: int) -> int:
-    proc = subprocess.Popen(datasette_args(host, port), cwd=published_dir(archive), env=environment(archive))
+def refusal(host: str, allow_sql: bool) -> str | None:
+    """Why these options are refused, or None: arbitrary SQL is for the operator on this machine only."""
+    if allow_sql and host != LOCAL_ONLY:
+        return (f"--allow-sql runs any SQL a visitor sends, so it needs --host {LOCAL_ONLY} (not {host}); "
+                "the public site offers its pages and canned queries only")
+    return None
+
+
+def serve(archive: Path, host: str, port: int, allow_sql: bool = False) -> int:
+    why = refusal(host, allow_sql)
+    if why is not None:
+        raise ValueError(why)
+    proc = subprocess.Popen(datasette_args(host, port, allow_sql), cwd=published_dir(archive),
+                            env=environment(archive, allow_sql))
     try:
         return proc.wait()
     except KeyboardInterrupt:

@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 
 from ingest.claims.blocks import describe, pieces, runs_for
 from ingest.claims.fragments import text_fragment_url
+from ingest.display import href
 from ingest.store.db import fold
 from ingest.text.charset import serve_label
 
@@ -262,7 +263,7 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
                     c["passage"]["pieces"] = pieces(ex["text"], c["start"], c["end"], runs_for(ex)[0])
         live = c["source_url"] if is_web_url(c["source_url"]) else None
         c["live_url"] = live
-        c["fragment_url"] = text_fragment_url(live, c["exact"] or c["quote"]) if live else None
+        c["fragment_url"] = href(text_fragment_url(live, c["exact"] or c["quote"])) if live else None
         c["proves"] = PROVES.format(at=c["captured_at"]) if c["found"] else None
     return {"claim": claim, "citations": cites}
 
@@ -285,7 +286,7 @@ async def source_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
     source = await one(datasette, "SELECT * FROM sources WHERE id = ?", [f"{case}/{slug}"])
     if source is None:
         raise NotFound(f"no source {case}/{slug}")
-    source["link"] = source["url"] if is_web_url(source["url"]) else None
+    source["link"] = href(source["url"]) if is_web_url(source["url"]) else None
     captures = await rows(datasette, """
         SELECT cap.*, f.sha256, f.size FROM captures cap LEFT JOIN files f ON f.blake3 = cap.blake3
         WHERE source_id = ? ORDER BY version""", [source["id"]])
