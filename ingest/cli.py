@@ -54,6 +54,23 @@ def _load_cases(paths: list[Path]) -> list:
     return cases
 
 
+def _extract_limits(f: Any) -> Any:
+    """The sandboxed extraction workers' limits, for every command that extracts (run, verify, verify-bag)."""
+    for option in reversed((
+        click.option("--extract-cpu", type=click.IntRange(1), default=60, show_default=True, help="CPU seconds one extraction may use."),
+        click.option("--extract-memory", type=click.IntRange(64), default=2048, show_default=True, help="MiB of memory one extraction may use."),
+        click.option("--extract-timeout", type=click.FloatRange(1), default=120.0, show_default=True, help="Wall seconds one extraction may take."),
+    )):
+        f = option(f)
+    return f
+
+
+def _worker_limits(extract_cpu: int, extract_memory: int, extract_timeout: float):  # type: ignore[no-untyped-def]
+    from ingest.text.workers import WorkerLimits
+
+    return WorkerLimits(cpu_seconds=extract_cpu, wall_seconds=extract_timeout, memory_bytes=extract_memory * 2**20)
+
+
 @click.group()
 @click.version_option(__version__, prog_name="khronika")
 def cli() -> None:
@@ -89,9 +106,7 @@ def check(case_files: tuple[str, ...]) -> None:
 @click.option("--proxy", default=None, help="HTTP or SOCKS proxy URL (socks5h://127.0.0.1:9050 for Tor); names are then resolved by the proxy.")
 @click.option("--user-agent", default=None, help="User-Agent header sent with every request.")
 @click.option("--allow-private", is_flag=True, help="Allow private and loopback addresses (also KHRONIKA_ALLOW_PRIVATE=1).")
-@click.option("--extract-cpu", type=click.IntRange(1), default=60, show_default=True, help="CPU seconds one extraction may use.")
-@click.option("--extract-memory", type=click.IntRange(64), default=2048, show_default=True, help="MiB of memory one extraction may use.")
-@click.option("--extract-timeout", type=click.FloatRange(1), default=120.0, show_default=True, help="Wall seconds one extraction may take.")
+@_extract_limits
 @click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another run holding the archive.")
 def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: bool, workers: int, timeout: float,
         connect_timeout: float, read_timeout: float, max_body: int, max_decoded: int, max_redirects: int,
@@ -108,7 +123,6 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
     from ingest.pipeline import FAILED, RunOptions
     from ingest.pipeline import run as run_pipeline
     from ingest.store.archive import Archive
-    from ingest.text.workers import WorkerLimits
 
     if refresh and offline:
         raise click.UsageError("--refresh and --offline contradict each other")
@@ -119,7 +133,7 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
                                  total_timeout=timeout, max_redirects=max_redirects)
     options = RunOptions(
         refresh=refresh, offline=offline, fetch=fetch_config, workers=workers, max_local=max_local,
-        limits=WorkerLimits(cpu_seconds=extract_cpu, wall_seconds=extract_timeout, memory_bytes=extract_memory * 2**20),
+        limits=_worker_limits(extract_cpu, extract_memory, extract_timeout),
     )
     tty = sys.stderr.isatty()
 
@@ -193,8 +207,9 @@ def _fetch_config(proxy: str | None, allow_private: bool, user_agent: str | None
 @click.option("--proxy", default=None, help="Proxy for --live fetches.")
 @click.option("--allow-private", is_flag=True, help="Allow private addresses for --live fetches.")
 @click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another process holding the archive.")
+@_extract_limits
 def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, proxy: str | None,
-           allow_private: bool, wait: float) -> None:
+           allow_private: bool, wait: float, extract_cpu: int, extract_memory: int, extract_timeout: float) -> None:
     """Check the archive: fixity, reproducibility, quotes, log chain, and optionally live sources.
 
     Each check ends ok, mismatch, missing, unverifiable or drift, with a reason. A passing
@@ -222,6 +237,7 @@ def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, p
         with Archive.open(Path(archive_dir), create=False, wait=wait) as archive:
             options = RunOptions(refresh=True, fetch=_fetch_config(proxy, allow_private))
             report = run_verify(archive, head=head, live=live, live_options=options,
+                                limits=_worker_limits(extract_cpu, extract_memory, extract_timeout),
                                 progress=None if as_json else lambda s: echo(f"checking {s} ...", err=True))
             final_head = archive.log.head()
     except KhronikaError as exc:
@@ -291,26 +307,33 @@ def export(case_id: str, out: str, archive_dir: str, as_zip: bool, wacz: bool, o
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--key-fingerprint", default=None, metavar="HEX", help="The signing key's published fingerprint.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
-def verify_bag(path: str, key_fingerprint: str | None, as_json: bool) -> None:
+@_extract_limits
+def verify_bag(path: str, key_fingerprint: str | None, as_json: bool, extract_cpu: int, extract_memory: int,
+               extract_timeout: float) -> None:
     """Check an evidence package (bag folder or zip) with no network and no archive.
 
-    Each check ends ok, mismatch, missing or unverifiable, naming the file in the bag or the
-    claim/citation concerned. A passing quote check shows that the quoted words are present in
-    an intact archived copy of the source captured at the recorded time; it does not show that
-    the claim is true. Exit 0: all ok; 1: something is a mismatch or missing; 4: something could
-    not be checked.
+    The first line says what the signature shows; then each check that is not ok, naming the
+    file in the bag or the claim/citation concerned. Texts are re-extracted in sandboxed workers
+    (the --extract-* limits), and only when the signature is valid. A passing quote check shows
+    that the quoted words are present in an intact archived copy of the source captured at the
+    recorded time; it does not show that the claim is true.
+
+    Exit 0: all ok and the key is the one given with --key-fingerprint; 1: something is a
+    mismatch or missing (a failed signature, another key, an altered file); 4: something could
+    not be checked; 5: all checks pass but no --key-fingerprint was given, so anyone could have
+    made the bag.
 
     Example: python -m ingest verify-bag workers-power-bag.zip --key-fingerprint 3f0c...e1
     """
     import json as jsonlib
 
-    from ingest.evidence.bagverify import TRUST_NOTE
     from ingest.evidence.bagverify import verify_bag as run_verify_bag
 
-    report = run_verify_bag(Path(path), key_fingerprint)
+    report = run_verify_bag(Path(path), key_fingerprint, _worker_limits(extract_cpu, extract_memory, extract_timeout))
     if as_json:
         click.echo(json_for_terminal(jsonlib.dumps(report.as_json(), ensure_ascii=False, indent=1)))
     else:
+        echo(report.headline())
         for check in report.checks:
             if check.state != "ok":
                 echo(f"{check.state:<12} {check.check:<15} {check.subject}: {check.detail}")
@@ -318,10 +341,8 @@ def verify_bag(path: str, key_fingerprint: str | None, as_json: bool) -> None:
             echo(f"gap          {gap}")
         counts = ", ".join(f"{n} {state}" for state, n in report.counts().items() if state != "drift")
         echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
-        if key_fingerprint is None:
-            echo(f"note: {TRUST_NOTE}.")
         echo("A passing quote check means the quoted words are present in an intact archived copy "
-                   "captured at the recorded time; it does not mean the claim is true.")
+             "captured at the recorded time; it does not mean the claim is true.")
     sys.exit(report.exit_code())
 
 

@@ -12,7 +12,7 @@ import bagit
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ingest.evidence.bagverify import TRUST_NOTE, verify_bag
+from ingest.evidence.bagverify import EXIT_UNPINNED, UNPINNED, verify_bag
 from ingest.evidence.export import resign
 from ingest.evidence.signing import fingerprint, raw_public
 from tests.conftest import ROOT, khronika, query
@@ -149,10 +149,25 @@ def test_cli_verify_bag_on_zip(exported: dict[str, object]) -> None:
     r = khronika("verify-bag", str(exported["zip"]), "--key-fingerprint", str(exported["fp"]), "--json")
     assert r.code == 0, r.out + r.err
     assert json.loads(r.out)["counts"] == ALL_OK
+    pinned = khronika("verify-bag", str(exported["bag"]), "--key-fingerprint", str(exported["fp"]))
+    assert pinned.code == 0
+    assert pinned.out.splitlines()[0] == f"signature: valid, made with the key given with --key-fingerprint ({exported['fp']})"
+    assert "41 checks: 41 ok, 0 mismatch, 0 missing, 0 unverifiable. 8 gap(s) (wanted sources)." in pinned.out
+
+
+def test_without_a_fingerprint_the_key_is_not_pinned(exported: dict[str, object]) -> None:
+    """A valid signature by an unpinned key is said first, and exits 5, not 0."""
     plain = khronika("verify-bag", str(exported["bag"]))
-    assert plain.code == 0
-    assert "41 checks: 41 ok, 0 mismatch, 0 missing, 0 unverifiable. 8 gap(s) (wanted sources)." in plain.out
-    assert f"note: {TRUST_NOTE}." in plain.out
+    assert plain.code == EXIT_UNPINNED == 5
+    lines = plain.out.splitlines()
+    assert lines[0] == "signature: valid, key not pinned: anyone could have made this bag; pass --key-fingerprint"
+    assert lines[1] == (f"unverifiable key             {exported['fp']}: key not pinned: anyone could have made "
+                        "this bag; pass --key-fingerprint")
+    assert "41 checks: 40 ok, 0 mismatch, 0 missing, 1 unverifiable. 8 gap(s) (wanted sources)." in plain.out
+    as_json = json.loads(khronika("verify-bag", str(exported["bag"]), "--json").out)
+    assert {k: as_json[k] for k in ("result", "signature", "key", "key_fingerprint", "counts")} == {
+        "result": UNPINNED, "signature": "valid", "key": "not pinned", "key_fingerprint": exported["fp"],
+        "counts": {"ok": 40, "mismatch": 0, "missing": 0, "unverifiable": 1, "drift": 0}}
 
 
 def _flip(rel: str, find: bytes, index: int = 0) -> Callable[[Path], None]:
@@ -231,15 +246,19 @@ def test_resigned_bag_fails_only_with_fingerprint(bag: Path, exported: dict[str,
     other_fp = fingerprint(raw_public(other.public_key()))
     resign(bag, other)
     alone = verify_bag(bag)
-    assert alone.exit_code() == 0
-    assert alone.counts() == ALL_OK
-    assert ("key", other_fp, "ok") in triples(alone)
-    assert next(c.detail for c in alone.checks if c.check == "key") == TRUST_NOTE
+    assert alone.exit_code() == EXIT_UNPINNED
+    assert alone.counts() == dict(ALL_OK, ok=40, unverifiable=1)
+    assert ("key", other_fp, "unverifiable") in triples(alone)
+    assert alone.headline() == UNPINNED
+    r = khronika("verify-bag", str(bag))
+    assert (r.code, r.out.splitlines()[0]) == (5, UNPINNED)
     pinned = verify_bag(bag, exported["fp"])  # type: ignore[arg-type]
     assert pinned.exit_code() == 1
     assert ("key", exported["fp"], "mismatch") in triples(pinned)
     r = khronika("verify-bag", str(bag), "--key-fingerprint", str(exported["fp"]))
     assert r.code == 1
+    assert r.out.splitlines()[0] == (f"signature: valid, but made with key {other_fp}, not the one given with "
+                                     "--key-fingerprint: not the publisher's bag")
     assert (f"mismatch     key             {exported['fp']}: the bag is signed by another key "
             f"(fingerprint {other_fp}), not the one published") in r.out
 
@@ -318,7 +337,8 @@ def test_web_case_exports_with_wacz(site, tmp_path: Path) -> None:  # type: igno
     r = khronika("export", "web-case", "--archive", str(tmp_path / "archive"), "--out", str(tmp_path / "bag"), "--wacz")
     assert r.code == 0, r.err
     assert (tmp_path / "bag.wacz").is_file()  # written, and accepted by `wacz validate`
-    report = verify_bag(tmp_path / "bag")
+    fp = next(line.split()[-1] for line in r.out.splitlines() if line.startswith("key fingerprint "))
+    report = verify_bag(tmp_path / "bag", fp)
     assert report.exit_code() == 0, [c for c in report.checks if c.state != "ok"]
     db = tmp_path / "bag" / "data" / "archive.db"
     assert query(db, "SELECT refers_to, warc_type FROM bag_warc_records ORDER BY n") == [

@@ -121,10 +121,15 @@ def _stored_names(files_dir: Path) -> list[tuple[str, str]]:
 # -- reproducibility -------------------------------------------------------------------------
 
 
-def check_reproducibility(archive: Archive, intact: set[str]) -> list[Check]:
-    from ingest.text.extract import extract, extractor_for, extractor_versions
+def check_reproducibility(archive: Archive, intact: set[str], limits: Any = None) -> list[Check]:
+    """Re-extract every text from its archived file in the sandboxed workers (ingest.text.workers),
+    with their CPU, memory and time limits, as `run` extracts: an archived file is someone else's input."""
+    from ingest.text.extract import extractor_for, extractor_versions
+    from ingest.text.workers import Job, WorkerLimits, run_jobs
 
-    checks: list[Check] = []
+    found: dict[int, Check] = {}
+    pending: dict[str, dict[str, Any]] = {}
+    jobs: list[Job] = []
     rows = list(archive.db.query(
         "SELECT e.*, f.media_type AS file_type, "
         "(SELECT charset FROM captures c WHERE c.blake3 = e.blake3 ORDER BY id LIMIT 1) AS http_charset "
@@ -132,36 +137,43 @@ def check_reproducibility(archive: Archive, intact: set[str]) -> list[Check]:
     for row in rows:
         subject = f"extraction {row['id']} of {row['blake3'][:16]} ({row['extractor']} {row['extractor_version']})"
         if row["error"]:
-            checks.append(Check("reproducibility", subject, UNVERIFIABLE, f"extraction failed at ingest: {row['error']}"))
+            found[row["id"]] = Check("reproducibility", subject, UNVERIFIABLE, f"extraction failed at ingest: {row['error']}")
             continue
         stored = row["text"]
         if stored is None or blake3_mod.blake3(stored.encode("utf-8")).hexdigest() != row["text_blake3"]:
-            checks.append(Check("reproducibility", subject, MISMATCH,
-                                "stored text does not match its recorded BLAKE3 (edited in the database)"))
+            found[row["id"]] = Check("reproducibility", subject, MISMATCH,
+                                     "stored text does not match its recorded BLAKE3 (edited in the database)")
             continue
         if row["blake3"] not in intact:
-            checks.append(Check("reproducibility", subject, UNVERIFIABLE, "raw file is missing or altered"))
+            found[row["id"]] = Check("reproducibility", subject, UNVERIFIABLE, "raw file is missing or altered")
             continue
-        data = archive.store.path(row["blake3"]).read_bytes()
-        name = extractor_for(row["file_type"])
-        version = extractor_versions().get(name, "")
-        again = extract(data, row["file_type"], row["http_charset"])
-        if again.error:
-            checks.append(Check("reproducibility", subject, MISMATCH, f"re-extraction failed: {again.error}"))
-        elif (name, version) == (row["extractor"], row["extractor_version"]):
-            if again.text_blake3 == row["text_blake3"] and (moved := blocks_moved(row, again.blocks)):
-                checks.append(Check("reproducibility", subject, MISMATCH, moved))
-            elif again.text_blake3 == row["text_blake3"]:
-                checks.append(Check("reproducibility", subject, OK, "re-extraction gives the same text hash"))
-            else:
-                checks.append(Check("reproducibility", subject, MISMATCH,
-                                    f"same extractor version gives a different text ({again.text_blake3[:16]})"))
-        elif again.text_blake3 == row["text_blake3"]:
-            checks.append(Check("reproducibility", subject, OK, f"{name} {version} gives the same text"))
-        else:
-            checks.append(Check("reproducibility", subject, DRIFT,
-                                f"{name} {version} gives different text; {_quote_impact(archive, row, again.text or '', again.blocks)}"))
-    return checks
+        pending[str(row["id"])] = row
+        jobs.append(Job(str(row["id"]), str(archive.store.path(row["blake3"])), row["file_type"] or "", row["http_charset"]))
+    for job, again in run_jobs(jobs, workers=1, limits=limits or WorkerLimits()):
+        row = pending[job.key]
+        subject = f"extraction {row['id']} of {row['blake3'][:16]} ({row['extractor']} {row['extractor_version']})"
+        found[row["id"]] = _reproduced(archive, row, subject, again, extractor_for(row["file_type"]), extractor_versions())
+    return [found[row["id"]] for row in rows if row["id"] in found]
+
+
+def _reproduced(archive: Archive, row: dict[str, Any], subject: str, again: Any, name: str,
+                installed: dict[str, str]) -> Check:
+    version = installed.get(name, "")
+    if again.error and again.metadata.get("worker"):
+        return Check("reproducibility", subject, UNVERIFIABLE, f"re-extraction was stopped: {again.error}")
+    if again.error:
+        return Check("reproducibility", subject, MISMATCH, f"re-extraction failed: {again.error}")
+    if (name, version) == (row["extractor"], row["extractor_version"]):
+        if again.text_blake3 == row["text_blake3"] and (moved := blocks_moved(row, again.blocks)):
+            return Check("reproducibility", subject, MISMATCH, moved)
+        if again.text_blake3 == row["text_blake3"]:
+            return Check("reproducibility", subject, OK, "re-extraction gives the same text hash")
+        return Check("reproducibility", subject, MISMATCH,
+                     f"same extractor version gives a different text ({again.text_blake3[:16]})")
+    if again.text_blake3 == row["text_blake3"]:
+        return Check("reproducibility", subject, OK, f"{name} {version} gives the same text")
+    return Check("reproducibility", subject, DRIFT,
+                 f"{name} {version} gives different text; {_quote_impact(archive, row, again.text or '', again.blocks)}")
 
 
 def _quote_impact(archive: Archive, extraction: dict[str, Any], new_text: str,
@@ -367,7 +379,8 @@ def check_live(archive: Archive, options: Any) -> list[Check]:
 
 
 def verify(archive: Archive, *, head: Head | None = None, live: bool = False, live_options: Any = None,
-           progress: Callable[[str], None] | None = None) -> Report:
+           progress: Callable[[str], None] | None = None, limits: Any = None) -> Report:
+    """Run every check; `limits` (ingest.text.workers.WorkerLimits) bound each re-extraction."""
     from ingest.claims.status import update_status
 
     say = progress or (lambda s: None)
@@ -376,7 +389,7 @@ def verify(archive: Archive, *, head: Head | None = None, live: bool = False, li
     fixity, intact = check_fixity(archive)
     checks += fixity
     say("reproducibility")
-    checks += check_reproducibility(archive, intact)
+    checks += check_reproducibility(archive, intact, limits)
     say("quotes")
     quote_checks, gaps = check_quotes(archive, intact)
     gaps = wanted_gaps(archive.db) + gaps

@@ -1,4 +1,4 @@
-"""BagIt (RFC 8493) bags: write manifests and tag files, validate, zip and unzip.
+"""BagIt (RFC 8493) bags: write manifests and tag files, validate, zip (evidence/bagpaths unzips).
 
 The bag declares BagIt-Version 1.0, the version RFC 8493 defines. The `bagit` package writes
 0.97 by default (a draft that predates the RFC); it reads and validates 1.0 bags, so writing the
@@ -140,19 +140,3 @@ def zip_bag(bag: Path, target: Path) -> None:
             for name in sorted(filenames):
                 path = Path(dirpath) / name
                 zf.write(path, (Path(bag.name) / path.relative_to(bag)).as_posix())
-
-
-def unzip_bag(archive: Path, into: Path) -> Path:
-    """Extract a zipped bag safely (no absolute or parent paths); return the bag folder inside."""
-    with zipfile.ZipFile(archive) as zf:
-        for member in zf.infolist():
-            parts = Path(member.filename).parts
-            if member.filename.startswith("/") or ".." in parts:
-                raise ValueError(f"{archive}: unsafe path in zip: {member.filename}")
-        zf.extractall(into)
-    if (into / "bagit.txt").is_file():
-        return into
-    tops = [p for p in into.iterdir() if p.is_dir() and (p / "bagit.txt").is_file()]
-    if len(tops) != 1:
-        raise ValueError(f"{archive}: no single bag (folder with bagit.txt) inside the zip")
-    return tops[0]

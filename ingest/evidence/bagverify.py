@@ -18,33 +18,28 @@ Checks, each ending ok, mismatch, missing or unverifiable with a reason (ingest.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 import sqlite3
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import blake3 as blake3_mod
 import sqlite_utils
 
 from ingest.checks.verify import (
     MISMATCH,
     MISSING,
     OK,
+    UNVERIFIABLE,
     Check,
     Report,
     wanted_gaps,
 )
 from ingest.evidence import signing
-from ingest.evidence.bag import (
-    file_digest,
-    payload_files,
-    read_bag_info,
-    unzip_bag,
-    validate_with_bagit,
-)
+from ingest.evidence.bag import file_digest, read_bag_info, validate_with_bagit
 from ingest.evidence.bagcontent import (
     check_log,
     check_quotes,
@@ -52,51 +47,107 @@ from ingest.evidence.bagcontent import (
     check_texts,
     check_warc,
 )
+from ingest.evidence.bagpaths import BagPathError, UnsafeZip, every_entry, in_bag, unzip_bag
 from ingest.evidence.export import SIGNATURE_FILE, case_file_name
+from ingest.store.files import hash_file
+from ingest.text.workers import WorkerLimits
 
-TRUST_NOTE = ("no --key-fingerprint given: the signature shows only that the key carried in the bag signed it; "
-              "trust comes from comparing this fingerprint with one published elsewhere")
+UNPINNED = "signature: valid, key not pinned: anyone could have made this bag; pass --key-fingerprint"
+EXIT_UNPINNED = 5  # every check passed, but nothing says whose key signed the bag
+HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
-def verify_bag(path: Path, key_fingerprint: str | None = None) -> Report:
+@dataclass
+class BagReport(Report):
+    """A verify-bag report, with what the signature shows first (the CLI's and the JSON's first line)."""
+
+    signature: str = "missing"  # valid | altered (valid, but files differ from it) | invalid | missing
+    signature_problem: str = ""
+    key: str = "not pinned"  # not pinned | pinned | other key
+    fingerprint: str = ""
+
+    def headline(self) -> str:
+        if self.signature in ("missing", "invalid"):
+            return f"signature: FAILED ({self.signature_problem}): nothing vouches for this bag"
+        if self.signature == "altered":
+            return "signature: valid, but the bag differs from what it signed (see the signature checks)"
+        if self.key == "other key":
+            return (f"signature: valid, but made with key {self.fingerprint}, not the one given "
+                    "with --key-fingerprint: not the publisher's bag")
+        if self.key == "not pinned":
+            return UNPINNED
+        return f"signature: valid, made with the key given with --key-fingerprint ({self.fingerprint})"
+
+    def exit_code(self) -> int:
+        code = super().exit_code()
+        if code != 1 and self.signature == "valid" and self.key == "not pinned":
+            return EXIT_UNPINNED
+        return code
+
+    def as_json(self) -> dict[str, Any]:
+        return {"result": self.headline(), "signature": self.signature, "key": self.key,
+                "key_fingerprint": self.fingerprint or None, **super().as_json()}
+
+
+def verify_bag(path: Path, key_fingerprint: str | None = None, limits: WorkerLimits | None = None) -> BagReport:
     path = Path(path)
+    limits = limits or WorkerLimits()
     if path.is_file() and zipfile.is_zipfile(path):
         with tempfile.TemporaryDirectory(prefix="khronika-verify-") as tmp:
             try:
                 bag = unzip_bag(path, Path(tmp))
-            except ValueError as exc:
-                return Report([Check("bagit", str(path), MISMATCH, str(exc))], [])
-            return _verify(bag, key_fingerprint)
+            except UnsafeZip as exc:
+                return BagReport([Check("bagit", str(path), MISMATCH, str(exc))], [],
+                                 signature_problem="the zip was refused before its signature could be read")
+            return _verify(bag, key_fingerprint, limits)
     if not path.is_dir():
-        return Report([Check("bagit", str(path), MISSING, "no such bag folder or zip file")], [])
-    return _verify(path, key_fingerprint)
+        return BagReport([Check("bagit", str(path), MISSING, "no such bag folder or zip file")], [],
+                         signature_problem="no bag")
+    return _verify(path, key_fingerprint, limits)
 
 
 def normalize_fingerprint(text: str) -> str:
     return text.strip().lower().replace(":", "").replace(" ", "")
 
 
-def _verify(bag: Path, key_fingerprint: str | None) -> Report:
-    checks: list[Check] = []
-    gaps: list[str] = []
-    info = read_bag_info(bag)
-    checks += _check_bagit(bag)
-    signed = _check_signature(bag, info, key_fingerprint, checks)
+def _verify(bag: Path, key_fingerprint: str | None, limits: WorkerLimits) -> BagReport:
+    report = BagReport([], [])
+    checks = report.checks
+    entries = every_entry(bag)
+    special = [e for e in entries if e.problem]
+    for e in special:
+        checks.append(Check("bagit", e.rel, MISMATCH, e.problem or ""))
+    try:
+        info = read_bag_info(bag) if in_bag(bag, "bag-info.txt") else {}
+    except (OSError, BagPathError):
+        info = {}
+    if special:
+        checks.append(Check("bagit", "bag", UNVERIFIABLE, "the bagit validator was not run: it would follow the "
+                            "links or open the special files named above"))
+    else:
+        checks += _check_bagit(bag)
+    regular = [e.rel for e in entries if not e.problem]
+    signed = _check_signature(bag, info, key_fingerprint, regular, report)
     db = _open_db(bag, checks)
     if db is None:
-        return Report(checks, gaps)
+        return report
     try:
         case = _check_case(bag, db, info, checks)
         intact = _check_files(bag, db, checks, case)
         check_warc(bag, db, checks, case)
         texts = check_texts(bag, db, checks)
-        check_reproducibility(bag, db, checks, intact, texts)
-        gaps += wanted_gaps(db)
-        gaps += check_quotes(db, checks, intact, texts)
+        if report.signature in ("valid", "altered"):
+            check_reproducibility(bag, db, checks, intact, texts, limits)
+        else:
+            checks.append(Check("reproducibility", "data/texts", UNVERIFIABLE,
+                                "not re-extracted: the signature failed, so no one vouches for these files; "
+                                "re-extraction runs only for a bag with a valid signature"))
+        report.gaps += wanted_gaps(db)
+        report.gaps += check_quotes(db, checks, intact, texts)
         check_log(bag, db, info, signed, checks)
     finally:
         db.close()
-    return Report(checks, gaps)
+    return report
 
 
 # -- bag and signature -------------------------------------------------------------------------
@@ -114,56 +165,89 @@ def _check_bagit(bag: Path) -> list[Check]:
     return out
 
 
-def _check_signature(bag: Path, info: dict[str, str], key_fingerprint: str | None,
-                     checks: list[Check]) -> dict[str, Any] | None:
-    """Check the signature and what it covers; return the signed statement when the signature is valid."""
-    path = bag / SIGNATURE_FILE
-    if not path.is_file():
-        checks.append(Check("signature", SIGNATURE_FILE, MISSING, "the bag has no signature file"))
-        return None
+def _signed_digest(bag: Path, rel: str, algorithm: str = "sha256") -> str | None:
+    """The digest of a file the signature names, or None when it is missing; BagPathError when
+    the name is not a regular file inside the bag."""
     try:
-        doc = json.loads(path.read_bytes())
-        if not isinstance(doc, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as exc:
-        checks.append(Check("signature", SIGNATURE_FILE, MISMATCH, f"not a readable signature document ({exc})"))
+        return file_digest(in_bag(bag, rel), algorithm)
+    except FileNotFoundError:
+        return None
+
+
+def _check_signature(bag: Path, info: dict[str, str], key_fingerprint: str | None, regular: list[str],
+                     report: BagReport) -> dict[str, Any] | None:
+    """Check the signature and what it covers; return the signed statement when the signature is valid."""
+    checks = report.checks
+    try:
+        path = in_bag(bag, SIGNATURE_FILE)
+    except FileNotFoundError:
+        checks.append(Check("signature", SIGNATURE_FILE, MISSING, "the bag has no signature file"))
+        report.signature, report.signature_problem = "missing", "the bag has no signature file"
+        return None
+    except BagPathError as exc:
+        path, problem = None, str(exc)
+    else:
+        try:
+            doc = json.loads(path.read_bytes())
+            problem = None if isinstance(doc, dict) else "not a JSON object"
+        except ValueError as exc:
+            problem = str(exc)
+    if path is None or problem is not None:
+        checks.append(Check("signature", SIGNATURE_FILE, MISMATCH, f"not a readable signature document ({problem})"))
+        report.signature, report.signature_problem = "invalid", "not a readable signature document"
         return None
     fp = doc.get("key_fingerprint")
+    report.fingerprint = str(fp)
     if key_fingerprint is not None:
         wanted = normalize_fingerprint(key_fingerprint)
         if fp == wanted:
+            report.key = "pinned"
             checks.append(Check("key", wanted, OK, "the bag is signed by the key with the published fingerprint"))
         else:
+            report.key = "other key"
             checks.append(Check("key", wanted, MISMATCH,
                                 f"the bag is signed by another key (fingerprint {fp}), not the one published"))
     problem = signing.check(doc)
     if problem is not None:
         checks.append(Check("signature", SIGNATURE_FILE, MISMATCH, problem))
+        report.signature, report.signature_problem = "invalid", problem
         return None
     if key_fingerprint is None:
-        checks.append(Check("key", str(fp), OK, TRUST_NOTE))
-    files: dict[str, str] = doc.get("files") or {}
-    present = set(payload_files(bag)) | {p.name for p in bag.iterdir() if p.is_file() and p.name != SIGNATURE_FILE}
+        checks.append(Check("key", str(fp), UNVERIFIABLE, UNPINNED.removeprefix("signature: valid, ")))
+    files: dict[str, str] = doc.get("files") if isinstance(doc.get("files"), dict) else {}  # type: ignore[assignment]
+    # every regular file anywhere in the bag but the signature itself: hidden and extra folders too
+    present = set(regular) - {SIGNATURE_FILE}
     bad = 0
     for rel in sorted(set(files) | present):
+        try:
+            digest = _signed_digest(bag, rel)
+        except BagPathError as exc:
+            checks.append(Check("signature", rel, MISMATCH, f"the signature names no file inside the bag: {exc}"))
+            bad += 1
+            continue
         if rel not in files:
             checks.append(Check("signature", rel, MISMATCH, "file is not covered by the signature (added after signing)"))
-        elif rel not in present:
+        elif digest is None:
             checks.append(Check("signature", rel, MISSING, "signed file is missing from the bag"))
-        elif file_digest(bag / rel, "sha256") != files[rel]:
+        elif digest != files[rel]:
             checks.append(Check("signature", rel, MISMATCH, "file differs from the signed checkpoint (SHA-256 "
-                                f"now {file_digest(bag / rel, 'sha256')}, signed {files[rel]})"))
+                                f"now {digest}, signed {files[rel]})"))
         else:
             continue
         bad += 1
     for name, alg in (("tagmanifest-sha256.txt", "sha256"), ("tagmanifest-sha512.txt", "sha512")):
-        if not (bag / name).is_file() or file_digest(bag / name, alg) != doc.get(name[:-4].replace("-", "_")):
+        try:
+            digest = _signed_digest(bag, name, alg)
+        except BagPathError:
+            digest = None
+        if digest is None or digest != doc.get(name[:-4].replace("-", "_")):
             if name not in files:  # otherwise already named above
                 checks.append(Check("signature", name, MISMATCH, "tag manifest differs from the signed one"))
             bad += 1
     if doc.get("external_identifier") != info.get("External-Identifier"):
         checks.append(Check("signature", "bag-info.txt", MISMATCH, "External-Identifier differs from the signed case id"))
         bad += 1
+    report.signature = "altered" if bad else "valid"
     if not bad:
         checks.append(Check("signature", SIGNATURE_FILE, OK,
                             f"Ed25519 signature valid (key {fp}); it covers both tag manifests, log head "
@@ -175,9 +259,13 @@ def _check_signature(bag: Path, info: dict[str, str], key_fingerprint: str | Non
 
 
 def _open_db(bag: Path, checks: list[Check]) -> sqlite_utils.Database | None:
-    path = bag / "data" / "archive.db"
-    if not path.is_file():
+    try:
+        path = in_bag(bag, "data/archive.db")
+    except FileNotFoundError:
         checks.append(Check("database", "data/archive.db", MISSING, "the bag has no database"))
+        return None
+    except BagPathError as exc:
+        checks.append(Check("database", "data/archive.db", MISMATCH, str(exc)))
         return None
     try:
         # immutable: read only, and no journal or lock files written into the bag
@@ -204,11 +292,14 @@ def _check_case(bag: Path, db: sqlite_utils.Database, info: dict[str, str], chec
     checks.append(Check("database", "data/archive.db", OK, f"holds the one case {ident}"))
     case = cases[0]
     rel = f"data/case/{case_file_name(case)}"
-    path = bag / rel
-    if not path.is_file():
+    try:
+        path = in_bag(bag, rel)
+    except FileNotFoundError:
         checks.append(Check("case", rel, MISSING, "the case file is missing"))
+    except BagPathError as exc:
+        checks.append(Check("case", rel, MISMATCH, str(exc)))
     else:
-        b3 = blake3_mod.blake3(path.read_bytes()).hexdigest()
+        b3 = hash_file(path)[0]
         if b3 != case["case_file_blake3"]:
             checks.append(Check("case", rel, MISMATCH, f"altered: BLAKE3 is {b3}, recorded {case['case_file_blake3']}"))
         else:
@@ -221,15 +312,21 @@ def _check_files(bag: Path, db: sqlite_utils.Database, checks: list[Check], case
     skip = case["case_file_blake3"] if case else None
     rows = [r for r in db.query("SELECT * FROM files ORDER BY blake3") if r["blake3"] != skip]
     for row in rows:
+        if not isinstance(row["blake3"], str) or not HEX64.fullmatch(row["blake3"]):
+            checks.append(Check("fixity", f"data/archive.db files {row['blake3']!r}", MISMATCH,
+                                "a files row whose name is not a BLAKE3 hash (64 hex digits); no file was read for it"))
+            continue
         rel = f"data/files/{row['blake3']}"
-        path = bag / rel
-        if not path.is_file():
+        try:
+            b3, sha, size = hash_file(in_bag(bag, rel))
+        except FileNotFoundError:
             checks.append(Check("fixity", rel, MISSING, "raw file is missing"))
             continue
-        data = path.read_bytes()
-        b3, sha = blake3_mod.blake3(data).hexdigest(), hashlib.sha256(data).hexdigest()
-        if (b3, sha, len(data)) != (row["blake3"], row["sha256"], row["size"]):
-            checks.append(Check("fixity", rel, MISMATCH, f"altered: BLAKE3 is now {b3}, SHA-256 {sha}, {len(data)} bytes "
+        except BagPathError as exc:
+            checks.append(Check("fixity", rel, MISMATCH, str(exc)))
+            continue
+        if (b3, sha, size) != (row["blake3"], row["sha256"], row["size"]):
+            checks.append(Check("fixity", rel, MISMATCH, f"altered: BLAKE3 is now {b3}, SHA-256 {sha}, {size} bytes "
                                 f"(recorded {row['sha256']}, {row['size']} bytes)"))
             continue
         intact.add(b3)
