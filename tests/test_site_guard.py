@@ -122,10 +122,30 @@ THROUGH = '_through= must be a JSON object {"table": ..., "column": ..., "value"
     ("id__notin=%5B1%2C", "id__notin= must be a JSON list of values or a comma-separated list, not '[1,'"),
     ("id__in=[[1]]", "id__in= must be a JSON list of values or a comma-separated list, not '[[1]]'"),
     ("_timelimit=x", "_timelimit= must be a whole number of milliseconds, not 'x'"),
+    ("id__lt=99999999999999999999", "id__lt= 99999999999999999999 is beyond SQLite's 64-bit integers"),
+    ("withdrawn__gte=-9223372036854775809", "withdrawn__gte= -9223372036854775809 is beyond SQLite's 64-bit integers"),
+    ("_json_infinity=x", "_json_infinity= must be on, off, true, false, 1 or 0, not 'x'"),
+    ("_facet=%00", "_facet=: query parameters may not contain NUL characters"),
+    ("_facet=%7B%7D", '_facet= starting with { must be a JSON object {"simple": "column name"}, not \'{}\''),
+    ("_facet_date=%7Bx", '_facet_date= starting with { must be a JSON object {"simple": "column name"}, not \'{x\''),
 ])
 def test_malformed_parameters_are_400_not_500(ds: Any, query: str, error: str) -> None:
     r = get(ds, f"/archive/claims.json?{query}")
     assert (r.status_code, r.json()["error"]) == (400, error)
+
+
+@pytest.mark.parametrize("path", [
+    "/archive/claims.csv?id__lt=99999999999999999999", "/archive/case_timeline.json?case=bidi&_json_infinity=",
+    "/archive/claims/bidi~2Fhearing.json?_json_infinity=x", "/archive/claims?_facet_array=%7B%7D",
+])
+def test_other_pages_answer_400_too(ds: Any, path: str) -> None:
+    assert get(ds, path).status_code == 400
+
+
+def test_well_formed_parameters_still_work(ds: Any) -> None:
+    assert get(ds, "/archive/claims.json?id__lt=9223372036854775807&_json_infinity=on").status_code == 200
+    facets = get(ds, '/archive/claims.json?_facet={"simple":"status"}').json()["facet_results"]
+    assert [(v["value"], v["count"]) for v in facets["status"]["results"]] == [("sourced", 1)]
 
 
 def test_a_well_formed_through_still_works(ds: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Awaitable, Callable
 from html import escape
@@ -32,6 +33,8 @@ SECURITY_HEADERS = {
     "x-frame-options": "DENY",
 }
 FRAME_CSP = "frame-ancestors 'none'"
+BOOLEANS = ("on", "off", "true", "false", "1", "0")
+_INTEGER = re.compile(r"-?[0-9]+")
 
 Scope = dict[str, Any]
 App = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -53,6 +56,8 @@ def _is_scalar(value: Any) -> bool:
 def problem(query_string: str) -> str | None:
     """Why a request's query string is refused (a 400), or None."""
     for key, value in parse_qsl(query_string, keep_blank_values=True):
+        if "\x00" in key or "\x00" in value:
+            return f"{key.replace(chr(0), '%00')}=: query parameters may not contain NUL characters"
         if key == "_where" and not sql_allowed():
             return "_where= is not available: this site runs only its own pages and canned queries"
         if key == "_through":
@@ -72,6 +77,19 @@ def problem(query_string: str) -> str | None:
                 items = None
             if not (isinstance(items, list) and all(_is_scalar(i) for i in items)):
                 return f"{key}= must be a JSON list of values or a comma-separated list, not {value[:100]!r}"
+        if key.endswith(("__gt", "__gte", "__lt", "__lte")) and _INTEGER.fullmatch(value) and not (
+                -(2**63) <= int(value) < 2**63):
+            return f"{key}= {value[:100]} is beyond SQLite's 64-bit integers"
+        if key == "_json_infinity" and value.lower() not in BOOLEANS:
+            return f"_json_infinity= must be on, off, true, false, 1 or 0, not {value[:100]!r}"
+        if key.startswith("_facet") and value.startswith("{"):  # Datasette reads every _facet* so
+            try:
+                config = json.loads(value)
+            except ValueError:
+                config = None
+            if not (isinstance(config, dict) and isinstance(config.get("simple"), str)
+                    and isinstance(config.get("column", ""), str)):
+                return f'{key}= starting with {{ must be a JSON object {{"simple": "column name"}}, not {value[:100]!r}'
         if key == "_timelimit" and not value.isdigit():
             return f"_timelimit= must be a whole number of milliseconds, not {value[:100]!r}"
     return None
