@@ -177,9 +177,7 @@ class Runner:
                 self._attempt(sid, source.method, source.url, "failed", str(exc))
                 self._result(sid, FAILED, str(exc))
             except Exception as exc:  # noqa: BLE001 - the last resort: one source never stops the batch
-                reason = f"internal error while capturing ({type(exc).__name__}: {exc})"
-                self._attempt(sid, source.method, source.url, "failed", reason)
-                self._result(sid, FAILED, f"failed: {reason}")
+                self._internal_error(sid, source, exc)
             # Outside the batch: the caller records extractions between two sources.
             fresh, self._fresh = self._fresh, []
             yield from fresh
@@ -301,10 +299,19 @@ class Runner:
 
     # -- extraction --------------------------------------------------------------------------
 
+    def _internal_error(self, sid: str, source: Source, exc: Exception) -> None:
+        reason = f"internal error while capturing ({type(exc).__name__}: {exc})"
+        self._attempt(sid, source.method, source.url, "failed", reason)
+        self._result(sid, FAILED, f"failed: {reason}")
+
     def refetch(self, source_id: str, url: str) -> None:
         """Fetch a URL source again and record what came back, as --refresh does (verify --live)."""
+        source = Source(id=source_id.split("/", 1)[-1], line=0, url=url)
         with self.archive.batch():
-            self._capture_url(Source(id=source_id.split("/", 1)[-1], line=0, url=url), source_id)
+            try:
+                self._capture_url(source, source_id)
+            except Exception as exc:  # noqa: BLE001 - as in run_case: verify goes on to the next source
+                self._internal_error(source_id, source, exc)
 
     def capture_and_extract(self, cases: list[Case]) -> None:
         """Capture every case's due sources and extract what is new, the two overlapping: the
@@ -395,7 +402,6 @@ def _tool() -> str:
 def _claims_up_to_date(archive: Archive, case: Case) -> dict[str, int] | None:
     """Claim counts by status if nothing was recorded since the case's claims were last brought
     up to date from this very case file; else None."""
-
     row = archive.db.execute("SELECT case_file_blake3, log_seq FROM claims_state WHERE case_id = ?", [case.id]).fetchone()
     if row is None or row[0] != blake3_of(case.raw) or row[1] != archive.log.head().seq:
         return None
@@ -407,7 +413,6 @@ def _claims_up_to_date(archive: Archive, case: Case) -> dict[str, int] | None:
 
 
 def _mark_claims_done(archive: Archive, case: Case) -> None:
-
     with archive.db.conn:
         dbm.upsert(archive.db, "claims_state", {
             "case_id": case.id, "case_file_blake3": blake3_of(case.raw), "log_seq": archive.log.head().seq})

@@ -1023,3 +1023,12 @@ def test_a_redirect_to_mailto_keeps_the_redirect_hop(raw) -> None:  # type: igno
     e = failure(f"{srv.url}/p")
     assert (e.outcome, e.reason, len(e.hops)) == (
         "refused", f"redirect to a non-http(s) URL: mailto:someone@example.org (from {srv.url}/p)", 1)
+
+
+def test_request_headers_that_can_carry_a_secret_are_kept_by_name_only() -> None:
+    from ingest.capture.hops import redact
+
+    assert redact([("Host", "a"), ("authorization", "Basic YWRtaW46aHVudGVyMg=="), ("Proxy-Authorization", "Basic eA=="),
+                   ("COOKIE", "sid=1"), ("Accept", "*/*")]) == [
+        ("Host", "a"), ("authorization", "<redacted>"), ("Proxy-Authorization", "<redacted>"), ("COOKIE", "<redacted>"),
+        ("Accept", "*/*")]

@@ -676,3 +676,25 @@ def test_proxy_credentials_and_session_cookies_are_never_kept(tmp_path: Path) ->
     for secret in (b"pr0xy-s3cret", token, b"proxyuser", b"\r\nCookie: sid=", b"[\"Cookie\", \"sid="):
         assert secret not in kept, secret
     assert "pr0xy-s3cret" not in result.err + result.out
+
+
+def test_verify_live_refetch_records_an_unexpected_error_as_a_failed_attempt(tmp_path: Path) -> None:
+    from ingest.capture.fetch import FetchConfig
+    from ingest.pipeline import RunOptions, Runner
+    from ingest.store.archive import Archive
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "note.txt").write_text("A note.\n", encoding="utf-8")
+    case_file = tmp_path / "live.yml"
+    case_file.write_text("case:\n  id: live\n  title: Live\nsources:\n  - id: note\n    path: docs/note.txt\n"
+                         "  - id: page\n    url: http://127.0.0.1:9/page\n", encoding="utf-8")
+    _library_run(case_file, tmp_path / "archive", offline=True)
+    config = FetchConfig(allow_private=True, ca_file=str(tmp_path / "missing-ca.pem"))
+    with Archive.open(tmp_path / "archive") as archive:
+        runner = Runner(archive, RunOptions(refresh=True, fetch=config))
+        runner.refetch("live/page", "http://127.0.0.1:9/page")
+        runner.finish()
+    reason = "internal error while capturing (FileNotFoundError: [Errno 2] No such file or directory)"
+    assert [(r.source_id, r.state, r.detail) for r in runner.report.results] == [("live/page", "failed", f"failed: {reason}")]
+    assert query(tmp_path / "archive" / "archive.db", "SELECT source_id, outcome, error FROM attempts WHERE "
+                 "source_id = 'live/page'") == [("live/page", "failed", reason)]
