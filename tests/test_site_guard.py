@@ -352,3 +352,18 @@ def test_allow_sql_runs_sql_on_127_0_0_1_only(served: Any, folder: Path) -> None
     assert (status, json.loads(body)) == (200, [{"n": 1}])
     status, body = _status(base + "/archive.json?sql=select+length(randomblob(1000000000))")
     assert status == 400 and "string or blob too big" in body
+
+
+def test_verify_bag_and_the_report_show_control_and_bidi_characters(folder: Path, tmp_path: Path) -> None:
+    exported = khronika("export", "bidi", "--archive", str(folder / "archive"), "--out", str(tmp_path / "bag"))
+    assert exported.code == 0, exported.err
+    r = khronika("verify-bag", str(tmp_path / "bag"))
+    assert r.code == 5
+    lines = r.out.splitlines()
+    assert lines[0] == "signature: valid, key not pinned: anyone could have made this bag; pass --key-fingerprint"
+    assert ("gap          source bidi/lost: wanted (address not yet known): "
+            "Lost \\x1b]0;owned\\x07\\r35 checks: 35 ok <U+202E>evil") in lines
+    assert "\x1b" not in r.out and "\r" not in r.out and "\u202e" not in r.out
+    report = (tmp_path / "bag" / "data" / "report.html").read_text("utf-8")
+    assert "<title>Evidence package: Case &lt;U+202E&gt;evil&lt;U+202C&gt;</title>" in report
+    assert not any(ch in report for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

@@ -2,18 +2,23 @@
 
 Checks, each ending ok, mismatch, missing or unverifiable with a reason (ingest.verify.Check):
 
-    bagit            the `bagit` package's validator (manifests, Payload-Oxum, completeness)
-    signature        the Ed25519 signature, and every file against the digests it signs
-    key              the signing key against a fingerprint published elsewhere (--key-fingerprint)
+    bagit            the `bagit` package's validator (manifests, Payload-Oxum, completeness); links and
+                     special files anywhere in the bag (then the validator is not run)
+    signature        the Ed25519 signature, and every file anywhere in the bag against the digests it signs
+    key              the signing key against a fingerprint published elsewhere (--key-fingerprint);
+                     unverifiable without one (exit 5: anyone could have made the bag)
     database         data/archive.db opens and holds exactly one case, the one bag-info names
     case             the case file against the recorded BLAKE3
     fixity           each raw file against its name and its files row (BLAKE3, SHA-256, size)
     warc             each WARC record against its recorded digest, its own WARC digests and its capture
     text             each text file against the recorded text BLAKE3
-    reproducibility  each text re-extracted from its raw file, when the installed extractor is the recorded one
+    reproducibility  each text re-extracted from its raw file in the sandboxed workers, when the installed
+                     extractor is the recorded one and the signature is valid
     quote            each citation's exact passage at [start, end) of its text
     log              the log chain (entries of other cases reduced to seq, hash, prev) and the rows it records
     head             bag-info's Khronika-Log-Head against the log's last entry and the signed head
+
+The bag is hostile input: every path read comes through evidence/bagpaths (confined, no links).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The evidence package's human-readable report: one static HTML file, no scripts, inline CSS only.
 
-Every value from the archive is escaped. Wording is deliberately narrow: a passing quote check
+Every value from the archive is escaped, its bidi controls shown as `<U+202E>` marks. Wording is deliberately narrow: a passing quote check
 means the quoted words are present in an intact archived copy of the source captured at a given
 time. It says nothing about whether the claim itself is so.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest import __version__
+from ingest.display import bidi_visible
 from ingest.claims.blocks import describe, pieces, runs_for
 from ingest.store.log import Head
 
@@ -41,7 +42,7 @@ def statement(captured_at: str) -> str:
 
 
 def _e(value: Any) -> str:
-    return escape("" if value is None else str(value), quote=True)
+    return bidi_visible(escape("" if value is None else str(value), quote=True), html=True)
 
 
 def quote_in_context(text: str, start: int, end: int, runs: Any = None) -> str:
