@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ingest.claims import hyphenation
 from ingest.claims.blocks import judge, split, unneeded
 
 CONTEXT = 32  # chars of prefix/suffix kept in a TextQuoteSelector
@@ -274,6 +275,15 @@ def anchor(text: str | None, quote: str, *, prefix: str | None = None, suffix: s
     chosen = [sp for sp in spans if _context_ok(text, *sp, ctx)]
     if chosen and (hit := settle("normalized", chosen, qrules, used)):
         return hit
+    if not exact and not spans:  # then across line-end hyphens ("vio-\nlation")
+        marked = hyphenation.mark_line_ends(region, ntext, where)
+        hy = [] if marked is None else [(lo + marked[1][a], lo + _cluster_end(region, marked[1][b - 1]))
+                                        for a, b in hyphenation.find(marked[0], nquote)]
+        if hy:
+            spans, qrules = hy, qrules | {hyphenation.RULE}
+            chosen = [sp for sp in hy if _context_ok(text, *sp, ctx)]
+            if chosen and (hit := settle("normalized", chosen, qrules, used)):
+                return hit
     if not spliced:  # nothing fits the given prefix/suffix: try without them
         for kind, found, rules in (("exact", exact, set()), ("normalized", spans, qrules)):
             if found and (hit := settle(kind, found, rules, "ignored")):
@@ -407,4 +417,7 @@ def _simple_fold(s: str, skip: str) -> str:
 
 def needed_rules(exact: str, quote: str, fired: Sequence[str]) -> tuple[str, ...]:
     """The rules among `fired` without which the stored passage and the quote would differ."""
+    if hyphenation.RULE in fired:
+        exact = hyphenation.as_quoted(exact, quote)
+        return tuple(sorted({hyphenation.RULE} | set(needed_rules(exact, quote, [r for r in fired if r != hyphenation.RULE]))))
     return tuple(sorted(r for r in fired if _simple_fold(exact, r) != _simple_fold(quote, r)))

@@ -25,6 +25,7 @@ from ingest.claims.fragments import text_fragment_url
 from ingest.display import href
 from ingest.store.db import fold
 from ingest.text.charset import serve_label
+from ingest.text.extraction import PAGE_SEPARATOR
 
 DB = "archive"
 HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
@@ -73,13 +74,29 @@ def is_web_url(url: str | None) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
-def context(text: str, start: int, end: int, width: int = CONTEXT) -> dict[str, str]:
-    """The passage [start, end) with up to `width` characters either side (not escaped here)."""
+def page_marked(piece: str, page: int) -> Markup:
+    """`piece` escaped, each page separator (a form feed) shown as "— page N —", N counted from
+    `page`, the page the piece starts on: a form feed is drawn as a box otherwise."""
+    out, n = [], page
+    for k, part in enumerate(piece.split(PAGE_SEPARATOR)):
+        if k:
+            n += 1
+            out.append(Markup('<span class="page-break">— page {} —</span>').format(n))
+        out.append(escape(part))
+    return Markup("").join(out)
+
+
+def context(text: str, start: int, end: int, width: int = CONTEXT) -> dict[str, Markup]:
+    """The passage [start, end) with up to `width` characters either side, escaped, page
+    separators shown as markers."""
     lo, hi = max(0, start - width), min(len(text), end + width)
+    first = text.count(PAGE_SEPARATOR, 0, lo) + 1
+    at_mark = first + text.count(PAGE_SEPARATOR, lo, start)
+    at_after = at_mark + text.count(PAGE_SEPARATOR, start, end)
     return {
-        "before": ("…" if lo > 0 else "") + text[lo:start],
-        "mark": text[start:end],
-        "after": text[end:hi] + ("…" if hi < len(text) else ""),
+        "before": page_marked(("…" if lo > 0 else "") + text[lo:start], first),
+        "mark": page_marked(text[start:end], at_mark),
+        "after": page_marked(text[end:hi] + ("…" if hi < len(text) else ""), at_after),
     }
 
 
@@ -96,8 +113,22 @@ def fts_query(terms: list[str]) -> str:
     return " ".join('"' + t.replace('"', '""') + '"*' for t in terms)
 
 
-def snippet(text: str, terms: list[str], width: int = SNIPPET) -> list[tuple[str, bool]]:
-    """Pieces of text around the first match, each (piece, highlighted)."""
+def snippet(text: str, terms: list[str], width: int = SNIPPET) -> list[tuple[Markup, bool]]:
+    """Pieces of text around the first match, each (escaped piece, highlighted), page separators
+    shown as markers."""
+    pieces = _snippet(text, terms, width)
+    if not pieces:
+        return []
+    lo = pieces[0][2]
+    page = text.count(PAGE_SEPARATOR, 0, lo) + 1
+    out = []
+    for piece, hit, _ in pieces:
+        out.append((page_marked(piece, page), hit))
+        page += piece.count(PAGE_SEPARATOR)
+    return out
+
+
+def _snippet(text: str, terms: list[str], width: int) -> list[tuple[str, bool, int]]:
     if not text:
         return []
     folded = fold(text) or ""
@@ -106,17 +137,17 @@ def snippet(text: str, terms: list[str], width: int = SNIPPET) -> list[tuple[str
     first = pattern.search(folded) if pattern else None
     at = first.start() if first else 0
     lo, hi = max(0, at - width), min(len(text), at + width * 2)
-    pieces: list[tuple[str, bool]] = [("…", False)] if lo > 0 else []
+    pieces: list[tuple[str, bool, int]] = [("…", False, lo)] if lo > 0 else []
     pos = lo
     for m in (pattern.finditer(folded, lo, hi) if pattern else []):
         if m.end() > hi:
             break
-        pieces.append((text[pos:m.start()], False))
-        pieces.append((text[m.start():m.end()], True))
+        pieces.append((text[pos:m.start()], False, pos))
+        pieces.append((text[m.start():m.end()], True, m.start()))
         pos = m.end()
-    pieces.append((text[pos:hi], False))
+    pieces.append((text[pos:hi], False, pos))
     if hi < len(text):
-        pieces.append(("…", False))
+        pieces.append(("…", False, hi))
     return [p for p in pieces if p[0]]
 
 
