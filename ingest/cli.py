@@ -115,8 +115,9 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
     """Capture, extract and record every source of the case files; anchor their claims.
 
     By default only sources never captured are fetched; --refresh re-fetches URL sources to
-    record changes. Exit 0: every source captured or unchanged; 1: some failed (listed);
-    2: case-file or usage error, nothing fetched.
+    record changes. Exit 0: every source captured or unchanged; 1: some failed, or a capture
+    is incomplete (its page's text is not in it), each listed; 2: case-file or usage error,
+    nothing fetched.
 
     Example: python -m ingest run cases/workers-power.yml --archive archive
     """
@@ -169,17 +170,20 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
         echo(f"failed: {failure.source_id}: {failure.detail}", err=True)
     for failure in report.extraction_failures:
         echo(f"extraction failed: {failure}", err=True)
+    for line in report.incomplete:
+        echo(f"incomplete: {line}", err=True)
     for note in report.notes:
         echo(f"note: {note}", err=True)
     claims = ", ".join(f"{n} {status}" for status, n in sorted(report.claims.items())) or "none"
     echo(
         f"{report.count('new')} new capture(s), {report.count('unchanged')} unchanged, "
         f"{report.count('kept')} kept without fetching, {report.count('failed')} failed, "
-        f"{report.count('wanted')} wanted. Claims: {claims}.",
+        f"{report.count('wanted')} wanted{f', {len(report.incomplete)} incomplete' if report.incomplete else ''}. "
+        f"Claims: {claims}.",
         err=True,
     )
     echo(f"log head {report.head}")
-    if report.failed or report.extraction_failures:
+    if report.failed or report.extraction_failures or report.incomplete:
         sys.exit(EXIT_FAILED)
 
 

@@ -19,6 +19,7 @@ from ingest.store import db as dbm
 from ingest.store.archive import Archive
 from ingest.store.files import blake3_of
 from ingest.store.log import Head, utcnow
+from ingest.text.completeness import record_incomplete
 from ingest.text.extract import Extraction, extractor_for, extractor_versions
 from ingest.text.workers import Job, WorkerLimits, run_jobs
 
@@ -59,6 +60,7 @@ class SourceResult:
 class RunReport:
     results: list[SourceResult] = field(default_factory=list)
     extraction_failures: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)  # "source: reason": captures without the page's text
     notes: list[str] = field(default_factory=list)
     head: Head | None = None
     warc: str | None = None
@@ -204,7 +206,7 @@ class Runner:
             "media_type": None, "declared_type": None, "charset": None, "ip": None, "tls": None, "hops": None,
             "proxy_used": 0, "tool": None, "local_path": None, "local_mtime": None,
             "warc_file": None, "warc_offset": None, "warc_length": None,
-            "completeness": None, "completeness_note": None,
+            "completeness": None, "completeness_note": None, "incomplete": None,
         }
         row.update(fields)
         self.archive.record("capture", "captures", str(cid), row)
@@ -384,6 +386,8 @@ class Runner:
         self.archive.record("extraction", "extractions", str(eid), row, extra={"text": ex.text})
         if ex.error:
             self.report.extraction_failures.append(f"{blake3[:12]}: {ex.error}")
+        if reason := ex.metadata.get("incomplete"):  # the page's text is not in the capture
+            self.report.incomplete += [f"{sid}: {reason}" for sid in record_incomplete(self.archive, blake3, reason)]
 
     def finish(self) -> None:
         completed = self.warc.close()

@@ -15,6 +15,7 @@ from ingest.claims.cases import Case, Citation, Claim
 from ingest.store import db as dbm
 from ingest.store.archive import Archive
 from ingest.store.log import utcnow
+from ingest.text.metatext import part_at
 
 FOUND = ("exact", "normalized")
 # When no capture holds the quote, keep the most informative result.
@@ -90,6 +91,7 @@ def _record_citation(archive: Archive, case: Case, claim_key_: str, n: int, cid:
         candidates=json.dumps(list(result.candidates)) if result.candidates else None,
         found_page=result.page, reason=result.reason, anchored_at=utcnow(),
         crossed=json.dumps(list(result.crossed), ensure_ascii=False) if result.crossed else None,
+        found_in_metadata=_metadata_part(extraction, result),
     )
     if dbm.differs(old, row, ("anchored_at",)):
         archive.record("citation_recorded", "citations", cid, row)
@@ -102,6 +104,13 @@ def _keeps_to_blocks(archive: Archive, old: dict[str, Any]) -> bool:
     if row is None or row[0] is None:
         return False
     return gate(old, runs_for({"blocks": row[0], "text": None, "extractor": None})[0])[0]
+
+
+def _metadata_part(extraction: dict[str, Any] | None, result: Anchor) -> str | None:
+    """The label of the page-metadata part the quote was found in (og:description ...), or None."""
+    if not result.found or extraction is None or not extraction.get("metadata"):
+        return None
+    return part_at(json.loads(extraction["metadata"]).get("parts"), result.start or 0, result.end or 0)
 
 
 def _unverifiable(reason: str) -> Anchor:
@@ -164,6 +173,9 @@ def compute_status(citations: list[dict[str, Any]], intact: set[str] | None = No
     outlets = {c.get("outlet") or c["source_id"] for c in found}
     if any(c["stance"] == "contradicts" for c in citations):
         return "contested", "a contradicting citation exists", len(outlets)
+    in_meta = sorted({c["found_in_metadata"] for c in found if c.get("found_in_metadata")})
+    meta = (f"; {sum(1 for c in found if c.get('found_in_metadata'))} of them only in the page's metadata "
+            f"({', '.join(in_meta)}), not in its visible text") if in_meta else ""
     joined = "".join(f"; citation {c['n']} {describe(json.loads(c['crossed']), True)}" for c in found if c.get("crossed"))
     # A cut can only take words away, so a quote found in a close-delimited capture is there; but
     # what followed it (a correction, a retraction) may be missing, and the reason says so.
@@ -171,10 +183,10 @@ def compute_status(citations: list[dict[str, Any]], intact: set[str] | None = No
                       "(close-delimited body: a cut connection looks like the end of the page)"
                       for c in found if c.get("completeness") == "unchecked")
     if supporting and len(found) == len(supporting):
-        return "sourced", f"all {len(supporting)} supporting quote(s) present in archived captures{joined}", len(outlets)
+        return "sourced", f"all {len(supporting)} supporting quote(s) present in archived captures{meta}{joined}", len(outlets)
     missing = "; ".join(f"citation {c['n']} ({c['source_id']}): {_why_not(c, intact)}" for c in supporting if not ok(c))
     if found:
-        return "partly_sourced", f"{len(found)} of {len(supporting)} supporting quotes present; {missing}{joined}", len(outlets)
+        return "partly_sourced", f"{len(found)} of {len(supporting)} supporting quotes present{meta}; {missing}{joined}", len(outlets)
     if not supporting:
         return "unsourced", "no supporting citation", 0
     return "unsourced", f"no supporting quote present; {missing}", 0

@@ -51,6 +51,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
             # "checked" when the framing (Content-Length, chunked, a regular file's size) shows the
             # body ended where it was meant to; "unchecked" for a close-delimited body.
             "completeness": str, "completeness_note": str,
+            "incomplete": str,  # the page's text is not in the capture (text/completeness): why
         },
         pk="id",
         foreign_keys=[("source_id", "sources", "id"), ("blake3", "files", "blake3"), ("previous_capture_id", "captures", "id")],
@@ -89,6 +90,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "extraction_id": int, "text_blake3": str, "match": str, "start": int, "end": int, "exact": str,
             "selector_prefix": str, "selector_suffix": str, "rules": str, "score": float, "candidates": str,
             "found_page": int, "reason": str, "anchored_at": str, "spans": int, "crossed": str,
+            "found_in_metadata": str,
         },
         pk="id",
         foreign_keys=[

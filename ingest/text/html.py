@@ -7,6 +7,7 @@ import re
 
 from ingest.text.blocks import caption_texts, html_blocks
 from ingest.text.charset import decode_html_notes
+from ingest.text.completeness import TINY_TEXT, incomplete_reason
 from ingest.text.extraction import (
     EXTRACTORS,
     TRAFILATURA_CONFIG,
@@ -17,6 +18,7 @@ from ingest.text.extraction import (
     text_hash,
     trafilatura,
 )
+from ingest.text.metatext import metadata_parts, with_parts
 
 # Short pages whose only text is one of these are interstitials, not content.
 # A heuristic: a short page whose text matches one of these phrases is a
@@ -72,10 +74,18 @@ def extract_html(data: bytes, http_charset: str | None) -> Extraction:
         )
     if log.count:
         notes["log_messages"] = log.count
+    text = (doc.text or "") if doc is not None else ""
+    interstitial = len(text) <= _INTERSTITIAL_MAX_CHARS and bool(_INTERSTITIAL.search(text))
+    incomplete = incomplete_reason(html, "" if interstitial else text)
+    # Little or no main text: the page's metadata may hold what it shows (a social post).
+    parts = metadata_parts(html) if incomplete or interstitial or len(text.strip()) < TINY_TEXT else []
+    if incomplete and (parts or (text.strip() and not interstitial) or incomplete.startswith("application shell")):
+        notes["incomplete"] = incomplete
     if doc is None:
+        if parts:
+            return _with_metadata(result, "", parts)
         result.error = "no text extracted (trafilatura found no main content)"
         return result
-    text = doc.text or ""
     result.title = doc.title or None
     result.author = doc.author or None
     result.date = doc.date or None  # never doc.filedate: that is the extraction day
@@ -91,14 +101,24 @@ def extract_html(data: bytes, http_charset: str | None) -> Extraction:
         value = getattr(doc, key, None)
         if value:
             notes[key] = list(value) if isinstance(value, (list, tuple, set)) else str(value)
+    if interstitial:
+        notes["interstitial_text"] = text
+    if parts:
+        return _with_metadata(result, "" if interstitial else text, parts)
     if not text.strip():
         result.error = "no text extracted (empty main text)"
         return result
-    if len(text) <= _INTERSTITIAL_MAX_CHARS and _INTERSTITIAL.search(text):
+    if interstitial:
         result.error = f"no text extracted (interstitial page: {text.strip()[:120]!r})"
-        notes["interstitial_text"] = text
         return result
     result.text = text
     result.text_blake3 = text_hash(text)
     result.blocks = html_blocks(text, doc.body, caption_texts(html))
+    return result
+
+
+def _with_metadata(result: Extraction, main: str, parts: list[tuple[str, str]]) -> Extraction:
+    """The main text (if any) followed by the page's metadata texts, each part's place recorded."""
+    result.text, result.metadata["parts"] = with_parts(main, parts)
+    result.text_blake3 = text_hash(result.text)
     return result

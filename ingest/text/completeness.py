@@ -1,0 +1,66 @@
+"""Whether an HTML capture holds the page's text: application shells, main text tiny against markup.
+
+A page whose text a script renders in the reader's browser is archived as its shell ("Loading…");
+the capture is then `incomplete`, with a reason, and the run says so and fails, so that nobody
+takes an empty capture for the page. The signals are heuristics, each named in the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+TINY_TEXT = 200  # main text shorter than this ...
+TINY_SHARE = 0.02  # ... and under this share of the markup is "tiny against its markup"
+ROOT_IDS = frozenset({"root", "app", "__next", "___gatsby", "__nuxt", "q-app", "react-root", "app-root",
+                      "application", "main-app", "svelte"})
+_LOADING = 40  # a root holding at most this many characters ("Loading…") counts as empty
+_ASKS_FOR_JS = re.compile(r"javascript|\bjs\b", re.IGNORECASE)
+
+
+def incomplete_reason(html: str, main_text: str | None) -> str | None:
+    """Why the decoded page `html` does not hold its text (main text `main_text`), or None."""
+    main = len((main_text or "").strip())
+    if main >= TINY_TEXT:
+        return None
+    try:
+        import lxml.html
+
+        root = lxml.html.document_fromstring(html)
+    except Exception:  # unparsable markup is judged by its size alone
+        root = None
+    if root is not None:
+        shell = _shell(root)
+        if shell:
+            return f"application shell: {shell}; the page's text is rendered by JavaScript"
+    if html and main < len(html) * TINY_SHARE:
+        return f"main text is tiny against its markup: {main} characters of text in {len(html)} characters of HTML"
+    return None
+
+
+def _shell(root: Any) -> str | None:
+    for noscript in root.iter("noscript"):
+        words = " ".join(noscript.text_content().split())
+        if _ASKS_FOR_JS.search(words):
+            return f"<noscript> asks for JavaScript ({words[:80]!r})"
+    bundles = [s.get("src") for s in root.iter("script") if s.get("src")]
+    for element in root.iter("div", "main", "app-root", "section"):
+        ident = (element.get("id") or "").strip().lower()
+        if ident in ROOT_IDS and len(" ".join(element.text_content().split())) <= _LOADING and bundles:
+            return f'empty root element <{element.tag} id="{element.get("id")}"> and {len(bundles)} script bundle(s)'
+    return None
+
+
+def record_incomplete(archive: Any, blake3: str, reason: str) -> list[str]:
+    """Mark the captures of `blake3` incomplete (and the attempts that made them); return their
+    source ids. Each is a logged revision of the row, so the flag is evidence like the rest."""
+    marked = []
+    for cap in list(archive.db.query("SELECT * FROM captures WHERE blake3 = ? AND incomplete IS NULL", [blake3])):
+        cap["incomplete"] = reason
+        archive.record("capture_incomplete", "captures", str(cap["id"]), cap)
+        for att in list(archive.db.query("SELECT * FROM attempts WHERE capture_id = ? AND outcome = 'captured'",
+                                         [cap["id"]])):
+            att.update(outcome="incomplete", error=reason)
+            archive.record("attempt_incomplete", "attempts", str(att["id"]), att)
+        marked.append(cap["source_id"])
+    return marked
