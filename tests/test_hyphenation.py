@@ -122,6 +122,26 @@ def test_a_hyphenated_pdf_quote_is_sourced_with_the_rule_recorded(archive: Path)
         ("hy/hearing", "sourced"), ("hy/pattern", "sourced"), ("hy/violation", "sourced")]
 
 
+def test_verify_accepts_the_hyphenated_passages(archive: Path) -> None:
+    result = khronika("verify", "--archive", str(archive), "--json")
+    assert result.code == 0, result.out
+    quotes = [(c["subject"], c["state"]) for c in json.loads(result.out)["checks"] if c["check"] == "quote"]
+    assert quotes == [("citation hy/hearing#1", "ok"), ("citation hy/pattern#1", "ok"), ("citation hy/violation#1", "ok")]
+
+
+@pytest.mark.parametrize("exact, quote, same", [
+    ("vio-\nlation", "violation", True),
+    ("well-\nknown", "well-known", True),
+    ("well-\nknown", "well known", False),
+    ("vio- lation", "violation", False),
+    ("violation", "vio-lation", False),
+])
+def test_quotes_equivalent_across_line_end_hyphens(exact: str, quote: str, same: bool) -> None:
+    from ingest.claims.anchor import quotes_equivalent
+
+    assert quotes_equivalent(exact, quote) is same
+
+
 def test_claim_page_and_search_show_page_boundaries_as_markers(archive: Path) -> None:
     from test_web import make_datasette
 

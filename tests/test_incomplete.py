@@ -151,6 +151,16 @@ def test_a_quote_in_og_description_is_found_and_flagged(run: tuple[Path, object]
     ]
 
 
+def test_verify_says_where_the_quote_was_found(run: tuple[Path, object]) -> None:
+    archive, _ = run
+    result = khronika("verify", "--archive", str(archive), "--json")
+    quotes = {c["subject"]: c["detail"] for c in json.loads(result.out)["checks"] if c["check"] == "quote"}
+    blake3 = dict(query(archive / "archive.db", "SELECT source_id, blake3 FROM captures"))
+    start, end = query(archive / "archive.db", "SELECT start, \"end\" FROM citations WHERE claim_id = 'shells/arrest'")[0]
+    assert quotes["citation shells/arrest#1"] == (f"quote present (exact) at [{start}, {end}) of capture "
+                                                  f"{blake3['shells/post'][:16]}, only in the page's metadata (og:description)")
+
+
 def test_claim_and_source_pages_show_the_flags(run: tuple[Path, object]) -> None:
     from test_web import make_datasette
 
@@ -162,6 +172,9 @@ def test_claim_and_source_pages_show_the_flags(run: tuple[Path, object]) -> None
     source = asyncio.run(ds.client.get("/-/source/shells/shell")).text
     assert ('<p class="incomplete">Incomplete capture: application shell: &lt;noscript&gt; asks for JavaScript') in source
     assert "<td>incomplete</td>" in source
+    post = asyncio.run(ds.client.get("/-/source/shells/post")).text
+    assert ('<a href="/-/claim/shells/arrest#citation-1">shells/arrest</a> (citation 1, exact, found in the '
+            "page's metadata (og:description))</li>") in post
     db_parts = json.loads(query(archive / "archive.db", "SELECT e.metadata FROM extractions e JOIN captures c "
                                 "ON c.blake3 = e.blake3 WHERE c.source_id = 'shells/post'")[0][0])["parts"]
     assert [p["label"] for p in db_parts] == ["og:description"]

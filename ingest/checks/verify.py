@@ -250,8 +250,9 @@ def check_quotes(archive: Archive, intact: set[str]) -> tuple[list[Check], list[
         elif not (kept := block_gate(c, c["etext"]))[0]:
             checks.append(Check("quote", subject, MISMATCH, kept[1]))
         else:
+            meta = f", only in the page's metadata ({c['found_in_metadata']})" if c.get("found_in_metadata") else ""
             checks.append(Check("quote", subject, OK,
-                                f"quote present ({c['match']}) at [{c['start']}, {c['end']}) of capture {c['blake3'][:16]}{kept[1]}"))
+                                f"quote present ({c['match']}) at [{c['start']}, {c['end']}) of capture {c['blake3'][:16]}{kept[1]}{meta}"))
     return checks, gaps
 
 

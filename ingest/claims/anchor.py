@@ -138,8 +138,14 @@ def normalize(s: str) -> tuple[str, list[int], set[str]]:
 
 
 def quotes_equivalent(a: str, b: str) -> bool:
-    """Whether two quotes differ only in what normalisation ignores."""
-    return normalize(a)[0] == normalize(b)[0]
+    """Whether the stored passage `a` and the quote `b` differ only in what normalisation ignores
+    (line-end hyphens included)."""
+    na, where, _ = normalize(a)
+    nb = normalize(b)[0]
+    if na == nb:
+        return True
+    marked = hyphenation.mark_line_ends(a, na, where)
+    return marked is not None and hyphenation.pattern(nb).fullmatch(marked[0]) is not None
 
 
 def _field(item: Any, name: str) -> Any:

@@ -334,7 +334,7 @@ async def source_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
             cap["diff"] = text_diff(old, new, f"version {previous['version']}", f"version {cap['version']}")
         previous = cap
     citations = await rows(datasette, """
-        SELECT ci.id, ci.claim_id, ci.n, ci.match, ci.quote FROM citations ci
+        SELECT ci.id, ci.claim_id, ci.n, ci.match, ci.quote, ci.found_in_metadata FROM citations ci
         JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0
         WHERE ci.source_id = ? ORDER BY ci.claim_id, ci.n""", [source["id"]])
     return {"source": source, "captures": captures, "attempts": attempts, "citations": citations}
