@@ -23,15 +23,12 @@ from markupsafe import Markup, escape
 from ingest.claims.blocks import describe, pieces, runs_for
 from ingest.claims.fragments import text_fragment_url
 from ingest.display import href
-from ingest.store.db import fold
+from ingest.site.passages import context, fts_query, search_terms, snippet
 from ingest.text.charset import serve_label
-from ingest.text.extraction import PAGE_SEPARATOR
 
 DB = "archive"
 HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 SLUG = r"[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?"
-CONTEXT = 200
-SNIPPET = 90
 MAX_RESULTS = 50
 PROVES = ("The quoted words are present in an intact archived copy of the source captured at {at}. "
           "This does not prove the claim true.")
@@ -72,83 +69,6 @@ def is_web_url(url: str | None) -> bool:
     except ValueError:
         return False
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
-
-
-def page_marked(piece: str, page: int) -> Markup:
-    """`piece` escaped, each page separator (a form feed) shown as "— page N —", N counted from
-    `page`, the page the piece starts on: a form feed is drawn as a box otherwise."""
-    out, n = [], page
-    for k, part in enumerate(piece.split(PAGE_SEPARATOR)):
-        if k:
-            n += 1
-            out.append(Markup('<span class="page-break">— page {} —</span>').format(n))
-        out.append(escape(part))
-    return Markup("").join(out)
-
-
-def context(text: str, start: int, end: int, width: int = CONTEXT) -> dict[str, Markup]:
-    """The passage [start, end) with up to `width` characters either side, escaped, page
-    separators shown as markers."""
-    lo, hi = max(0, start - width), min(len(text), end + width)
-    first = text.count(PAGE_SEPARATOR, 0, lo) + 1
-    at_mark = first + text.count(PAGE_SEPARATOR, lo, start)
-    at_after = at_mark + text.count(PAGE_SEPARATOR, start, end)
-    return {
-        "before": page_marked(("…" if lo > 0 else "") + text[lo:start], first),
-        "mark": page_marked(text[start:end], at_mark),
-        "after": page_marked(text[end:hi] + ("…" if hi < len(text) else ""), at_after),
-    }
-
-
-WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def search_terms(q: str | None) -> list[str]:
-    """The words of a query, folded (ё = е) and lower-cased; operators and punctuation are dropped."""
-    return [w.lower() for w in WORD.findall(fold(q or "") or "")][:16]
-
-
-def fts_query(terms: list[str]) -> str:
-    """Every word as a quoted prefix term: a name finds its inflected forms (Азарян → Азаряна)."""
-    return " ".join('"' + t.replace('"', '""') + '"*' for t in terms)
-
-
-def snippet(text: str, terms: list[str], width: int = SNIPPET) -> list[tuple[Markup, bool]]:
-    """Pieces of text around the first match, each (escaped piece, highlighted), page separators
-    shown as markers."""
-    pieces = _snippet(text, terms, width)
-    if not pieces:
-        return []
-    lo = pieces[0][2]
-    page = text.count(PAGE_SEPARATOR, 0, lo) + 1
-    out = []
-    for piece, hit, _ in pieces:
-        out.append((page_marked(piece, page), hit))
-        page += piece.count(PAGE_SEPARATOR)
-    return out
-
-
-def _snippet(text: str, terms: list[str], width: int) -> list[tuple[str, bool, int]]:
-    if not text:
-        return []
-    folded = fold(text) or ""
-    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)) + r")\w*",
-                         re.IGNORECASE) if terms else None
-    first = pattern.search(folded) if pattern else None
-    at = first.start() if first else 0
-    lo, hi = max(0, at - width), min(len(text), at + width * 2)
-    pieces: list[tuple[str, bool, int]] = [("…", False, lo)] if lo > 0 else []
-    pos = lo
-    for m in (pattern.finditer(folded, lo, hi) if pattern else []):
-        if m.end() > hi:
-            break
-        pieces.append((text[pos:m.start()], False, pos))
-        pieces.append((text[m.start():m.end()], True, m.start()))
-        pos = m.end()
-    pieces.append((text[pos:hi], False, pos))
-    if hi < len(text):
-        pieces.append(("…", False, hi))
-    return [p for p in pieces if p[0]]
 
 
 def parse_date(value: str | None) -> dt.date | None:
