@@ -386,8 +386,7 @@ class Runner:
         self.archive.record("extraction", "extractions", str(eid), row, extra={"text": ex.text})
         if ex.error:
             self.report.extraction_failures.append(f"{blake3[:12]}: {ex.error}")
-        if reason := ex.metadata.get("incomplete"):  # the page's text is not in the capture
-            self.report.incomplete += [f"{sid}: {reason}" for sid in record_incomplete(self.archive, blake3, reason)]
+        self.report.incomplete += record_incomplete(self.archive, blake3, ex.metadata.get("incomplete"))
 
     def finish(self) -> None:
         completed = self.warc.close()
@@ -399,7 +398,6 @@ class Runner:
 
 def _tool() -> str:
     from ingest import __version__
-
     return f"khronika/{__version__}"
 
 

@@ -51,10 +51,13 @@ def _shell(root: Any) -> str | None:
     return None
 
 
-def record_incomplete(archive: Any, blake3: str, reason: str) -> list[str]:
-    """Mark the captures of `blake3` incomplete (and the attempts that made them); return their
-    source ids. Each is a logged revision of the row, so the flag is evidence like the rest."""
-    marked = []
+def record_incomplete(archive: Any, blake3: str, reason: str | None) -> list[str]:
+    """Mark the captures of `blake3` incomplete (and the attempts that made them) when `reason` is
+    given; return "source: reason" for each. Each is a logged revision of the row, so the flag is
+    evidence like the rest."""
+    marked: list[str] = []
+    if not reason:
+        return marked
     for cap in list(archive.db.query("SELECT * FROM captures WHERE blake3 = ? AND incomplete IS NULL", [blake3])):
         cap["incomplete"] = reason
         archive.record("capture_incomplete", "captures", str(cap["id"]), cap)
@@ -62,5 +65,5 @@ def record_incomplete(archive: Any, blake3: str, reason: str) -> list[str]:
                                          [cap["id"]])):
             att.update(outcome="incomplete", error=reason)
             archive.record("attempt_incomplete", "attempts", str(att["id"]), att)
-        marked.append(cap["source_id"])
+        marked.append(f"{cap['source_id']}: {reason}")
     return marked
