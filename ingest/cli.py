@@ -115,9 +115,10 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
     """Capture, extract and record every source of the case files; anchor their claims.
 
     By default only sources never captured are fetched; --refresh re-fetches URL sources to
-    record changes. Exit 0: every source captured or unchanged; 1: some failed, or a capture
-    is incomplete (its page's text is not in it), each listed; 2: case-file or usage error,
-    nothing fetched.
+    record changes. The summary names every claim that is not sourced (with the reason) and
+    every claim whose drift changed in this run. Exit 0: every source captured or unchanged;
+    1: some failed, or a capture is incomplete (its page's text is not in it), each listed;
+    2: case-file or usage error, nothing fetched.
 
     Example: python -m ingest run cases/workers-power.yml --archive archive
     """
@@ -174,12 +175,18 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
         echo(f"incomplete: {line}", err=True)
     for note in report.notes:
         echo(f"note: {note}", err=True)
+    for claim_id, status, reason in report.not_sourced:
+        echo(f"not sourced: {claim_id}: {status}: {reason}", err=True)
+    for claim_id, was, now, since, reason in report.drift_changes:
+        seen = f" since {since}" if since else ""
+        echo(f"drift: {claim_id}: {was} -> {now}{seen}" + (f": {reason}" if reason else ""), err=True)
     claims = ", ".join(f"{n} {status}" for status, n in sorted(report.claims.items())) or "none"
+    drifted = ", ".join(f"{n} {kind}" for kind, n in sorted(report.drift.items()))
     echo(
         f"{report.count('new')} new capture(s), {report.count('unchanged')} unchanged, "
         f"{report.count('kept')} kept without fetching, {report.count('failed')} failed, "
         f"{report.count('wanted')} wanted{f', {len(report.incomplete)} incomplete' if report.incomplete else ''}. "
-        f"Claims: {claims}.",
+        f"Claims: {claims}" + (f"; live sources drifted: {drifted}." if drifted else "."),
         err=True,
     )
     echo(f"log head {report.head}")
@@ -218,9 +225,10 @@ def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, p
 
     Each check ends ok, mismatch, missing, unverifiable or drift, with a reason. A passing
     quote check shows that the quoted words are present in an intact archived copy of the
-    source captured at the recorded time; it does not show that the claim is true.
-    Exit 0: all ok; 1: something is a mismatch or missing; 3: live drift; 4: something
-    could not be checked.
+    source captured at the recorded time; it does not show that the claim is true. Drift is
+    what a later capture or attempt of a source showed (held in the archive, no network
+    needed; found anew with --live). Exit codes, the first that applies: 1 something is a
+    mismatch or missing; 4 something could not be checked; 3 drift; 0 all ok.
 
     Example: python -m ingest verify --head 42:3f0c...e1
     """
@@ -258,8 +266,10 @@ def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, p
             echo(f"gap          {gap}")
         counts = ", ".join(f"{n} {state}" for state, n in report.counts().items())
         echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
+        if report.findings():
+            echo("findings: " + ", ".join(f"{n} {what}" for what, n in report.findings().items()) + ".")
         echo("A passing quote check means the quoted words are present in an intact archived copy "
-                   "captured at the recorded time; it does not mean the claim is true.")
+             "captured at the recorded time; it does not mean the claim is true.")
         echo(f"log head {final_head}")
     sys.exit(report.exit_code())
 
@@ -324,8 +334,10 @@ def verify_bag(path: str, key_fingerprint: str | None, as_json: bool, extract_cp
 
     Exit 0: all ok and the key is the one given with --key-fingerprint; 1: something is a
     mismatch or missing (a failed signature, another key, an altered file); 4: something could
-    not be checked; 5: all checks pass but no --key-fingerprint was given, so anyone could have
+    not be checked; 3: the package records drift (a source changed or vanished after its
+    archived copy) and nothing worse; 5: all checks pass but no --key-fingerprint was given, so anyone could have
     made the bag.
+    Drift is listed per citation; exit codes, the first that applies: 1, 5, 4, 3, 0.
 
     Example: python -m ingest verify-bag workers-power-bag.zip --key-fingerprint 3f0c...e1
     """
@@ -340,11 +352,14 @@ def verify_bag(path: str, key_fingerprint: str | None, as_json: bool, extract_cp
         echo(report.headline())
         for check in report.checks:
             if check.state != "ok":
-                echo(f"{check.state:<12} {check.check:<15} {check.subject}: {check.detail}")
+                finding = f" [{check.finding}]" if check.finding else ""
+                echo(f"{check.state:<12} {check.check:<15} {check.subject}{finding}: {check.detail}")
         for gap in report.gaps:
             echo(f"gap          {gap}")
-        counts = ", ".join(f"{n} {state}" for state, n in report.counts().items() if state != "drift")
+        counts = ", ".join(f"{n} {state}" for state, n in report.counts().items())
         echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
+        if report.findings():
+            echo("findings: " + ", ".join(f"{n} {what}" for what, n in report.findings().items()) + ".")
         echo("A passing quote check means the quoted words are present in an intact archived copy "
              "captured at the recorded time; it does not mean the claim is true.")
     sys.exit(report.exit_code())

@@ -65,6 +65,10 @@ class RunReport:
     head: Head | None = None
     warc: str | None = None
     claims: dict[str, int] = field(default_factory=dict)
+    drift: dict[str, int] = field(default_factory=dict)  # claims in force by drift, "none" left out
+    not_sourced: list[tuple[str, str, str]] = field(default_factory=list)  # (claim, status, reason)
+    drift_changes: list[tuple[str, str, str, str | None, str | None]] = field(default_factory=list)
+    # (claim, drift before, drift now, since, reason)
 
     def count(self, state: str) -> int:
         return sum(1 for r in self.results if r.state == state)
@@ -246,15 +250,22 @@ class Runner:
     def _capture_url(self, source: Source, sid: str) -> None:
         assert source.url is not None
         previous = _latest_capture(self.archive, sid)
-        if previous is not None and not self.options.refresh:
+        # The case file names another address than the latest capture's: a new version is due.
+        moved = previous is not None and previous["url"] != source.url
+        if previous is not None and not self.options.refresh and not moved:
             self._result(sid, KEPT, f"captured before ({previous['captured_at']}); --refresh to check for changes")
             return
         if self.options.offline:
             if previous is None:
                 self._result(sid, FAILED, "never captured, and --offline forbids fetching it")
+            elif moved:
+                self._result(sid, KEPT, f"address changed to {source.url}; --offline: not fetched")
             else:
                 self._result(sid, KEPT, "--offline: not re-fetched")
             return
+        if moved:
+            assert previous is not None
+            self._address_changed(sid, previous["url"] or previous["local_path"], source.url)
         started = utcnow()
         try:
             if callable(self.options.fetch):
@@ -269,15 +280,24 @@ class Runner:
                           status=status, hops=exc.hops, warc_ref=ref)
             self._result(sid, FAILED, f"{exc.outcome}: {exc.reason}")
             return
-        self._record_fetch(sid, source, result, previous)
+        self._record_fetch(sid, source, result, previous, moved)
 
-    def _record_fetch(self, sid: str, source: Source, result: FetchResult, previous: dict[str, Any] | None) -> None:
+    def _address_changed(self, sid: str, old: str | None, new: str) -> None:
+        """Log the move once per new address (a failed fetch of it is retried by the next run)."""
+        seen = self.archive.db.execute(
+            "SELECT 1 FROM log WHERE event = 'address_changed' AND json_extract(entry, '$.source_id') = ? "
+            "AND json_extract(entry, '$.new_url') = ?", [sid, new]).fetchone()
+        if not seen:
+            self.archive.record("address_changed", source_id=sid, old_url=old, new_url=new)
+
+    def _record_fetch(self, sid: str, source: Source, result: FetchResult, previous: dict[str, Any] | None,
+                      moved: bool = False) -> None:
         ref = None
         for hop in result.hops:
             ref = self.warc.write_exchange(hop)
         final = result.hops[-1]
         blake3 = _store(self.archive, result.body, result.media_type)
-        if previous is not None and previous["blake3"] == blake3:
+        if previous is not None and previous["blake3"] == blake3 and not moved:
             self._attempt(sid, "http", source.url, "unchanged", None, started_at=result.fetched_at,
                           status=result.status, capture_id=previous["id"], blake3=blake3,
                           hops=result.hops, warc_ref=ref)
@@ -293,7 +313,7 @@ class Runner:
         })
         self._attempt(sid, "http", source.url, "captured", None, started_at=result.fetched_at,
                       status=result.status, capture_id=cid, blake3=blake3, hops=result.hops, warc_ref=ref)
-        what = "changed: new version" if previous else "captured"
+        what = "address changed: new version" if moved else "changed: new version" if previous else "captured"
         unchecked = f"; completeness unchecked: {result.completeness_note}" if result.completeness != "checked" else ""
         if unchecked:
             self.report.notes.append(f"{sid}: capture {cid} {unchecked[2:]}")
@@ -401,40 +421,21 @@ def _tool() -> str:
     return f"khronika/{__version__}"
 
 
-def _claims_up_to_date(archive: Archive, case: Case) -> dict[str, int] | None:
-    """Claim counts by status if nothing was recorded since the case's claims were last brought
-    up to date from this very case file; else None."""
-    row = archive.db.execute("SELECT case_file_blake3, log_seq FROM claims_state WHERE case_id = ?", [case.id]).fetchone()
-    if row is None or row[0] != blake3_of(case.raw) or row[1] != archive.log.head().seq:
-        return None
-    counts: dict[str, int] = {}
-    for status, n in archive.db.execute(
-            "SELECT status, count(*) FROM claims WHERE case_id = ? AND withdrawn = 0 GROUP BY status", [case.id]):
-        counts[status] = n
-    return counts
-
-
-def _mark_claims_done(archive: Archive, case: Case) -> None:
-    with archive.db.conn:
-        dbm.upsert(archive.db, "claims_state", {
-            "case_id": case.id, "case_file_blake3": blake3_of(case.raw), "log_seq": archive.log.head().seq})
-
-
 def run(cases: list[Case], archive: Archive, options: RunOptions, progress: Progress | None = None) -> RunReport:
-    """Capture every case's due sources, extract, anchor claims; the batch always completes."""
-    from ingest.claims import status as claims_mod
+    """Capture every case's due sources, extract, anchor claims, check drift; the batch always completes."""
+    from ingest.claims import standing
 
     runner = Runner(archive, options, progress)
     try:
         runner.capture_and_extract(cases)
         for case in cases:
-            counts = _claims_up_to_date(archive, case)
-            if counts is None:
-                with archive.batch():
-                    counts = claims_mod.record_claims(archive, case)
-                _mark_claims_done(archive, case)
-            for k, v in counts.items():
+            outcome = standing.bring_up_to_date(archive, case)
+            for k, v in outcome.counts.items():
                 runner.report.claims[k] = runner.report.claims.get(k, 0) + v
+            for k, v in outcome.drift.items():
+                runner.report.drift[k] = runner.report.drift.get(k, 0) + v
+            runner.report.not_sourced += outcome.not_sourced
+            runner.report.drift_changes += outcome.drift_changes
     finally:
         runner.finish()
     return runner.report

@@ -7,7 +7,6 @@ of the source captured at the recorded time. It does not prove the claim true.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from collections import Counter
@@ -56,13 +55,19 @@ class Report:
 
     def exit_code(self) -> int:
         counts = self.counts()
+        # Precedence: 1 mismatch or missing > 4 unverifiable > 3 drift > 0; the counts name every category.
         if counts[MISMATCH] or counts[MISSING]:
             return 1
-        if counts[DRIFT]:
-            return 3
         if counts[UNVERIFIABLE]:
             return 4
+        if counts[DRIFT]:
+            return 3
         return 0
+
+    def findings(self) -> dict[str, int]:
+        """Drift results by what was found (quote_changed, page_gone, ...)."""
+        c = Counter(ch.finding for ch in self.checks if ch.finding and ch.state != OK)
+        return dict(sorted(c.items()))
 
     def as_json(self) -> dict[str, Any]:
         return {"counts": self.counts(), "checks": [c.as_json() for c in self.checks]}
@@ -331,49 +336,45 @@ def _check_rows(archive: Archive, entries: list[dict[str, Any]]) -> list[Check]:
 
 
 def check_live(archive: Archive, options: Any) -> list[Check]:
-    """Re-fetch URL sources (recorded like --refresh) and look for each anchored quote in the new version."""
-    from ingest.claims.status import latest_extraction
+    """Re-fetch URL sources (recorded like --refresh), then check each anchored quote against what
+    came back; the findings are logged as drift checks."""
+    from ingest.claims import drift
     from ingest.pipeline import Runner
 
     runner = Runner(archive, options)
-    checks: list[Check] = []
-    sources = list(archive.db.query("SELECT * FROM sources WHERE method = 'http' ORDER BY id"))
+    sources = {s["id"]: s["url"] for s in archive.db.query("SELECT id, url FROM sources WHERE method = 'http' ORDER BY id")}
     try:
-        for s in sources:
-            runner.refetch(s["id"], s["url"])
+        for sid, url in sources.items():
+            runner.refetch(sid, url)
         runner.extract_pending()
     finally:
         runner.finish()
-    outcomes = {r.source_id: r for r in runner.report.results}
-    for s in sources:
-        result = outcomes.get(s["id"])
-        latest = list(archive.db.query(
-            "SELECT * FROM captures WHERE source_id = ? ORDER BY version DESC LIMIT 1", [s["id"]]))
-        cits = list(archive.db.query(
-            "SELECT ci.* FROM citations ci JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0 "
-            "WHERE ci.source_id = ? AND ci.match IN ('exact','normalized') ORDER BY ci.id", [s["id"]]))
-        failed = result is not None and result.state == "failed"
-        for c in cits:
-            subject = f"citation {c['id']} at {s['url']}"
-            if failed:
-                gone = result.detail.startswith("gone")
-                checks.append(Check("live", subject, DRIFT if gone else UNVERIFIABLE, result.detail,
-                                    "page_gone" if gone else "unreachable"))
-                continue
-            ex = latest_extraction(archive.db, latest[0]["blake3"]) if latest else None
-            if ex is None or ex["text"] is None:
-                checks.append(Check("live", subject, UNVERIFIABLE, "live version has no extracted text", "unreachable"))
-                continue
-            found = anchor(ex["text"], c["quote"], prefix=c["prefix"], suffix=c["suffix"],
-                           blocks=runs_for(ex)[0], accept=c["spans"])
-            if found.found:
-                checks.append(Check("live", subject, OK, f"quote present in live version {latest[0]['blake3'][:16]}", "quote_present"))
-            elif found.match == "fuzzy" and found.exact is not None:
-                diff = "\n".join(difflib.unified_diff([c["exact"]], [found.exact], "archived", "live", lineterm=""))
-                checks.append(Check("live", subject, DRIFT, f"quote changed in live version:\n{diff}", "quote_changed"))
-            else:
-                checks.append(Check("live", subject, DRIFT, f"quote no longer in live version ({found.reason})", "quote_removed"))
-    return checks
+    with archive.batch():
+        found = drift.check_citations(archive, source_ids=set(sources))
+    state = {drift.PRESENT: OK, drift.UNREACHABLE: UNVERIFIABLE}
+    return [Check("live", f"citation {r['citation_id']} at {sources[r['source_id']]}", state.get(r["finding"], DRIFT),
+                  r["detail"] + (f"\n{r['diff']}" if r["diff"] else ""), r["finding"]) for r in found]
+
+
+HELD_DRIFT_SQL = (
+    "SELECT d.*, ci.claim_id, cap.version FROM citation_drift d JOIN citations ci ON ci.id = d.citation_id "
+    "JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0 LEFT JOIN captures cap ON cap.id = d.capture_id "
+    "WHERE d.finding != 'quote_present' ORDER BY d.citation_id"
+)
+
+
+def held_drift(db: Any, skip: set[str] | None = None) -> list[Check]:
+    """The drift the archive already holds (no network): each citation whose latest later
+    capture or attempt no longer shows its quote as archived."""
+    out = []
+    for d in db.query(HELD_DRIFT_SQL):
+        if skip and d["citation_id"] in skip:
+            continue
+        seen = f"attempt {d['attempt_id']}" + (f", capture version {d['version']}" if d["version"] else "")
+        out.append(Check("drift", f"citation {d['citation_id']}", DRIFT,
+                         f"since {d['since']} (last seen {d['observed_at']}, {seen}): {d['detail']}"
+                         + (f"\n{d['diff']}" if d["diff"] else ""), d["finding"]))
+    return out
 
 
 # -- running and recording ---------------------------------------------------------------------
@@ -382,6 +383,7 @@ def check_live(archive: Archive, options: Any) -> list[Check]:
 def verify(archive: Archive, *, head: Head | None = None, live: bool = False, live_options: Any = None,
            progress: Callable[[str], None] | None = None, limits: Any = None) -> Report:
     """Run every check; `limits` (ingest.text.workers.WorkerLimits) bound each re-extraction."""
+    from ingest.claims import drift
     from ingest.claims.status import update_status
 
     say = progress or (lambda s: None)
@@ -397,13 +399,18 @@ def verify(archive: Archive, *, head: Head | None = None, live: bool = False, li
     checks += quote_checks
     say("log")
     checks += check_log(archive, head)
+    live_checked: set[str] = set()
     if live:
         say("live")
-        checks += check_live(archive, live_options)
+        live_checks = check_live(archive, live_options)
+        live_checked = {c.subject.split(" ")[1] for c in live_checks}
+        checks += live_checks
+    checks += held_drift(archive.db, live_checked)
     # A citation the quote gate did not pass does not count for its claim, whatever its row says.
     refused = {c.subject.removeprefix("citation ") for c in quote_checks if c.state != OK}
     for row in list(archive.db.query("SELECT id FROM claims WHERE withdrawn = 0")):
         update_status(archive, row["id"], intact, refused)
+    drift.update_claims(archive)
     report = Report(checks, gaps)
     _store_results(archive, report)
     return report

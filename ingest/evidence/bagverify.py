@@ -1,6 +1,6 @@
 """Check an evidence package on its own: no network, no archive folder.
 
-Checks, each ending ok, mismatch, missing or unverifiable with a reason (ingest.verify.Check):
+Checks, each ending ok, mismatch, missing, unverifiable or drift with a reason (ingest.verify.Check):
 
     bagit            the `bagit` package's validator (manifests, Payload-Oxum, completeness); links and
                      special files anywhere in the bag (then the validator is not run)
@@ -17,6 +17,7 @@ Checks, each ending ok, mismatch, missing or unverifiable with a reason (ingest.
     quote            each citation's exact passage at [start, end) of its text
     log              the log chain (entries of other cases reduced to seq, hash, prev) and the rows it records
     head             bag-info's Khronika-Log-Head against the log's last entry and the signed head
+    drift            each citation whose source changed or vanished after its archived copy, as recorded
 
 The bag is hostile input: every path read comes through evidence/bagpaths (confined, no links).
 """
@@ -41,6 +42,7 @@ from ingest.checks.verify import (
     UNVERIFIABLE,
     Check,
     Report,
+    held_drift,
     wanted_gaps,
 )
 from ingest.evidence import signing
@@ -149,6 +151,7 @@ def _verify(bag: Path, key_fingerprint: str | None, limits: WorkerLimits) -> Bag
                                 "re-extraction runs only for a bag with a valid signature"))
         report.gaps += wanted_gaps(db)
         report.gaps += check_quotes(db, checks, intact, texts)
+        checks += held_drift(db)
         check_log(bag, db, info, signed, checks)
     finally:
         db.close()

@@ -30,7 +30,7 @@ td,th{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top
 blockquote{border-left:4px solid #999;margin:.5em 0;padding:.3em .8em;background:#f7f7f7;white-space:pre-wrap}
 mark{background:#ffe36e}
 .boundary{font:.75em Helvetica,Arial,sans-serif;background:#8b1a1a;color:#fff;border-radius:3px;padding:0 .3em;margin:0 .2em}
-.state-ok{color:#1b5e20}.state-mismatch,.state-missing{color:#b71c1c;font-weight:bold}.state-unverifiable{color:#6d4c00}
+.state-drift{color:#8a4b00;font-weight:bold}.state-ok{color:#1b5e20}.state-mismatch,.state-missing{color:#b71c1c;font-weight:bold}.state-unverifiable{color:#6d4c00}
 .note{background:#eef3fb;border:1px solid #b7c8e6;padding:.6em .9em}
 .claim{border-top:2px solid #ddd;padding-top:.5em;margin-top:1.5em}
 """
@@ -39,6 +39,19 @@ mark{background:#ffe36e}
 def statement(captured_at: str) -> str:
     return (f"The quoted words are present in an intact archived copy of the source captured at {captured_at}; "
             "this does not prove the claim true.")
+
+
+def current_drift(checks: list[dict[str, Any]], citations: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each citation's latest drift finding and since when it holds (as the citation_drift table keeps it)."""
+    anchored = {c["id"]: c["capture_id"] for c in citations}
+    out: dict[str, dict[str, Any]] = {}
+    for d in checks:
+        if d["anchored_capture_id"] != anchored.get(d["citation_id"]):
+            continue
+        prev = out.get(d["citation_id"])
+        since = prev["since"] if prev and prev["finding"] == d["finding"] else d["observed_at"]
+        out[d["citation_id"]] = {**d, "since": since}
+    return out
 
 
 def _e(value: Any) -> str:
@@ -70,6 +83,7 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
     extractions = {e["id"]: e for e in t["extractions"]}
     sources = {s["id"]: s for s in t["sources"]}
     by_subject = {r["subject"]: r for r in results}
+    drift = current_drift(t.get("drift_checks", []), t["citations"])
     out: list[str] = []
     w = out.append
     w("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
@@ -108,6 +122,11 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
         people = ", ".join(json.loads(claim["people"] or "[]"))
         w(f"<p>Date: {_e(date)}. Type: {_e(claim['type'])}. People: {_e(people or 'none named')}. "
           f"Status at export: {_e(claim['status'])} ({_e(claim['status_reason'])}).</p>")
+        if (claim.get("drift") or "none") != "none":
+            w(f"<p class=\"state-drift\">Live sources since the archived copies: {_e(claim['drift'])} since "
+              f"{_e(claim['drift_since'])} ({_e(claim['drift_reason'])}).</p>")
+        else:
+            w("<p>Live sources since the archived copies: no drift recorded.</p>")
         for ci in [c for c in t["citations"] if c["claim_id"] == claim["id"]]:
             src = sources.get(ci["source_id"], {})
             w(f"<h4>Citation {_e(ci['n'])} <code>{_e(ci['id'])}</code>: {_e(ci['stance'])}, "
@@ -128,6 +147,12 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
                 f = files.get(cap["blake3"], {})
                 w(f"<p>Capture {_e(cap['id'])} at {_e(cap['captured_at'])}: BLAKE3 <span class=\"hash\">{_e(cap['blake3'])}"
                   f"</span>, SHA-256 <span class=\"hash\">{_e(f.get('sha256'))}</span>, file <code>data/files/{_e(cap['blake3'])}</code>.</p>")
+            d = drift.get(ci["id"])
+            if d is not None and d["finding"] == "quote_present":
+                w(f"<p>Live source: quote still present when last checked ({_e(d['observed_at'])}).</p>")
+            elif d is not None:
+                w(f"<p class=\"state-drift\">Live source since the archived copy: {_e(d['finding'])} since "
+                  f"{_e(d['since'])} (last checked {_e(d['observed_at'])}): {_e(d['detail'])}</p>")
             res = by_subject.get(f"citation {ci['id']}")
             if res is None:
                 w("<p class=\"state-unverifiable\">No quote check at export time (wanted source or not checked).</p>")

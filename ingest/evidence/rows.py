@@ -55,9 +55,11 @@ def case_rows(db: sqlite_utils.Database, case_id: str) -> CaseRows:
     files = rows_in(db, "files", "blake3", blake3s, "blake3")
     extractions = rows_in(db, "extractions", "blake3", {f["blake3"] for f in files}, "id")
     warcs = rows_in(db, "warcs", "name", {c["warc_file"] for c in captures} | {a["warc_file"] for a in attempts}, "name")
+    drift_checks = rows_in(db, "drift_checks", "citation_id", {c["id"] for c in citations}, "id")
     return CaseRows(case, {
         "files": files, "cases": [case], "sources": sources, "warcs": warcs, "captures": captures,
         "attempts": attempts, "extractions": extractions, "claims": claims, "citations": citations,
+        "drift_checks": drift_checks,
     })
 
 

@@ -13,11 +13,12 @@ from ingest.store.log import canonical
 # Columns computed from other rows or files: stored for reading, never logged, always recomputable.
 DERIVED = {
     "extractions": ("text",),
-    "claims": ("status", "status_reason", "supporting_outlets"),
+    "claims": ("status", "status_reason", "supporting_outlets", "drift", "drift_since", "drift_reason"),
 }
 
 # Tables whose rows are written only through the log (and checked against it by verify).
-LOGGED_TABLES = ("cases", "sources", "files", "captures", "attempts", "extractions", "warcs", "claims", "citations")
+LOGGED_TABLES = ("cases", "sources", "files", "captures", "attempts", "extractions", "warcs", "claims", "citations",
+                 "drift_checks")
 
 SCHEMA: dict[str, dict[str, Any]] = {
     "files": dict(
@@ -78,7 +79,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         columns={
             "id": str, "case_id": str, "slug": str, "text": str, "date": str, "date_note": str, "type": str,
             "people": str, "withdrawn": int, "recorded_at": str, "status": str, "status_reason": str,
-            "supporting_outlets": int,
+            "supporting_outlets": int, "drift": str, "drift_since": str, "drift_reason": str,
         },
         pk="id",
         foreign_keys=[("case_id", "cases", "id")],
@@ -97,6 +98,24 @@ SCHEMA: dict[str, dict[str, Any]] = {
             ("claim_id", "claims", "id"), ("source_id", "sources", "id"), ("capture_id", "captures", "id"),
             ("blake3", "files", "blake3"), ("extraction_id", "extractions", "id"),
         ],
+    ),
+    "drift_checks": dict(
+        # Logged: what a later capture or attempt of a source showed of a citation's quote.
+        columns={
+            "id": int, "citation_id": str, "source_id": str, "anchored_capture_id": int, "finding": str,
+            "attempt_id": int, "capture_id": int, "blake3": str, "extraction_id": int, "observed_at": str,
+            "detail": str, "diff": str, "checked_at": str,
+        },
+        pk="id",
+        foreign_keys=[("source_id", "sources", "id"), ("attempt_id", "attempts", "id"), ("capture_id", "captures", "id")],
+    ),
+    "citation_drift": dict(
+        # Derived from drift_checks by triggers: each citation's latest finding and since when it holds.
+        columns={
+            "citation_id": str, "source_id": str, "finding": str, "since": str, "observed_at": str,
+            "check_id": int, "attempt_id": int, "capture_id": int, "detail": str, "diff": str,
+        },
+        pk="citation_id",
     ),
     "claims_state": dict(
         # Derived: the log head after a case's claims were last brought up to date, so a run
@@ -138,6 +157,9 @@ INDEXES = [
     ("captures", ["version"]),
     ("attempts", ["outcome"]),
     ("claim_people", ["person", "claim_id"]),
+    ("drift_checks", ["citation_id", "attempt_id"]),
+    ("citation_drift", ["source_id"]),
+    ("log", ["table_name", "key"]),
 ]
 
 # Derived from claims.people by triggers, so every way a claim row is written keeps it current.
@@ -168,6 +190,33 @@ CLAIM_PEOPLE_TRIGGERS = [
        END""",
     """CREATE TRIGGER IF NOT EXISTS claim_people_delete AFTER DELETE ON claims BEGIN
          DELETE FROM claim_people WHERE claim_id = old.id;
+       END""",
+]
+
+# The current drift of each citation follows its history row by row, in any connection that
+# writes drift_checks (a run, a replay of the log, an evidence package's database). A finding
+# that repeats keeps the date it was first seen; a citation re-anchored or withdrawn starts over
+# (and a check made against an earlier anchoring never counts).
+DRIFT_TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS citation_drift_insert AFTER INSERT ON drift_checks
+         WHEN new.anchored_capture_id IS (SELECT capture_id FROM citations WHERE id = new.citation_id) BEGIN
+         INSERT INTO citation_drift (citation_id, source_id, finding, since, observed_at, check_id, attempt_id,
+                                     capture_id, detail, diff)
+           VALUES (new.citation_id, new.source_id, new.finding, new.observed_at, new.observed_at, new.id,
+                   new.attempt_id, new.capture_id, new.detail, new.diff)
+           ON CONFLICT(citation_id) DO UPDATE SET
+             since = CASE WHEN citation_drift.finding = excluded.finding THEN citation_drift.since ELSE excluded.since END,
+             finding = excluded.finding, observed_at = excluded.observed_at, check_id = excluded.check_id,
+             attempt_id = excluded.attempt_id, capture_id = excluded.capture_id, detail = excluded.detail,
+             diff = excluded.diff,
+             source_id = excluded.source_id;
+       END""",
+    """CREATE TRIGGER IF NOT EXISTS citation_drift_reanchored AFTER UPDATE OF capture_id, start, "end" ON citations
+         WHEN old.capture_id IS NOT new.capture_id OR old.start IS NOT new.start OR old."end" IS NOT new."end" BEGIN
+         DELETE FROM citation_drift WHERE citation_id = old.id;
+       END""",
+    """CREATE TRIGGER IF NOT EXISTS citation_drift_withdrawn AFTER DELETE ON citations BEGIN
+         DELETE FROM citation_drift WHERE citation_id = old.id;
        END""",
 ]
 
@@ -203,6 +252,11 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     for table, columns in INDEXES:
         db[table].create_index(columns, if_not_exists=True)
     db.execute("CREATE INDEX IF NOT EXISTS idx_claims_open ON claims (id) WHERE withdrawn = 0 AND status != 'sourced'")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_claims_drifted ON claims (id) WHERE withdrawn = 0 AND drift != 'none'")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_citation_drift_open ON citation_drift (citation_id) "
+               "WHERE finding != 'quote_present'")
+    for sql in DRIFT_TRIGGERS:
+        db.execute(sql)
     if "claims_fts" not in db.table_names():
         # Claims are short: this index keeps its own (folded) copy, so plain SQL triggers keep it current.
         db.execute("CREATE VIRTUAL TABLE claims_fts USING fts5(text, people, tokenize=\"unicode61 remove_diacritics 2\")")

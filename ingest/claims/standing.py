@@ -1,0 +1,60 @@
+"""A run's claim phase for one case: claims, status and drift brought up to date, and what changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ingest.claims import drift
+from ingest.claims.cases import Case
+from ingest.claims.status import record_claims
+from ingest.store import db as dbm
+from ingest.store.archive import Archive
+from ingest.store.files import blake3_of
+
+
+@dataclass
+class Standing:
+    counts: dict[str, int] = field(default_factory=dict)  # claims in force by status
+    drift: dict[str, int] = field(default_factory=dict)  # claims in force by drift, "none" left out
+    not_sourced: list[tuple[str, str, str]] = field(default_factory=list)  # (claim, status, reason)
+    drift_changes: list[tuple[str, str, str, str | None, str | None]] = field(default_factory=list)
+    # (claim, drift before, drift now, since, reason)
+
+
+def _up_to_date(archive: Archive, case: Case) -> bool:
+    """Whether nothing was recorded since the case's claims were last brought up to date from this very case file."""
+    row = archive.db.execute("SELECT case_file_blake3, log_seq FROM claims_state WHERE case_id = ?", [case.id]).fetchone()
+    return row is not None and row[0] == blake3_of(case.raw) and row[1] == archive.log.head().seq
+
+
+def _mark_done(archive: Archive, case: Case) -> None:
+    with archive.db.conn:
+        dbm.upsert(archive.db, "claims_state", {
+            "case_id": case.id, "case_file_blake3": blake3_of(case.raw), "log_seq": archive.log.head().seq})
+
+
+def bring_up_to_date(archive: Archive, case: Case) -> Standing:
+    """Record and anchor the case's claims, check the citations whose sources moved since, and say
+    which claims are not sourced and whose drift changed."""
+    out = Standing()
+    before = drift.standing(case.id, archive.db)
+    if not _up_to_date(archive, case):
+        with archive.batch():
+            record_claims(archive, case)
+            drift.check_citations(archive, case_id=case.id)
+        drift.update_claims(archive, case.id)
+        _mark_done(archive, case)
+    rows = archive.db.execute(
+        "SELECT id, status, status_reason, drift, drift_since, drift_reason FROM claims "
+        "WHERE case_id = ? AND withdrawn = 0 ORDER BY id", [case.id]).fetchall()
+    for cid, status, reason, now, since, why in rows:
+        out.counts[status] = out.counts.get(status, 0) + 1
+        now = now or "none"
+        if now != "none":
+            out.drift[now] = out.drift.get(now, 0) + 1
+        if status != "sourced":
+            out.not_sourced.append((cid, status, reason))
+        was = before.get(cid, ("none", None, None))[0]
+        if was != now:
+            out.drift_changes.append((cid, was, now, since, why))
+    return out
