@@ -377,6 +377,10 @@ def serve(archive_dir: str, port: int, host: str, allow_sql: bool) -> None:
     stopped after 2 s, no value over 256 MiB. --allow-sql, for the operator on this machine, is
     refused unless the site listens on 127.0.0.1 only.
 
+    While it runs, it looks at the archive every second: when a run or verify has changed it,
+    the copy is republished and the site restarted on it within a few seconds (pages show a
+    banner meanwhile). Ctrl-C and SIGTERM both stop Datasette too.
+
     Example: python -m ingest serve --archive archive --port 8001
     """
     from ingest.site.publish import ensure_snapshot
@@ -398,7 +402,7 @@ def serve(archive_dir: str, port: int, host: str, allow_sql: bool) -> None:
     else:
         echo("published copy is current", err=True)
     echo(f"serving http://{host}:{port}/" + (" (arbitrary SQL allowed: --allow-sql)" if allow_sql else ""), err=True)
-    sys.exit(run_server(Path(archive_dir), host, port, allow_sql))
+    sys.exit(run_server(Path(archive_dir), host, port, allow_sql, say=lambda s: echo(s, err=True)))
 
 
 def main() -> None:

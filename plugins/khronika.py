@@ -136,6 +136,15 @@ def prepare_jinja2_environment(env, datasette):  # type: ignore[no-untyped-def]
     env.finalize = _finalize
 
 
+@hookimpl
+def extra_template_vars(datasette):  # type: ignore[no-untyped-def]
+    """A banner on every page while the published copy is older than the archive (serve republishes it)."""
+    async def inner():  # type: ignore[no-untyped-def]
+        return {"khronika_stale": web.stale_notice(_db_path(datasette))}
+
+    return inner
+
+
 def _link(href: str, text: str) -> Markup:
     return Markup('<a href="{}">{}</a>').format(href, text)
 

@@ -152,7 +152,7 @@ def test_cli_verify_bag_on_zip(exported: dict[str, object]) -> None:
     pinned = khronika("verify-bag", str(exported["bag"]), "--key-fingerprint", str(exported["fp"]))
     assert pinned.code == 0
     assert pinned.out.splitlines()[0] == f"signature: valid, made with the key given with --key-fingerprint ({exported['fp']})"
-    assert "41 checks: 41 ok, 0 mismatch, 0 missing, 0 unverifiable. 8 gap(s) (wanted sources)." in pinned.out
+    assert "41 checks: 41 ok, 0 mismatch, 0 missing, 0 unverifiable, 0 drift. 8 gap(s) (wanted sources)." in pinned.out
 
 
 def test_without_a_fingerprint_the_key_is_not_pinned(exported: dict[str, object]) -> None:
@@ -163,7 +163,7 @@ def test_without_a_fingerprint_the_key_is_not_pinned(exported: dict[str, object]
     assert lines[0] == "signature: valid, key not pinned: anyone could have made this bag; pass --key-fingerprint"
     assert lines[1] == (f"unverifiable key             {exported['fp']}: key not pinned: anyone could have made "
                         "this bag; pass --key-fingerprint")
-    assert "41 checks: 40 ok, 0 mismatch, 0 missing, 1 unverifiable. 8 gap(s) (wanted sources)." in plain.out
+    assert "41 checks: 40 ok, 0 mismatch, 0 missing, 1 unverifiable, 0 drift. 8 gap(s) (wanted sources)." in plain.out
     as_json = json.loads(khronika("verify-bag", str(exported["bag"]), "--json").out)
     assert {k: as_json[k] for k in ("result", "signature", "key", "key_fingerprint", "counts")} == {
         "result": UNPINNED, "signature": "valid", "key": "not pinned", "key_fingerprint": exported["fp"],

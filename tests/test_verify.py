@@ -206,7 +206,7 @@ def test_a_consistently_rewritten_chain_is_caught_only_by_a_published_head(built
     assert [c["detail"] for c in report["checks"] if c["check"] == "head"][0].startswith(f"entry {seq} has hash ")
 
 
-def test_live_drift_is_reported_while_plain_verify_passes(built: tuple[Path, Path, Site]) -> None:
+def test_live_drift_is_reported_and_plain_verify_then_reports_it_from_the_archive(built: tuple[Path, Path, Site]) -> None:
     _, archive, site = built
     site.set("/report", PAGE.replace("held for two months", "held for three months")
              .replace("questioned as witnesses and later released", "questioned").encode("utf-8"),
@@ -219,8 +219,14 @@ def test_live_drift_is_reported_while_plain_verify_passes(built: tuple[Path, Pat
     assert "-ordered the student held for two months" in live["citation t/held#2"]["detail"]
     assert "+ordered the student held for three months" in live["citation t/held#2"]["detail"]
     assert live["citation t/released#1"]["finding"] == "quote_removed"
-    # The anchored capture is intact, so plain verify still passes; the new version is recorded.
-    assert verify_json(archive)[0] == 0
+    # The anchored capture is intact, but the archive now holds a later version without the
+    # quotes: plain verify (no network) reports that drift, exit 3.
+    code, report = verify_json(archive)
+    assert code == 3
+    assert [(c["check"], c["subject"], c["state"], c["finding"]) for c in report["checks"] if c["state"] != "ok"] == [
+        ("drift", "citation t/held#2", "drift", "quote_changed"),
+        ("drift", "citation t/released#1", "drift", "quote_removed"),
+    ]
     assert query(archive / "archive.db", "SELECT count(*) FROM captures WHERE source_id = 't/report'") == [(2,)]
     site.set("/report", b"", status=404)
     code, report = verify_json(archive, "--live")

@@ -55,6 +55,21 @@ def archive_state(archive: Path) -> dict[str, object]:
     return {"max_seq": seq, "head": head, "verify_runs": runs}
 
 
+def staleness(archive: Path) -> str | None:
+    """How the archive moved on since the published copy was made, or None if it did not."""
+    stamp_path = published_dir(archive) / STAMP_NAME
+    try:
+        stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    now = archive_state(archive)
+    if stamp.get("state") == now:
+        return None
+    was = stamp.get("state") or {}
+    return (f"the archive changed since the published copy was made (log seq {was.get('max_seq')} -> {now['max_seq']}, "
+            f"verify runs {was.get('verify_runs')} -> {now['verify_runs']})")
+
+
 def _stale(archive: Path) -> str | None:
     """Why the snapshot must be rebuilt, or None if it is current."""
     out = published_dir(archive)
@@ -65,10 +80,7 @@ def _stale(archive: Path) -> str | None:
         stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "the stamp file is unreadable"
-    now = archive_state(archive)
-    if stamp.get("state") != now:
-        return f"the archive changed since the published copy was made (log seq {stamp.get('state', {}).get('max_seq')} -> {now['max_seq']}, verify runs {stamp.get('state', {}).get('verify_runs')} -> {now['verify_runs']})"
-    return None
+    return staleness(archive) if isinstance(stamp, dict) else "the stamp file is unreadable"
 
 
 def ensure_snapshot(archive: Path) -> Snapshot:

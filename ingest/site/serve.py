@@ -1,20 +1,27 @@
-"""Run Datasette on an archive's published copy, with the repository's metadata, plugins and templates."""
+"""Run Datasette on an archive's published copy, with the repository's metadata, plugins and templates,
+and republish the copy when the archive changes while it runs."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 from ingest.site.guard import ALLOW_SQL_ENV, SETTINGS
-from ingest.site.publish import DB_NAME, INSPECT_NAME, published_dir
+from ingest.site.publish import DB_NAME, INSPECT_NAME, archive_state, ensure_snapshot, published_dir, staleness
 
 ROOT = Path(__file__).resolve().parents[2]
 METADATA = ROOT / "metadata.yml"
 PLUGINS = ROOT / "plugins"
 TEMPLATES = ROOT / "templates"
 LOCAL_ONLY = "127.0.0.1"
+POLL = 1.0  # seconds between looks at the archive's log head and verify runs
+SETTLE = 1.0  # the archive must stay unchanged this long before it is republished (a run writes in bursts)
 
 
 def settings(allow_sql: bool = False) -> dict[str, object]:
@@ -56,14 +63,41 @@ def refusal(host: str, allow_sql: bool) -> str | None:
     return None
 
 
-def serve(archive: Path, host: str, port: int, allow_sql: bool = False) -> int:
+def serve(archive: Path, host: str, port: int, allow_sql: bool = False,
+          say: Callable[[str], None] = lambda s: None) -> int:
+    """Serve until Ctrl-C or SIGTERM (either ends Datasette too); when the archive's log head or
+    verify runs change, make a new published copy and restart Datasette on it."""
     why = refusal(host, allow_sql)
     if why is not None:
         raise ValueError(why)
-    proc = subprocess.Popen(datasette_args(host, port, allow_sql), cwd=published_dir(archive),
-                            env=environment(archive, allow_sql))
+    start = lambda: subprocess.Popen(datasette_args(host, port, allow_sql), cwd=published_dir(archive),  # noqa: E731
+                                     env=environment(archive, allow_sql))
+    previous = signal.signal(signal.SIGTERM, _stop)
+    proc = start()
+    seen, since = _state(archive), time.monotonic()
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        return proc.wait()
+        while True:
+            try:
+                return proc.wait(POLL)  # Datasette ended on its own (a port in use, say): so does serve
+            except subprocess.TimeoutExpired:
+                pass
+            now = _state(archive)
+            if now != seen:
+                seen, since = now, time.monotonic()
+                continue
+            if time.monotonic() - since < SETTLE or staleness(archive) is None:
+                continue
+            try:
+                snap = ensure_snapshot(archive)
+            except Exception as exc:  # noqa: BLE001 - keep serving the older copy (its pages say it is older)
+                say(f"could not republish: {exc}")
+                since = time.monotonic()
+                continue
+            say(f"published copy rebuilt: {snap.reason}; restarting the site")
+            _end(proc)
+            proc = start()
+    except (KeyboardInterrupt, _Stop):
+        _end(proc)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)

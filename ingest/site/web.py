@@ -8,22 +8,24 @@ serve`); without it, it is the folder above the served database (ARCHIVE/publish
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import json
 import os
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from datasette.database import QueryInterrupted
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from ingest.claims.blocks import describe, pieces, runs_for
 from ingest.claims.fragments import text_fragment_url
 from ingest.display import href
+from ingest.site import history
 from ingest.site.passages import context, fts_query, search_terms, snippet
+from ingest.site.timeline import DRIFT_COLOUR, STATUS_STYLE, claim_href, parse_date, shape, timeline_svg
 from ingest.text.charset import serve_label
 
 DB = "archive"
@@ -37,14 +39,6 @@ PROVES = ("The quoted words are present in an intact archived copy of the source
 INLINE = {"text/html", "text/plain", "application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"}
 AS_TEXT = {"application/yaml", "application/x-yaml", "text/yaml", "application/json", "text/csv", "text/markdown"}
 ARCHIVE_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-STATUS_STYLE = {  # colour and shape on the timeline
-    "sourced": ("#1b7f3b", "circle"),
-    "partly_sourced": ("#b8860b", "square"),
-    "unsourced": ("#b22222", "triangle"),
-    "contested": ("#6a3d9a", "diamond"),
-}
-
-
 class NotFound(Exception):
     pass
 
@@ -71,79 +65,6 @@ def is_web_url(url: str | None) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
-def parse_date(value: str | None) -> dt.date | None:
-    if not value:
-        return None
-    parts = value.split("-")
-    try:
-        y = int(parts[0])
-        m = int(parts[1]) if len(parts) > 1 else 1
-        d = int(parts[2]) if len(parts) > 2 else 1
-        return dt.date(y, m, d)
-    except (ValueError, IndexError):
-        return None
-
-
-def _shape(kind: str, x: float, y: float, colour: str) -> str:
-    r = 7
-    if kind == "circle":
-        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{colour}"/>'
-    if kind == "square":
-        return f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r}" height="{2 * r}" fill="{colour}"/>'
-    if kind == "triangle":
-        return f'<polygon points="{x:.1f},{y - r - 1:.1f} {x + r + 1:.1f},{y + r:.1f} {x - r - 1:.1f},{y + r:.1f}" fill="{colour}"/>'
-    return f'<polygon points="{x:.1f},{y - r - 2:.1f} {x + r + 2:.1f},{y:.1f} {x:.1f},{y + r + 2:.1f} {x - r - 2:.1f},{y:.1f}" fill="{colour}"/>'
-
-
-def timeline_svg(claims: list[dict[str, Any]]) -> Markup:
-    """A server-drawn time axis: one linked mark per dated claim, a lane per claim type."""
-    dated = [(parse_date(c["date"]), c) for c in claims]
-    dated = [(d, c) for d, c in dated if d is not None]
-    if not dated:
-        return Markup("")
-    types = sorted({c["type"] or "other" for _, c in dated})
-    first, last = min(d for d, _ in dated), max(d for d, _ in dated)
-    first = first.replace(day=1)
-    last = (last.replace(day=28) + dt.timedelta(days=4)).replace(day=1)  # first day of next month
-    span = max((last - first).days, 1)
-    left, right, top, lane = 170, 30, 30, 34
-    width = 900
-    height = top + lane * len(types) + 40
-
-    def x_of(d: dt.date) -> float:
-        return left + (width - left - right) * (d - first).days / span
-
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="timeline" '
-           f'role="img" aria-label="Timeline of dated claims">']
-    for i, t in enumerate(types):
-        y = top + lane * i + lane / 2
-        out.append(f'<text x="{left - 10}" y="{y + 4:.1f}" text-anchor="end" class="lane">{escape(t)}</text>')
-        out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" class="laneline"/>')
-    axis_y = top + lane * len(types) + 6
-    out.append(f'<line x1="{left}" x2="{width - right}" y1="{axis_y}" y2="{axis_y}" class="axis"/>')
-    tick = first
-    while tick <= last:
-        x = x_of(tick)
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 6}" y2="{axis_y + 5}" class="tick"/>')
-        out.append(f'<text x="{x:.1f}" y="{axis_y + 20}" text-anchor="middle" class="ticklabel">{tick:%b %Y}</text>')
-        tick = (tick.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    seen: dict[tuple[str, dt.date], int] = {}
-    for d, c in sorted(dated, key=lambda p: (p[0], p[1]["id"])):
-        t = c["type"] or "other"
-        n = seen.get((t, d), 0)
-        seen[(t, d)] = n + 1
-        colour, shape = STATUS_STYLE.get(c["status"] or "", ("#555555", "diamond"))
-        x = x_of(d) + n * 16
-        y = top + lane * types.index(t) + lane / 2
-        label = f"{c['date']} · {c['status']} · {c['text'][:140]}"
-        out.append(f'<a href="{escape(claim_href(c["id"]))}" class="mark"><title>{escape(label)}</title>'
-                   f'{_shape(shape, x, y, colour)}</a>')
-    out.append("</svg>")
-    return Markup("".join(out))
-
-
-def claim_href(claim_id: str) -> str:
-    return f"/-/claim/{claim_id}"
 
 
 def source_href(source_id: str) -> str:
@@ -159,6 +80,19 @@ def text_diff(old: str | None, new: str | None, old_name: str, new_name: str) ->
             "add" if line.startswith("+") else "del" if line.startswith("-") else "same"
         out.append((kind, line))
     return out
+
+
+def stale_notice(db_path: str | None) -> str | None:
+    """Why the published copy is older than the archive, in words for a banner; None when it is current."""
+    from ingest.site.publish import staleness
+
+    try:
+        why = staleness(archive_root(db_path))
+    except (NotFound, OSError, sqlite3.Error):
+        return None  # no archive beside the served copy (a copied database): nothing to compare with
+    if why is None:
+        return None
+    return f"This published copy is older than the archive: {why}. It is being republished; reload in a few seconds."
 
 
 # -- database access -----------------------------------------------------------------------------
@@ -216,7 +150,8 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
         c["live_url"] = live
         c["fragment_url"] = href(text_fragment_url(live, c["exact"] or c["quote"])) if live else None
         c["proves"] = PROVES.format(at=c["captured_at"]) if c["found"] else None
-    return {"claim": claim, "citations": cites}
+    await history.claim_drift(datasette, claim, cites)
+    return {"claim": claim, "citations": cites, "history": await history.claim_history(datasette, claim["id"])}
 
 
 async def timeline_page(datasette: Any, case: str) -> dict[str, Any]:
@@ -228,8 +163,14 @@ async def timeline_page(datasette: Any, case: str) -> dict[str, Any]:
     undated = [c for c in claims if not parse_date(c["date"])]
     used = sorted({c["status"] for c in claims if c["status"]})
     legend = [(s, *STATUS_STYLE.get(s, ("#555555", "diamond"))) for s in used]
-    legend_svg = [(s, Markup(f'<svg viewBox="0 0 20 20" width="18" height="18">{_shape(shape, 10, 10, colour)}</svg>'))
-                  for s, colour, shape in legend]
+    legend_svg = [(s, Markup(f'<svg viewBox="0 0 20 20" width="18" height="18">{shape(kind, 10, 10, colour)}</svg>'))
+                  for s, colour, kind in legend]
+    for c in claims:
+        c["drift_label"] = history.drift_label(c["drift"], c["drift_since"])
+    if any(c["drift_label"] for c in claims):
+        legend_svg.append(("live source changed or gone since the archived copy", Markup(
+            f'<svg viewBox="0 0 28 28" width="22" height="22"><circle cx="14" cy="14" r="11" fill="none" '
+            f'stroke="{DRIFT_COLOUR}" stroke-width="2.5" stroke-dasharray="4 2"/></svg>')))
     return {"case": row, "svg": timeline_svg(claims), "dated": dated, "undated": undated, "legend": legend_svg}
 
 
@@ -254,9 +195,10 @@ async def source_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
             cap["diff"] = text_diff(old, new, f"version {previous['version']}", f"version {cap['version']}")
         previous = cap
     citations = await rows(datasette, """
-        SELECT ci.id, ci.claim_id, ci.n, ci.match, ci.quote, ci.found_in_metadata FROM citations ci
-        JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0
+        SELECT ci.id, ci.claim_id, ci.n, ci.match, ci.quote, ci.found_in_metadata, d.finding AS drift FROM citations ci
+        JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0 LEFT JOIN citation_drift d ON d.citation_id = ci.id
         WHERE ci.source_id = ? ORDER BY ci.claim_id, ci.n""", [source["id"]])
+    await history.source_drift(datasette, source, captures, attempts)
     return {"source": source, "captures": captures, "attempts": attempts, "citations": citations}
 
 
@@ -281,7 +223,7 @@ async def search_page(datasette: Any, q: str | None) -> dict[str, Any]:
             WHERE e.id = (SELECT max(id) FROM extractions WHERE blake3 = e.blake3 AND text IS NOT NULL)
             ORDER BY e.id DESC LIMIT ?""", [match, MAX_RESULTS * 4, MAX_RESULTS])
         claims = await rows(datasette, """
-            SELECT c.id, c.text, c.status, c.date FROM
+            SELECT c.id, c.text, c.status, c.date, c.drift, c.drift_since FROM
               (SELECT rowid FROM claims_fts WHERE claims_fts MATCH ? ORDER BY rowid DESC LIMIT ?) m
             JOIN claims c ON c.rowid = m.rowid WHERE c.withdrawn = 0
             ORDER BY c.rowid DESC LIMIT ?""", [match, MAX_RESULTS * 4, MAX_RESULTS])
@@ -296,6 +238,7 @@ async def search_page(datasette: Any, q: str | None) -> dict[str, Any]:
     result["documents"] = docs
     for c in claims:
         c["snippet"] = snippet(c["text"], terms, width=120)
+        c["drift_label"] = history.drift_label(c["drift"], c["drift_since"])
     result["claims"] = claims
     if not docs and not claims:
         result["message"] = "Nothing found."
