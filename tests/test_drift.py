@@ -148,7 +148,7 @@ def test_run_refresh_records_drift_per_citation_and_names_the_claims(drifted: tu
         f"the live page was gone (first seen {since_of(archive, 't/released#1')}): "
         f"gone: HTTP 404 Not Found at {site.url('/released')}",
     ]
-    assert result.err.splitlines()[-1] == ("1 new capture(s), 0 unchanged, 0 kept without fetching, 1 failed, 0 wanted. "
+    assert result.err.splitlines()[-1] == ("2 new capture(s), 0 unchanged, 0 kept without fetching, 1 failed, 0 wanted. "
                                            "Claims: 3 sourced; live sources drifted: 1 changed, 1 gone, 1 removed.")
     # A run that finds nothing new records nothing and reports no change of drift.
     again = khronika("run", str(case), "--archive", str(archive))
