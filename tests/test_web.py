@@ -223,7 +223,7 @@ def test_timeline_draws_every_dated_claim_and_lists_the_undated(ds: Any) -> None
     html = text_of(ds, "/-/timeline/workers-power")
     assert html.count('<a href="/-/claim/workers-power/') == 20 + 6  # svg marks + table rows + undated list
     assert html.count('class="mark"') == 6
-    assert '<a href="/-/claim/workers-power/sidorov-fined" class="mark"><title>2025-03-13 · sourced · ' in html
+    assert '<a href="/-/claim/workers-power/sidorov-fined" class="mark" data-claim="workers-power/sidorov-fined"><title>2025-03-13 · sourced · ' in html
     assert '<text x="160" y="51.0" text-anchor="end" class="lane">detention</text>' in html
     assert "Mar 2025" in html and "Jun 2025" in html
     assert html.count("<li><a href=\"/-/claim/workers-power/") == 14
