@@ -261,7 +261,8 @@ def test_canned_query_reads_the_current_drift_not_the_last_verify_run(drifted: t
             f"gone: HTTP 404 Not Found at {drifted[2].url('/released')}</p>") in report
     assert (f'<p class="state-drift">Live sources since the archived copies: changed since {since_of(archive, "t/held#1")} '
             "(citation 1 (t/held-report): the quoted sentence was changed on the live page") in report
-    checked = khronika("verify-bag", str(bag))
+    fp = next(line.split()[-1] for line in out.out.splitlines() if line.startswith("key fingerprint "))
+    checked = khronika("verify-bag", str(bag), "--key-fingerprint", fp)
     assert checked.code == 3, checked.out
     assert [line.split(": since ")[0] for line in checked.out.splitlines() if line.startswith("drift ")] == [
         "drift        drift           citation t/decision#1 [quote_removed]",

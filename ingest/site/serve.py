@@ -63,6 +63,31 @@ def refusal(host: str, allow_sql: bool) -> str | None:
     return None
 
 
+class _Stop(Exception):
+    pass
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def _end(proc: subprocess.Popen[bytes]) -> int:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            return proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
+
+
+def _state(archive: Path) -> object:
+    try:
+        return archive_state(archive)
+    except Exception as exc:  # noqa: BLE001 - a run rebuilding the database: look again later
+        return f"unreadable: {exc}"
+
+
 def serve(archive: Path, host: str, port: int, allow_sql: bool = False,
           say: Callable[[str], None] = lambda s: None) -> int:
     """Serve until Ctrl-C or SIGTERM (either ends Datasette too); when the archive's log head or
