@@ -212,7 +212,9 @@ def test_plain_verify_reports_the_drift_the_archive_holds(drifted: tuple[Path, P
     assert drift_lines[2] == (f"drift        drift           citation t/released#1 [page_gone]: since "
                               f"{since_of(archive, 't/released#1')} (last seen {since_of(archive, 't/released#1')}, "
                               f"attempt 5): gone: HTTP 404 Not Found at {site.url('/released')}")
-    assert "-ordered the student held for two months" in result.out.splitlines()
+    # One line per result: the diff's line breaks are printed escaped.
+    assert drift_lines[1].endswith("\\n--- archived\\n+++ live\\n@@ -1 +1 @@\\n-ordered the student held for two months"
+                                   "\\n+ordered the student held for three months")
     assert [line for line in result.out.splitlines() if " checks: " in line] == [
         "21 checks: 18 ok, 0 mismatch, 0 missing, 0 unverifiable, 3 drift. 0 gap(s) (wanted sources)."]
     assert "findings: 1 page_gone, 1 quote_changed, 1 quote_removed." in result.out
