@@ -65,10 +65,10 @@ class RunReport:
     head: Head | None = None
     warc: str | None = None
     claims: dict[str, int] = field(default_factory=dict)
-    drift: dict[str, int] = field(default_factory=dict)  # claims in force by drift, "none" left out
-    not_sourced: list[tuple[str, str, str]] = field(default_factory=list)  # (claim, status, reason)
+    # What claims/standing found: drift counts, claims not sourced, drift changes (see Standing).
+    drift: dict[str, int] = field(default_factory=dict)
+    not_sourced: list[tuple[str, str, str]] = field(default_factory=list)
     drift_changes: list[tuple[str, str, str, str | None, str | None]] = field(default_factory=list)
-    # (claim, drift before, drift now, since, reason)
 
     def count(self, state: str) -> int:
         return sum(1 for r in self.results if r.state == state)
@@ -284,10 +284,8 @@ class Runner:
 
     def _address_changed(self, sid: str, old: str | None, new: str) -> None:
         """Log the move once per new address (a failed fetch of it is retried by the next run)."""
-        seen = self.archive.db.execute(
-            "SELECT 1 FROM log WHERE event = 'address_changed' AND json_extract(entry, '$.source_id') = ? "
-            "AND json_extract(entry, '$.new_url') = ?", [sid, new]).fetchone()
-        if not seen:
+        if not self.archive.db.execute("SELECT 1 FROM log WHERE event = 'address_changed' AND json_extract(entry, "
+                                       "'$.source_id') = ? AND json_extract(entry, '$.new_url') = ?", [sid, new]).fetchone():
             self.archive.record("address_changed", source_id=sid, old_url=old, new_url=new)
 
     def _record_fetch(self, sid: str, source: Source, result: FetchResult, previous: dict[str, Any] | None,

@@ -42,7 +42,7 @@ SELECT ci.id, ci.source_id, ci.capture_id AS anchored, ci.quote, ci.prefix, ci.s
 FROM citations ci JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0
 JOIN latest l ON l.source_id = ci.source_id JOIN attempts a ON a.id = l.aid
 WHERE ci.match IN ('exact', 'normalized') {where}
-  AND NOT (a.outcome = 'captured' AND a.capture_id = ci.capture_id)
+  AND (a.capture_id IS NOT ci.capture_id OR a.outcome = 'unchanged')  -- not the attempt that made the anchored capture
   AND NOT EXISTS (SELECT 1 FROM drift_checks d WHERE d.citation_id = ci.id AND d.attempt_id = a.id)
 ORDER BY ci.source_id, ci.claim_id, ci.n
 """
@@ -74,7 +74,7 @@ def _finding(archive: Archive, c: dict[str, Any], captures: dict[int, dict[str, 
     out: dict[str, Any] = {"capture_id": None, "blake3": None, "extraction_id": None, "diff": None}
     if c["outcome"] == "gone":
         return {**out, "finding": GONE, "detail": f"gone: {c['error']}"}
-    if c["outcome"] not in ("captured", "unchanged") or c["attempt_capture"] is None:
+    if c["attempt_capture"] is None:  # a failed attempt (an incomplete capture still has bytes to look in)
         return {**out, "finding": UNREACHABLE, "detail": f"{c['outcome']}: {c['error']}"}
     cid = c["attempt_capture"]
     if cid not in captures:
