@@ -12,7 +12,7 @@ from ingest import faults
 from ingest.capture.hops import hops_json
 from ingest.capture.local import MAX_LOCAL, LocalRefused, read_document
 from ingest.capture.media import sniff_media_type
-from ingest.capture.warc import RunWarc
+from ingest.capture.warc import RunWarc, earlier_response, local_document_uri
 from ingest.claims.cases import Case, Source
 from ingest.errors import FetchFailed, StoreError
 from ingest.store import db as dbm
@@ -237,7 +237,7 @@ class Runner:
             return
         media_type = sniff_media_type(data, mimetypes.guess_type(source.path)[0])
         blake3 = _store(self.archive, data, media_type, digest)
-        ref = self.warc.write_resource(f"file:{source.path}", data, media_type, started)
+        ref = self.warc.write_resource(local_document_uri(case.id, source.path), data, media_type, started)
         cid = self._new_capture(sid, blake3, previous, {
             "captured_at": started, "method": "local_file", "media_type": media_type,
             "local_path": display, "local_mtime": mtime, "tool": _tool(), "completeness": "checked",
@@ -272,9 +272,7 @@ class Runner:
                 self.options.fetch = self.options.fetch()
             result = _fetch_module().fetch(source.url, self.options.fetch)
         except FetchFailed as exc:
-            ref = None
-            for hop in exc.hops:
-                ref = self.warc.write_exchange(hop)
+            ref = self.warc.write_exchanges(exc.hops)
             status = exc.hops[-1].status if exc.hops else None
             self._attempt(sid, "http", source.url, exc.outcome, exc.reason, started_at=started,
                           status=status, hops=exc.hops, warc_ref=ref)
@@ -290,9 +288,9 @@ class Runner:
 
     def _record_fetch(self, sid: str, source: Source, result: FetchResult, previous: dict[str, Any] | None,
                       moved: bool = False) -> None:
-        ref = None
-        for hop in result.hops:
-            ref = self.warc.write_exchange(hop)
+        # An unchanged page is written as a revisit of the previous capture's response record.
+        earlier = earlier_response(self.archive.root, previous["warc_file"], previous["warc_offset"]) if previous else None
+        ref = self.warc.write_exchanges(result.hops, earlier)
         final = result.hops[-1]
         blake3 = _store(self.archive, result.body, result.media_type)
         if previous is not None and previous["blake3"] == blake3 and not moved:

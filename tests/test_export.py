@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ingest.evidence.bagverify import EXIT_UNPINNED, UNPINNED, verify_bag
 from ingest.evidence.export import resign
 from ingest.evidence.signing import fingerprint, raw_public
-from tests.conftest import ROOT, khronika, query
+from conftest import ROOT, khronika, query
 
 CASE = "workers-power"
 STATEMENT_B3 = "77ec5b6c21335dde4704c9ffd284a08f78d6af07d7104a9f16316287f9b658c6"
@@ -103,7 +103,14 @@ def test_export_prints_fingerprint_and_writes_bag(exported: dict[str, object]) -
                  f"External-Identifier: {CASE}", f"Khronika-Log-Head: {exported['head']}", "Bag-Software-Agent: Khronika 0.1.0"):
         assert line + "\n" in info
     assert (bag / "bagit.txt").read_text() == "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
-    assert "khronika-signature.json" not in (bag / "tagmanifest-sha256.txt").read_text()
+    # every tag file, the signature included, is in both tag manifests (RFC 8493 section 2.2.1)
+    for alg in ("sha256", "sha512"):
+        listed = [line.split("  ", 1)[1] for line in (bag / f"tagmanifest-{alg}.txt").read_text().splitlines()]
+        assert listed == ["bag-info.txt", "bagit.txt", "khronika-signature.json", "manifest-sha256.txt",
+                          "manifest-sha512.txt"]
+    assert signature["format"] == "khronika-checkpoint/2"
+    assert sorted(k for k in signature if k.startswith(("manifest", "tagmanifest"))) == ["manifest_sha256", "manifest_sha512"]
+    assert "khronika-signature.json" not in signature["files"] and "tagmanifest-sha256.txt" not in signature["files"]
     # the case file as ingested, byte for byte
     assert (bag / "data/case/workers-power.yml").read_bytes() == (ROOT / "cases/workers-power.yml").read_bytes()
     assert (bag / RAW).read_bytes() == (ROOT / "cases/workers-power/statement.txt").read_bytes()
@@ -116,7 +123,10 @@ def test_bag_holds_this_case_only(exported: dict[str, object]) -> None:
     assert query(db, "SELECT count(*) FROM sources") == [(9,)]
     assert query(db, "SELECT count(*), count(DISTINCT claim_id) FROM citations") == [(29, 20)]
     assert query(db, "SELECT blake3 FROM files ORDER BY blake3") == [(STATEMENT_B3,), (CASE_FILE_B3,)]
-    assert query(db, "SELECT refers_to, ref_key, warc_type FROM bag_warc_records") == [("captures", "2", "resource")]
+    warc_name = query(db, "SELECT warc_file FROM captures WHERE id = 2")[0][0]
+    assert query(db, "SELECT refers_to, ref_key, warc_type, target_uri FROM bag_warc_records ORDER BY n") == [
+        ("warcinfo", warc_name, "warcinfo", None),
+        ("captures", "2", "resource", "urn:khronika:case/workers-power/workers-power/statement.txt")]
     for p in bag.rglob("*"):
         if p.is_file() and p.suffix != ".gz":
             assert b"private detail" not in p.read_bytes(), p
@@ -231,10 +241,10 @@ def test_tampering_is_detected_and_named(bag: Path, exported: dict[str, object],
     assert report.exit_code() == 1
     if regenerate:
         assert ("bagit", "bag", "ok") in found  # only the signature and the cross-checks can catch it now
-    elif rel != "khronika-signature.json":  # the signature file is in no manifest
+    else:  # every file, the signature too, is in a manifest
         assert ("bagit", rel, "mismatch") in found
     if target == "signature":
-        detail = next(c.detail for c in report.checks if c.subject == "khronika-signature.json")
+        detail = next(c.detail for c in report.checks if c.check == "signature" and c.subject == "khronika-signature.json")
         assert detail == "the signature does not match the signed content (signature file or what it covers altered)"
     if target == "log":
         detail = next(c.detail for c in report.checks if c.subject == "data/log.jsonl entry 19")
@@ -327,7 +337,6 @@ claims:
 
 
 def test_web_case_exports_with_wacz(site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("wacz")
     body = b"<html><head><title>A page</title></head><body><article><p>This is the sentence that the page says, " \
            b"with enough words around it for the extractor to keep the paragraph.</p></article></body></html>"
     url = site.set("/page", body, Content_Type="text/html; charset=utf-8")
@@ -342,5 +351,5 @@ def test_web_case_exports_with_wacz(site, tmp_path: Path) -> None:  # type: igno
     assert report.exit_code() == 0, [c for c in report.checks if c.state != "ok"]
     db = tmp_path / "bag" / "data" / "archive.db"
     assert query(db, "SELECT refers_to, warc_type FROM bag_warc_records ORDER BY n") == [
-        ("captures", "response"), ("request", "request")]
+        ("warcinfo", "warcinfo"), ("captures", "response"), ("request", "request")]
     assert ("warc", "data/warc/web-case.warc.gz", "ok") in triples(report)

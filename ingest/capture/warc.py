@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import io
 import os
 import secrets
@@ -17,9 +19,10 @@ from warcio.warcwriter import WARCWriter
 from ingest import __version__, faults
 from ingest.errors import StoreError
 from ingest.store.files import fsync_dir, hash_file, os_reason
-from ingest.store.warcs import CompletedWarc
+from ingest.store.warcs import CompletedWarc, RecordPlace, WarcReadError, record_at
 
 HOP_BY_HOP = {"transfer-encoding"}
+REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
 GZIP_LEVEL = 6
 
 
@@ -50,7 +53,39 @@ def _http_request_bytes(hop: Any) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
 
 
-def _http_response_bytes(hop: Any) -> bytes:
+def local_document_uri(case_id: str, path: str) -> str:
+    """The WARC-Target-URI of a local document: urn:khronika:case/<case id>/<path as written in
+    the case file, relative to its folder>, percent-encoded as UTF-8. It names the document
+    within the case and says nothing of the folder it was read from (see docs/formats.md)."""
+    from urllib.parse import quote
+
+    return f"urn:khronika:case/{quote(case_id, safe='')}/{quote(Path(path).as_posix(), safe='/')}"
+
+
+def payload_digest(data: bytes) -> str:
+    """A WARC digest value as warcio writes it: "sha256:" and the base32 SHA-256."""
+    return "sha256:" + base64.b32encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+def _same_payload(hop: Any, earlier: RecordPlace | None) -> bool:
+    return (earlier is not None and earlier.warc_type == "response"
+            and earlier.headers.get("WARC-Payload-Digest") == payload_digest(hop.body_raw))
+
+
+def earlier_response(archive: Path, warc_file: str | None, offset: int | None) -> RecordPlace | None:
+    """The response record at (warc_file, offset) in the archive, or None when it cannot be read
+    (then the next capture is written in full rather than as a revisit of a record not found)."""
+    if not warc_file or offset is None or "/" in warc_file:
+        return None
+    try:
+        with open(archive / "warc" / warc_file, "rb") as fh:
+            found = record_at(fh, offset)
+    except (OSError, WarcReadError):
+        return None
+    return found[0] if found and found[0].warc_type == "response" else None
+
+
+def _http_response_bytes(hop: Any, body: bool = True) -> bytes:
     lines = [f"{hop.http_version} {hop.status} {hop.reason}".rstrip()]
     for k, v in hop.response_headers:
         if k.lower() in HOP_BY_HOP:
@@ -60,7 +95,7 @@ def _http_response_bytes(hop: Any) -> bytes:
             # A redirect or error body too large to keep is recorded empty; say so in the record.
             k = "X-Khronika-Original-" + k
         lines.append(f"{k}: {v}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + hop.body_raw
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + (hop.body_raw if body else b"")
 
 
 class RunWarc:
@@ -117,24 +152,51 @@ class RunWarc:
         os.ftruncate(self._fh.fileno(), offset)
         self._fh.seek(offset)
 
-    def write_exchange(self, hop: Any) -> RecordRef:
-        """Write request and response records of one HTTP exchange; return the response's place."""
+    def write_exchanges(self, hops: list[Any], earlier: RecordPlace | None = None) -> RecordRef | None:
+        """Write every hop's request and response; return the last response's place. The last
+        response is a revisit of `earlier` when its payload is the very bytes `earlier` holds."""
+        ref = None
+        for i, hop in enumerate(hops):
+            same = earlier if i == len(hops) - 1 and _same_payload(hop, earlier) else None
+            ref = self.write_exchange(hop, same)
+        return ref
+
+    def write_exchange(self, hop: Any, revisit_of: RecordPlace | None = None) -> RecordRef:
+        """Write request and response records of one HTTP exchange; return the response's place.
+
+        With `revisit_of`, the response is a WARC 1.1 identical-payload-digest revisit record: the
+        status line and headers as received, no body, and WARC-Refers-To-* naming the record
+        whose payload it repeats (the payload digest is the same, so replay tools take the
+        body from there)."""
         if self._writer is None:
             self._open()
         assert self._writer is not None
         date = hop.started_at
-        resp_payload = _http_response_bytes(hop)
-        response = self._writer.create_warc_record(
-            hop.url, "response", payload=io.BytesIO(resp_payload), length=len(resp_payload),
-            warc_headers_dict=_headers(date, hop.ip),
-        )
+        if revisit_of is None:
+            resp_payload = _http_response_bytes(hop)
+            response = self._writer.create_warc_record(
+                hop.url, "response", payload=io.BytesIO(resp_payload), length=len(resp_payload),
+                warc_headers_dict=_headers(date, hop.ip),
+            )
+        else:
+            head = _http_response_bytes(hop, body=False)
+            response = self._writer.create_warc_record(
+                hop.url, "revisit", payload=io.BytesIO(head), length=len(head),
+                warc_content_type="application/http; msgtype=response", warc_headers_dict=_headers(date, hop.ip),
+            )
+            for name, value in (("WARC-Profile", REVISIT_PROFILE),
+                                ("WARC-Refers-To-Target-URI", revisit_of.target_uri),
+                                ("WARC-Refers-To-Date", revisit_of.headers.get("WARC-Date")),
+                                ("WARC-Refers-To", revisit_of.record_id),
+                                ("WARC-Payload-Digest", revisit_of.headers.get("WARC-Payload-Digest"))):
+                response.rec_headers.add_header(name, value or "")
         req_payload = _http_request_bytes(hop)
         request = self._writer.create_warc_record(
             hop.url, "request", payload=io.BytesIO(req_payload), length=len(req_payload),
             warc_headers_dict=_headers(date, None),
         )
         request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID"))
-        self._writer.ensure_digest(response, block=True, payload=True)
+        self._writer.ensure_digest(response, block=True, payload=revisit_of is None)
         self._writer.ensure_digest(request, block=True, payload=True)
         ref = self._write(response)
         faults.point("mid_warc")

@@ -57,13 +57,14 @@ def bag_info_text(info: dict[str, str]) -> str:
     return "".join(lines)
 
 
-def write_bag(bag: Path, info: dict[str, str], tag_files: Iterable[str] = ()) -> None:
-    """Write bagit.txt, bag-info.txt (with Payload-Oxum), payload manifests and tag manifests.
+TAG_MANIFESTS = tuple(f"tagmanifest-{a}.txt" for a in ALGORITHMS)
 
-    The payload must already be in bag/data. `tag_files` are extra tag files (bag-relative)
-    already written that the tag manifests should list. Files written after this call (the
-    signature) are not listed: RFC 8493 does not require every tag file to be in a tag
-    manifest, and the `bagit` validator checks only the ones listed.
+
+def write_bag(bag: Path, info: dict[str, str]) -> None:
+    """Write bagit.txt, bag-info.txt (with Payload-Oxum) and the payload manifests.
+
+    The payload must already be in bag/data. The tag manifests come later
+    (`write_tag_manifests`), once every other tag file (the signature) is written.
     """
     files = payload_files(bag)
     total = sum((bag / rel).stat().st_size for rel in files)
@@ -72,7 +73,12 @@ def write_bag(bag: Path, info: dict[str, str], tag_files: Iterable[str] = ()) ->
     (bag / "bag-info.txt").write_bytes(bag_info_text(info).encode("utf-8"))
     for alg in ALGORITHMS:
         _write_manifest(bag / f"manifest-{alg}.txt", ((rel, file_digest(bag / rel, alg)) for rel in files))
-    tags = ["bagit.txt", "bag-info.txt", *(f"manifest-{a}.txt" for a in ALGORITHMS), *tag_files]
+
+
+def write_tag_manifests(bag: Path) -> None:
+    """List every tag file (every file beside data/ but the tag manifests) in both tag
+    manifests, as RFC 8493 section 2.2.1 says they should be."""
+    tags = sorted(p.name for p in bag.iterdir() if p.is_file() and p.name not in TAG_MANIFESTS)
     for alg in ALGORITHMS:
         _write_manifest(bag / f"tagmanifest-{alg}.txt", ((rel, file_digest(bag / rel, alg)) for rel in tags))
 

@@ -55,7 +55,14 @@ from ingest.evidence.bagcontent import (
     check_warc,
 )
 from ingest.evidence.bagpaths import BagPathError, UnsafeZip, every_entry, in_bag, unzip_bag
-from ingest.evidence.export import SIGNATURE_FILE, case_file_name
+from ingest.evidence.export import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_FORMAT_1,
+    SIGNATURE_FILE,
+    case_file_name,
+    signed_manifests,
+    unsigned_files,
+)
 from ingest.store.files import hash_file
 from ingest.text.workers import WorkerLimits
 
@@ -223,8 +230,16 @@ def _check_signature(bag: Path, info: dict[str, str], key_fingerprint: str | Non
     if key_fingerprint is None:
         checks.append(Check("key", str(fp), UNVERIFIABLE, UNPINNED.removeprefix("signature: valid, ")))
     files: dict[str, str] = doc.get("files") if isinstance(doc.get("files"), dict) else {}  # type: ignore[assignment]
-    # every regular file anywhere in the bag but the signature itself: hidden and extra folders too
-    present = set(regular) - {SIGNATURE_FILE}
+    fmt = str(doc.get("format"))
+    if fmt not in (CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_1):
+        problem = f"signature format {fmt} is not one this version of Khronika can check"
+        checks.append(Check("signature", SIGNATURE_FILE, UNVERIFIABLE, problem))
+        report.signature, report.signature_problem = "invalid", problem
+        return None
+    what = "tag" if fmt == CHECKPOINT_FORMAT_1 else "payload"
+    # every regular file anywhere in the bag but the signature (and, in format 2, the tag
+    # manifests written after it): hidden and extra folders too
+    present = set(regular) - unsigned_files(fmt)
     bad = 0
     for rel in sorted(set(files) | present):
         try:
@@ -243,14 +258,14 @@ def _check_signature(bag: Path, info: dict[str, str], key_fingerprint: str | Non
         else:
             continue
         bad += 1
-    for name, alg in (("tagmanifest-sha256.txt", "sha256"), ("tagmanifest-sha512.txt", "sha512")):
+    for name, alg in signed_manifests(fmt):
         try:
             digest = _signed_digest(bag, name, alg)
         except BagPathError:
             digest = None
         if digest is None or digest != doc.get(name[:-4].replace("-", "_")):
             if name not in files:  # otherwise already named above
-                checks.append(Check("signature", name, MISMATCH, "tag manifest differs from the signed one"))
+                checks.append(Check("signature", name, MISMATCH, "manifest differs from the signed one"))
             bad += 1
     if doc.get("external_identifier") != info.get("External-Identifier"):
         checks.append(Check("signature", "bag-info.txt", MISMATCH, "External-Identifier differs from the signed case id"))
@@ -258,7 +273,7 @@ def _check_signature(bag: Path, info: dict[str, str], key_fingerprint: str | Non
     report.signature = "altered" if bad else "valid"
     if not bad:
         checks.append(Check("signature", SIGNATURE_FILE, OK,
-                            f"Ed25519 signature valid (key {fp}); it covers both tag manifests, log head "
+                            f"Ed25519 signature valid (key {fp}); it covers both {what} manifests, log head "
                             f"{doc.get('log_head')} and all {len(files)} files, which match"))
     return doc
 

@@ -6,7 +6,9 @@ Layout (all under the bag folder):
     tagmanifest-sha256.txt, tagmanifest-sha512.txt, khronika-signature.json
     data/files/<blake3>          raw captured files, byte for byte
     data/texts/<extraction>.txt  extracted texts, UTF-8 exactly as stored
-    data/warc/<case>.warc.gz     the case's WARC records, gzip members copied byte for byte
+    data/warc/<case>.warc.gz     every record of the case's captures and attempts (redirect hops,
+                                 final exchange, revisits, resource records), each archive WARC
+                                 file's warcinfo first, gzip members copied byte for byte
     data/case/<name>.yml         the case file as ingested
     data/archive.db              SQLite with this case's rows only
     data/log.jsonl               the log: this case's entries in full, others as {seq, hash, prev}
@@ -17,10 +19,11 @@ entry for a source, claim or citation key under "<case id>/" (rows since deleted
 withdrawn citation). Every other entry keeps only seq, hash and prev, which is enough to check
 that the chain links through it but shows nothing of other cases.
 
-The signature (khronika-signature.json) is written last. It covers the SHA-256 of
-tagmanifest-sha256.txt, the SHA-512 of tagmanifest-sha512.txt, the log's chain head and the
-SHA-256 of every other file in the bag, so it cannot itself be listed in the tag manifests;
-the `bagit` validator only checks tag files that a tag manifest lists, and still passes.
+Order of writing: payload, bagit.txt, bag-info.txt and the payload manifests; then the signature
+(khronika-signature.json: the SHA-256 of manifest-sha256.txt, the SHA-512 of manifest-sha512.txt,
+the log's chain head and the SHA-256 of every file but itself and the tag manifests); then the
+tag manifests, which list every tag file, the signature included (RFC 8493 section 2.2.1).
+docs/formats.md says all of this for someone writing their own checker.
 """
 
 from __future__ import annotations
@@ -37,16 +40,26 @@ import sqlite_utils
 
 from ingest import __version__
 from ingest.errors import KhronikaError
-from ingest.evidence.bag import file_digest, payload_files, write_bag, zip_bag
+from ingest.evidence.bag import (
+    ALGORITHMS,
+    TAG_MANIFESTS,
+    file_digest,
+    payload_files,
+    write_bag,
+    write_tag_manifests,
+    zip_bag,
+)
 from ingest.evidence.rows import CaseRows, case_rows, entry_belongs, reduced, rows_in
 from ingest.evidence.signing import fingerprint, load_or_create_key, raw_public, sign
 from ingest.store import db as dbm
 from ingest.store.archive import Archive
 from ingest.store.log import Head, canonical, utcnow
-from ingest.store.warcs import WarcReadError, record_at
+from ingest.store.warcs import RecordPlace, WarcReadError
+from ingest.store.warcs import records as warc_records
 
 SIGNATURE_FILE = "khronika-signature.json"
-CHECKPOINT_FORMAT = "khronika-checkpoint/1"
+CHECKPOINT_FORMAT_1 = "khronika-checkpoint/1"  # signed the tag manifests (earlier bags); still checked
+CHECKPOINT_FORMAT = "khronika-checkpoint/2"
 WARC_RECORDS_TABLE = "bag_warc_records"
 UNKNOWN = "unknown"
 
@@ -92,43 +105,73 @@ def parse_contact(text: str | None) -> tuple[str, str]:
 # -- WARC records ----------------------------------------------------------------------------
 
 
+def _capture_places(places: list[RecordPlace], index: dict[int, int], at: int, row: dict[str, Any],
+                    where: str) -> list[tuple[str, RecordPlace]]:
+    """The records of one capture or attempt whose last response (or revisit, or resource) is at
+    offset `at`: every redirect hop before it (response, request), it, and its request.
+
+    The runner writes a fetch's hops one after the other, so the hops are the records just
+    before the last response; each is checked against the hop recorded in the row (its URL, and
+    the request that belongs to the response) before it goes into the bag."""
+    if at not in index:
+        raise ExportError(f"{where}: no WARC record starts at offset {at}")
+    k = index[at]
+    hops = json.loads(row["hops"]) if row.get("hops") else []
+    if not hops:  # a local document: one resource record, no request
+        return [("final", places[k])]
+    first = k - 2 * (len(hops) - 1)
+    group = places[first:k + 2] if first >= 0 else []
+    pairs = [group[i:i + 2] for i in range(0, len(group), 2)]
+    if len(pairs) != len(hops) or not all(
+            len(pair) == 2 and pair[0].warc_type in ("response", "revisit") and pair[0].target_uri == hop["url"]
+            and pair[0].headers.get("WARC-Date") == hop["started_at"]
+            and pair[1].warc_type == "request" and pair[1].concurrent_to == pair[0].record_id
+            for pair, hop in zip(pairs, hops)):
+        raise ExportError(f"{where}: the WARC records before offset {at} are not the {len(hops)} recorded hop(s)")
+    out = []
+    for n, (resp, req) in enumerate(pairs):
+        out += [("final" if n == len(pairs) - 1 else "redirect", resp), ("request", req)]
+    return out
+
+
 def copy_warc_records(archive_root: Path, rows: CaseRows, target: Path) -> list[dict[str, Any]]:
-    """Copy the case's response/resource records and their request records; return their places."""
-    wanted: dict[tuple[str, int], tuple[str, str]] = {}
+    """Copy every record of the case's captures and attempts (redirect hops, final exchange,
+    resource records), each archive WARC file's warcinfo record first; return their places."""
+    wanted: dict[str, dict[int, tuple[str, str, dict[str, Any]]]] = {}
     for table in ("captures", "attempts"):
         for r in rows.tables[table]:
             if r["warc_file"] and r["warc_offset"] is not None:
-                place = (r["warc_file"], r["warc_offset"])
-                wanted.setdefault(place, (table, str(r["id"])))
+                wanted.setdefault(r["warc_file"], {}).setdefault(r["warc_offset"], (table, str(r["id"]), r))
     records: list[dict[str, Any]] = []
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "wb") as out:
-        for (name, offset), (table, key) in sorted(wanted.items()):
+        for name in sorted(wanted):
             path = archive_root / "warc" / name
-            if not path.is_file():
-                raise ExportError(f"WARC file {name} referenced by {table} {key} is missing from the archive")
+            if "/" in name or not path.is_file():
+                raise ExportError(f"WARC file {name} referenced by the case is missing from the archive")
+            try:
+                places = warc_records(path)
+            except WarcReadError as exc:
+                raise ExportError(f"WARC file {name}: {exc}") from None
+            index = {p.offset: i for i, p in enumerate(places)}
+            chosen: dict[int, tuple[str, str, RecordPlace]] = {}
+            if places and places[0].warc_type == "warcinfo":
+                chosen[places[0].offset] = ("warcinfo", name, places[0])
+            for offset, (table, key, row) in sorted(wanted[name].items()):
+                for role, place in _capture_places(places, index, offset, row, f"WARC file {name} ({table} {key})"):
+                    what, ref = {"final": (table, key)}.get(role, (role, f"{table} {key}"))
+                    chosen.setdefault(place.offset, (what, ref, place))
             with open(path, "rb") as fh:
-                try:
-                    found = record_at(fh, offset)
-                    if found is None:
-                        raise WarcReadError(f"no WARC record at offset {offset}")
-                    place, member = found
-                    parts = [(table, key, place, member)]
-                    following = record_at(fh, place.offset + place.length)
-                except WarcReadError as exc:
-                    raise ExportError(f"WARC file {name} ({table} {key}): {exc}") from None
-                if following is not None:
-                    req, req_member = following
-                    if req.warc_type == "request" and req.concurrent_to == place.record_id:
-                        parts.append(("request", f"{table} {key}", req, req_member))
-            for what, ref, rec, data in parts:
-                records.append({
-                    "n": len(records) + 1, "refers_to": what, "ref_key": ref, "warc_file": name,
-                    "warc_offset": rec.offset, "length": len(data), "bag_offset": out.tell(),
-                    "warc_type": rec.warc_type, "record_id": rec.record_id, "target_uri": rec.target_uri,
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                })
-                out.write(data)
+                for offset, (what, ref, rec) in sorted(chosen.items()):
+                    fh.seek(offset)
+                    data = fh.read(rec.length)
+                    records.append({
+                        "n": len(records) + 1, "refers_to": what, "ref_key": ref, "warc_file": name,
+                        "warc_offset": rec.offset, "length": len(data), "bag_offset": out.tell(),
+                        "warc_type": rec.warc_type, "record_id": rec.record_id, "target_uri": rec.target_uri,
+                        "sha256": hashlib.sha256(data).hexdigest(),
+                    })
+                    out.write(data)
     return records
 
 
@@ -190,6 +233,22 @@ def case_file_name(case: dict[str, Any]) -> str:
     return name if name.endswith((".yml", ".yaml")) else name + ".yml"
 
 
+def wacz_pages(rows: CaseRows) -> list[dict[str, Any]]:
+    """One WACZ page per web capture: the URL as the case file gives it (redirects replay from
+    there), the capture time, and the extracted title, else the source's title."""
+    titles: dict[str, str] = {}
+    for e in rows.tables["extractions"]:
+        if e.get("title"):
+            titles.setdefault(e["blake3"], e["title"])
+    sources = {s["id"]: s for s in rows.tables["sources"]}
+    pages = []
+    for c in rows.tables["captures"]:
+        if c["method"] == "http":
+            title = titles.get(c["blake3"]) or sources.get(c["source_id"], {}).get("title") or c["url"]
+            pages.append({"id": f"capture-{c['id']}", "url": c["url"], "ts": c["captured_at"], "title": title})
+    return pages
+
+
 def export_case(archive_root: Path, case_id: str, out: Path, options: ExportOptions | None = None) -> ExportResult:
     options = options or ExportOptions()
     archive_root = Path(archive_root)
@@ -207,6 +266,10 @@ def export_case(archive_root: Path, case_id: str, out: Path, options: ExportOpti
     for p in (bag_dir, zip_path, wacz_path):
         if p is not None and p.exists() and (p.is_file() or any(p.iterdir())):
             raise ExportError(f"{p} already exists; choose a new path")
+    if wacz_path is not None:
+        from ingest.evidence.wacz import require_wacz
+
+        require_wacz()
     with Archive.open(archive_root, create=False, write=True, wait=options.wait) as archive:
         if options.run_verify:
             from ingest.checks.verify import verify
@@ -228,11 +291,16 @@ def export_case(archive_root: Path, case_id: str, out: Path, options: ExportOpti
             if wacz_path is not None:
                 from ingest.evidence.wacz import write_wacz
 
-                write_wacz(bag_dir / "data" / "warc" / f"{case_id}.warc.gz", wacz_path, rows.case["title"])
+                write_wacz(bag_dir / "data" / "warc" / f"{case_id}.warc.gz", wacz_path, rows.case["title"],
+                           wacz_pages(rows))
             ok = True
         finally:
-            if not ok and created:
-                shutil.rmtree(bag_dir, ignore_errors=True)  # never leave a half-written package behind
+            if not ok:  # never leave a half-written package behind: the next export to this path must work
+                if created:
+                    shutil.rmtree(bag_dir, ignore_errors=True)
+                for p in (zip_path, wacz_path):
+                    if p is not None and p.is_file():
+                        p.unlink()
             if zip_only:
                 shutil.rmtree(bag_dir.parent, ignore_errors=True)
     return ExportResult(None if zip_only else bag_dir, zip_path, fp, head, result, wacz_path)
@@ -293,27 +361,41 @@ def _write(archive: Archive, rows: CaseRows, head: Head, bag: Path, options: Exp
             "claims": len(rows.tables["claims"]), "citations": len(rows.tables["citations"])}
 
 
+def signed_manifests(fmt: str) -> tuple[tuple[str, str], ...]:
+    """The manifests whose digest a checkpoint of format `fmt` signs by name, with the algorithm."""
+    kind = "tagmanifest" if fmt == CHECKPOINT_FORMAT_1 else "manifest"
+    return tuple((f"{kind}-{a}.txt", a) for a in ALGORITHMS)
+
+
+def unsigned_files(fmt: str) -> set[str]:
+    """The bag's files that a checkpoint of format `fmt` does not list: itself, and (format 2)
+    the tag manifests, which are written after it so that they can list it."""
+    return {SIGNATURE_FILE} if fmt == CHECKPOINT_FORMAT_1 else {SIGNATURE_FILE, *TAG_MANIFESTS}
+
+
 def checkpoint_statement(bag: Path, case_id: str, head: Head | str) -> dict[str, Any]:
-    """What the bag's signature states: tag manifest digests, log head, every file's SHA-256."""
+    """What the bag's signature states: payload manifest digests, log head, every other file's SHA-256."""
     files = {rel: file_digest(bag / rel, "sha256") for rel in payload_files(bag)}
     for p in sorted(bag.iterdir()):
-        if p.is_file() and p.name != SIGNATURE_FILE:
+        if p.is_file() and p.name not in unsigned_files(CHECKPOINT_FORMAT):
             files[p.name] = file_digest(p, "sha256")
-    return {
+    statement: dict[str, Any] = {
         "format": CHECKPOINT_FORMAT,
         "external_identifier": case_id,
         "log_head": str(head),
-        "tagmanifest_sha256": file_digest(bag / "tagmanifest-sha256.txt", "sha256"),
-        "tagmanifest_sha512": file_digest(bag / "tagmanifest-sha512.txt", "sha512"),
         "files": files,
         "signed_at": utcnow(),
         "tool": f"Khronika {__version__}",
     }
+    for name, alg in signed_manifests(CHECKPOINT_FORMAT):
+        statement[name[:-4].replace("-", "_")] = file_digest(bag / name, alg)
+    return statement
 
 
 def _sign(bag: Path, key: Any, case_id: str, head: Head | str) -> None:
     doc = sign(checkpoint_statement(bag, case_id, head), key)
     (bag / SIGNATURE_FILE).write_text(json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True) + "\n", "utf-8")
+    write_tag_manifests(bag)  # last: they list the signature file like any other tag file
 
 
 def resign(bag: Path, key: Any) -> None:
@@ -323,5 +405,7 @@ def resign(bag: Path, key: Any) -> None:
 
     info = read_bag_info(bag)
     (bag / SIGNATURE_FILE).unlink(missing_ok=True)
+    for name in TAG_MANIFESTS:
+        (bag / name).unlink(missing_ok=True)
     _sign(bag, key, info.get("External-Identifier", ""), info.get("Khronika-Log-Head", ""))
 
