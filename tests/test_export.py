@@ -289,9 +289,11 @@ def test_report_opens_from_disk_without_scripts(exported: dict[str, object]) -> 
                 "this does not prove the claim true.")
     assert page.count(sentence) == 29
     assert "verified" not in lower
-    assert STATEMENT_B3 in page
     sha256 = query(archive / "archive.db", "SELECT sha256 FROM files WHERE blake3 = ?", (STATEMENT_B3,))[0][0]
-    assert sha256 in page
+    assert (f'content BLAKE3 <span class="hash">{STATEMENT_B3}</span>, content SHA-256 <span class="hash">{sha256}'
+            '</span>') in page  # which hash is which: docs/formats.md
+    assert ("<p>Content hashes are of each file as kept in <code>data/files/</code> (a compressed response decoded); "
+            "the WARC records' payload digests cover the bodies as they were sent.</p>") in page
 
 
 def test_export_refuses_unknown_case_and_existing_path(exported: dict[str, object], tmp_path: Path) -> None:
@@ -353,3 +355,52 @@ def test_web_case_exports_with_wacz(site, tmp_path: Path) -> None:  # type: igno
     assert query(db, "SELECT refers_to, warc_type FROM bag_warc_records ORDER BY n") == [
         ("warcinfo", "warcinfo"), ("captures", "response"), ("request", "request")]
     assert ("warc", "data/warc/web-case.warc.gz", "ok") in triples(report)
+
+
+def _sign_statement(bag: Path, archive: Path, statement: dict[str, object], list_signature: bool) -> None:
+    from ingest.evidence.bag import write_tag_manifests
+    from ingest.evidence.signing import load_or_create_key, sign
+
+    sig = bag / "khronika-signature.json"
+    doc = sign(statement, load_or_create_key(archive))
+    sig.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", "utf-8")
+    if list_signature:
+        write_tag_manifests(bag)
+
+
+def test_bag_signed_in_the_earlier_checkpoint_format_still_verifies(bag: Path, exported: dict[str, object]) -> None:
+    from ingest.evidence.bag import file_digest, write_tag_manifests
+
+    doc = json.loads((bag / "khronika-signature.json").read_text("utf-8"))
+    (bag / "khronika-signature.json").unlink()
+    write_tag_manifests(bag)  # as earlier bags had them: the signature in no tag manifest
+    statement = {k: v for k, v in doc.items() if k not in ("public_key", "key_fingerprint", "signature",
+                                                            "manifest_sha256", "manifest_sha512")}
+    statement["format"] = "khronika-checkpoint/1"
+    statement["tagmanifest_sha256"] = file_digest(bag / "tagmanifest-sha256.txt", "sha256")
+    statement["tagmanifest_sha512"] = file_digest(bag / "tagmanifest-sha512.txt", "sha512")
+    statement["files"] = dict(doc["files"], **{n: file_digest(bag / n, "sha256")
+                                               for n in ("tagmanifest-sha256.txt", "tagmanifest-sha512.txt")})
+    _sign_statement(bag, exported["archive"], statement, list_signature=False)  # type: ignore[arg-type]
+    report = verify_bag(bag, exported["fp"])  # type: ignore[arg-type]
+    assert report.counts() == ALL_OK
+    detail = next(c.detail for c in report.checks if c.check == "signature")
+    assert detail == (f"Ed25519 signature valid (key {exported['fp']}); it covers both tag manifests, log head "
+                      f"{exported['head']} and all {len(statement['files'])} files, which match")
+    # in that format the tag manifests are signed: regenerating them is caught
+    with open(bag / "tagmanifest-sha256.txt", "a", encoding="utf-8") as fh:
+        fh.write("")
+    (bag / "tagmanifest-sha512.txt").write_text((bag / "tagmanifest-sha512.txt").read_text() + "\n")
+    assert ("signature", "tagmanifest-sha512.txt", "mismatch") in triples(verify_bag(bag, exported["fp"]))  # type: ignore[arg-type]
+
+
+def test_signature_of_an_unknown_format_is_unverifiable(bag: Path, exported: dict[str, object]) -> None:
+    doc = json.loads((bag / "khronika-signature.json").read_text("utf-8"))
+    statement = {k: v for k, v in doc.items() if k not in ("public_key", "key_fingerprint", "signature")}
+    statement["format"] = "khronika-checkpoint/9"
+    _sign_statement(bag, exported["archive"], statement, list_signature=True)  # type: ignore[arg-type]
+    report = verify_bag(bag, exported["fp"])  # type: ignore[arg-type]
+    assert [(c.check, c.subject, c.state, c.detail) for c in report.checks if c.check == "signature"] == [
+        ("signature", "khronika-signature.json", "unverifiable",
+         "signature format khronika-checkpoint/9 is not one this version of Khronika can check")]
+    assert report.exit_code() == 4

@@ -93,7 +93,10 @@ def exported(site: Site, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
         time.sleep(1.1)  # the revisits' 14-digit timestamps differ from the originals', so replay can tell them apart
     r = khronika("export", "interop", "--archive", str(archive), "--out", str(tmp / "bag"), "--zip", "--wacz")
     assert r.code == 0, r.err
-    return {"tmp": tmp, "archive": archive, "bag": tmp / "bag", "wacz": tmp / "bag.wacz", "zip": tmp / "bag.zip"}
+    said = {k: line.split()[-1] for line in r.out.splitlines() for k in ("key fingerprint", "log head")
+            if line.startswith(k + " ")}
+    return {"tmp": tmp, "archive": archive, "bag": tmp / "bag", "wacz": tmp / "bag.wacz", "zip": tmp / "bag.zip",
+            "fp": said["key fingerprint"], "head": said["log head"]}  # type: ignore[dict-item]
 
 
 def _free_port() -> int:
@@ -269,3 +272,35 @@ def test_failed_wacz_export_leaves_nothing(exported: dict[str, Path], tmp_path: 
     assert again.code == 0, again.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.wacz", "out.zip", "shadow"]
     shutil.rmtree(out)
+
+
+def test_an_outsider_checks_archive_and_bag_from_the_formats_document(exported: dict[str, Path], site: Site) -> None:
+    import ast
+
+    import independent_verifier as iv
+
+    tree = ast.parse(Path(iv.__file__).read_text("utf-8"))
+    modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | {
+        n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any(str(m).split(".")[0] in ("ingest", "conftest") for m in modules)
+    archive, bag = exported["archive"], exported["bag"]
+    assert iv.check_archive_log(archive) == exported["head"]
+    store = iv.check_content_store(archive)
+    seen: dict[str, tuple[dict[str, str], bytes]] = {}
+    for headers, block in iv.check_warcs(sorted((archive / "warc").glob("*.warc.gz"))):
+        if headers["WARC-Type"] in ("response", "resource"):
+            seen.setdefault(headers["WARC-Target-URI"], (headers, block))
+    # content hashes are of the decoded body, payload digests of the body as sent
+    captures = dict(query(archive / "archive.db", "SELECT coalesce(final_url, 'local'), blake3 FROM captures"))
+    for uri, key in ((f"{site.base}/page", f"{site.base}/page"), (f"{site.base}/gz", f"{site.base}/gz"),
+                     ("urn:khronika:case/interop/docs/statement.txt", "local")):
+        headers, block = seen[uri]
+        sha, _ = store[captures[key]]
+        assert iv.sha256_hex(iv.content_of(block, headers)) == sha
+        assert headers["WARC-Payload-Digest"] == iv.warc_digest(iv.payload(block, headers))
+        same = headers["WARC-Payload-Digest"] == iv.warc_digest(iv.content_of(block, headers))
+        assert same == (uri != f"{site.base}/gz"), uri  # only the gzip page's two hashes differ
+    doc = iv.check_bag(bag, exported["fp"])  # type: ignore[arg-type]
+    assert doc["log_head"] == exported["head"]
+    bag_records = iv.check_warcs([bag / "data" / "warc" / "interop.warc.gz"])
+    assert [h["WARC-Type"] for h, _ in bag_records].count("warcinfo") == 2

@@ -197,7 +197,10 @@ def test_claim_page_shows_the_quote_in_its_archived_context(ds: Any) -> None:
     assert "verified" not in html.lower() and " true." not in html.replace("claim true.", "")
     assert f'<a class="archived-copy" href="/-/archive/{STATEMENT_B3}">Archived copy</a> (text/plain)' in html
     assert f'<a class="extracted-text" href="/-/archive/{STATEMENT_B3}/text">Extracted text</a>' in html
-    assert f'<code class="hash">{STATEMENT_SHA}</code>' in html
+    assert (f'<dt>Content SHA-256</dt><dd><code class="hash">{STATEMENT_SHA}</code> <span class="note">of the archived '
+            "copy as stored (a compressed response decoded); the WARC record's payload digest is of the bytes as sent"
+            "</span></dd>") in html  # which hash this is (docs/formats.md)
+    assert f'<dt>Content BLAKE3</dt><dd><code class="hash">{STATEMENT_B3}</code></dd>' in html
     assert '<span class="match">exact</span>' in html
     assert "2025-03-24 (inferred)" in html
     assert '<span class="status status-sourced">sourced</span> — all 1 supporting quote(s) present in archived captures' in html
@@ -232,6 +235,7 @@ def test_timeline_draws_every_dated_claim_and_lists_the_undated(ds: Any) -> None
 
 def test_source_page_lists_captures_and_wanted_gaps(ds: Any) -> None:
     html = text_of(ds, "/-/source/workers-power/statement")
+    assert "<th>Address</th><th>Content BLAKE3</th>" in html
     assert f'<a href="/-/archive/{STATEMENT_B3}"><code class="hash">{STATEMENT_B3}</code></a>' in html
     assert "<td>local_file</td><td>captured</td>" in html
     assert "Gap:" not in html

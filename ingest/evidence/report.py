@@ -110,9 +110,10 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
             where = c["url"] or c["local_path"]
             w(f"<tr><td>{_e(s['title'])}<br><code>{_e(s['id'])}</code> v{_e(c['version'])}</td>"
               f"<td>{_e(c['captured_at'])}</td><td>{_e(c['method'])}<br>{_e(where)}</td>"
-              f"<td>BLAKE3 <span class=\"hash\">{_e(c['blake3'])}</span><br>SHA-256 <span class=\"hash\">"
+              f"<td>content BLAKE3 <span class=\"hash\">{_e(c['blake3'])}</span><br>content SHA-256 <span class=\"hash\">"
               f"{_e(f.get('sha256'))}</span><br>{_e(f.get('size'))} bytes, {_e(c['media_type'])}</td></tr>")
-    w("</table>")
+    w("</table><p>Content hashes are of each file as kept in <code>data/files/</code> (a compressed response "
+      "decoded); the WARC records' payload digests cover the bodies as they were sent.</p>")
 
     w("<h2>Claims</h2>")
     for claim in t["claims"]:
@@ -145,8 +146,8 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
                 w(f"<blockquote>{_e(ci['quote'])}</blockquote><p>Not anchored ({_e(ci['match'])}): {_e(ci['reason'])}</p>")
             if cap is not None:
                 f = files.get(cap["blake3"], {})
-                w(f"<p>Capture {_e(cap['id'])} at {_e(cap['captured_at'])}: BLAKE3 <span class=\"hash\">{_e(cap['blake3'])}"
-                  f"</span>, SHA-256 <span class=\"hash\">{_e(f.get('sha256'))}</span>, file <code>data/files/{_e(cap['blake3'])}</code>.</p>")
+                w(f"<p>Capture {_e(cap['id'])} at {_e(cap['captured_at'])}: content BLAKE3 <span class=\"hash\">{_e(cap['blake3'])}"
+                  f"</span>, content SHA-256 <span class=\"hash\">{_e(f.get('sha256'))}</span>, file <code>data/files/{_e(cap['blake3'])}</code>.</p>")
             d = drift.get(ci["id"])
             if d is not None and d["finding"] == "quote_present":
                 w(f"<p>Live source: quote still present when last checked ({_e(d['observed_at'])}).</p>")
