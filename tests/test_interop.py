@@ -304,3 +304,32 @@ def test_an_outsider_checks_archive_and_bag_from_the_formats_document(exported: 
     assert doc["log_head"] == exported["head"]
     bag_records = iv.check_warcs([bag / "data" / "warc" / "interop.warc.gz"])
     assert [h["WARC-Type"] for h, _ in bag_records].count("warcinfo") == 2
+
+
+def test_export_refuses_records_that_are_not_the_recorded_hops(exported: dict[str, Path], site: Site,
+                                                                tmp_path: Path) -> None:
+    import sqlite_utils
+
+    from ingest.evidence.bagwarc import WarcCopyError, copy_warc_records
+    from ingest.evidence.rows import case_rows
+
+    rows = case_rows(sqlite_utils.Database(exported["archive"] / "archive.db"), "interop")
+    cap = next(c for c in rows.tables["captures"] if c["url"] == f"{site.base}/old/p")
+    hops = json.loads(cap["hops"])
+    hops[1]["url"] = f"{site.base}/elsewhere"
+    cap["hops"] = json.dumps(hops)
+    with pytest.raises(WarcCopyError) as e:
+        copy_warc_records(exported["archive"], rows, tmp_path / "x.warc.gz")
+    assert str(e.value) == (f"WARC file {cap['warc_file']} (captures {cap['id']}): the WARC records before offset "
+                            f"{cap['warc_offset']} are not the 3 recorded hop(s)")
+
+
+def test_no_revisit_of_a_record_that_cannot_be_read(exported: dict[str, Path]) -> None:
+    from ingest.capture.warc import earlier_response
+
+    archive = exported["archive"]
+    (name, offset), = query(archive / "archive.db", "SELECT warc_file, warc_offset FROM captures WHERE url LIKE '%/gz'")
+    found = earlier_response(archive, name, offset)
+    assert found is not None and found.warc_type == "response"
+    assert [earlier_response(archive, n, o) for n, o in ((name, offset + 1), ("gone.warc.gz", 0), ("../" + name, offset),
+                                                           (None, None))] == [None, None, None, None]
