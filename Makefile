@@ -11,8 +11,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
+$(VENV)/.installed-test: $(VENV)/.installed .venv-pywb/.installed
 	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+# pywb for the replay tests, in a virtual environment of its own (see the replay extra in pyproject.toml)
+.venv-pywb/.installed: pyproject.toml
+	test -x .venv-pywb/bin/python || $(PYTHON) -m venv .venv-pywb
+	.venv-pywb/bin/python -m pip install -q --upgrade pip
+	.venv-pywb/bin/python -m pip install -q pywb
 	touch $@
 
 ingest: $(VENV)/.installed

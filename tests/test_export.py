@@ -404,3 +404,20 @@ def test_signature_of_an_unknown_format_is_unverifiable(bag: Path, exported: dic
         ("signature", "khronika-signature.json", "unverifiable",
          "signature format khronika-checkpoint/9 is not one this version of Khronika can check")]
     assert report.exit_code() == 4
+
+
+@pytest.mark.parametrize("how", ["removed", "without the signature"])
+def test_tag_manifests_must_list_every_tag_file(bag: Path, exported: dict[str, object], how: str) -> None:
+    path = bag / "tagmanifest-sha512.txt"
+    if how == "removed":
+        path.unlink()  # the bagit validator accepts a bag without tag manifests
+        expected = ("signature", "tagmanifest-sha512.txt", "missing",
+                    "tag manifest is missing; it must list every tag file")
+    else:
+        path.write_text("".join(line + "\n" for line in path.read_text().splitlines() if "signature" not in line))
+        expected = ("signature", "tagmanifest-sha512.txt", "mismatch",
+                    "lists bag-info.txt, bagit.txt, manifest-sha256.txt, manifest-sha512.txt; the tag files are "
+                    "bag-info.txt, bagit.txt, khronika-signature.json, manifest-sha256.txt, manifest-sha512.txt")
+    report = verify_bag(bag, exported["fp"])  # type: ignore[arg-type]
+    assert [(c.check, c.subject, c.state, c.detail) for c in report.checks if c.check == "signature"] == [expected]
+    assert report.exit_code() == 1

@@ -28,6 +28,8 @@ from conftest import ROOT, Site, khronika, query
 from ingest.evidence.bagverify import verify_bag
 
 BIN = Path(sys.executable).parent
+# pywb lives in a virtual environment of its own (its brotlipy would shadow the project's Brotli)
+PYWB_BIN = ROOT / ".venv-pywb" / "bin"
 PAGE = ("<html><head><title>Interop page</title></head><body><article><p>The committee said that the "
         "hearing was moved to a closed court, with enough words around it for the extractor.</p></article>"
         "</body></html>").encode()
@@ -99,6 +101,21 @@ def exported(site: Site, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
             "fp": said["key fingerprint"], "head": said["log head"]}  # type: ignore[dict-item]
 
 
+def _ensure_pywb() -> None:
+    """Make .venv-pywb as `make test` does, when a checkout's tests run without make."""
+    import fcntl
+
+    with open(ROOT / ".venv-pywb.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (PYWB_BIN.parent / ".installed").is_file():
+            return
+        subprocess.run([sys.executable, "-m", "venv", str(PYWB_BIN.parent)], check=True)
+        pip = subprocess.run([str(PYWB_BIN / "python"), "-m", "pip", "install", "-q", "pywb"], capture_output=True,
+                             text=True)
+        assert pip.returncode == 0, f"cannot install pywb into {PYWB_BIN.parent}: {pip.stderr[-1000:]}"
+        (PYWB_BIN.parent / ".installed").touch()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,14 +125,15 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def pywb(archive_file: Path, where: Path) -> Iterator[str]:
     """A pywb collection made from one WARC or WACZ by wb-manager, served on 127.0.0.1."""
+    _ensure_pywb()
     where.mkdir()
-    subprocess.run([str(BIN / "wb-manager"), "init", "c"], cwd=where, check=True, capture_output=True)
+    subprocess.run([str(PYWB_BIN / "wb-manager"), "init", "c"], cwd=where, check=True, capture_output=True)
     extra = ["--unpack-wacz"] if archive_file.suffix == ".wacz" else []
-    subprocess.run([str(BIN / "wb-manager"), "add", *extra, "c", str(archive_file)], cwd=where, check=True,
+    subprocess.run([str(PYWB_BIN / "wb-manager"), "add", *extra, "c", str(archive_file)], cwd=where, check=True,
                    capture_output=True)
     port = _free_port()
     log = open(where / "wayback.log", "wb")
-    proc = subprocess.Popen([str(BIN / "wayback"), "-p", str(port), "-b", "127.0.0.1"], cwd=where,
+    proc = subprocess.Popen([str(PYWB_BIN / "wayback"), "-p", str(port), "-b", "127.0.0.1"], cwd=where,
                             stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/c"
     try:

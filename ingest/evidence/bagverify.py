@@ -46,7 +46,7 @@ from ingest.checks.verify import (
     wanted_gaps,
 )
 from ingest.evidence import signing
-from ingest.evidence.bag import file_digest, read_bag_info, validate_with_bagit
+from ingest.evidence.bag import TAG_MANIFESTS, file_digest, read_bag_info, validate_with_bagit
 from ingest.evidence.bagcontent import (
     check_log,
     check_quotes,
@@ -267,6 +267,8 @@ def _check_signature(bag: Path, info: dict[str, str], key_fingerprint: str | Non
             if name not in files:  # otherwise already named above
                 checks.append(Check("signature", name, MISMATCH, "manifest differs from the signed one"))
             bad += 1
+    if fmt == CHECKPOINT_FORMAT:
+        bad += _check_tag_manifests(bag, regular, checks)
     if doc.get("external_identifier") != info.get("External-Identifier"):
         checks.append(Check("signature", "bag-info.txt", MISMATCH, "External-Identifier differs from the signed case id"))
         bad += 1
@@ -276,6 +278,30 @@ def _check_signature(bag: Path, info: dict[str, str], key_fingerprint: str | Non
                             f"Ed25519 signature valid (key {fp}); it covers both {what} manifests, log head "
                             f"{doc.get('log_head')} and all {len(files)} files, which match"))
     return doc
+
+
+def _check_tag_manifests(bag: Path, regular: list[str], checks: list[Check]) -> int:
+    """Format 2 does not sign the tag manifests, so check that both are there and list every tag
+    file (their digests are the bagit validator's to check): removing one is caught as before."""
+    wanted = sorted(rel for rel in regular if "/" not in rel and rel not in TAG_MANIFESTS)
+    bad = 0
+    for name in TAG_MANIFESTS:
+        try:
+            text = in_bag(bag, name).read_text("utf-8", "replace")
+        except FileNotFoundError:
+            checks.append(Check("signature", name, MISSING, "tag manifest is missing; it must list every tag file"))
+            bad += 1
+            continue
+        except BagPathError as exc:
+            checks.append(Check("signature", name, MISMATCH, str(exc)))
+            bad += 1
+            continue
+        listed = sorted(line.split(None, 1)[1] for line in text.splitlines() if len(line.split(None, 1)) == 2)
+        if listed != wanted:
+            checks.append(Check("signature", name, MISMATCH,
+                                f"lists {', '.join(listed) or 'nothing'}; the tag files are {', '.join(wanted)}"))
+            bad += 1
+    return bad
 
 
 # -- database, case, raw files -------------------------------------------------------------------
