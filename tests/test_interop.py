@@ -191,7 +191,7 @@ def test_bag_warc_holds_every_record_of_each_capture(exported: dict[str, Path], 
         {"warc-type": "revisit", "warc-target-uri": f"{b}/gz",
          "warc-profile": "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest",
          "warc-refers-to-target-uri": f"{b}/gz"}]
-    report = verify_bag(exported["bag"])
+    report = verify_bag(exported["bag"], exported["fp"])  # type: ignore[arg-type]
     assert report.exit_code() == 0, [c for c in report.checks if c.state != "ok"]
 
 
