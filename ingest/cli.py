@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ingest import __version__
+from ingest.cli_lint import lint
 from ingest.display import for_terminal, json_for_terminal
 from ingest.errors import ArchiveError, CaseFileErrors, KhronikaError
 
@@ -264,6 +265,8 @@ def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, p
                 echo(f"{check.state:<12} {check.check:<15} {check.subject}{finding}: {check.detail}")
         for gap in report.gaps:
             echo(f"gap          {gap}")
+        for w in report.warnings:  # never in the exit code: a person weighs them
+            echo(f"warning consistency {w.rule} {w.subject}: {w.detail}")
         counts = ", ".join(f"{n} {state}" for state, n in report.counts().items())
         echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
         if report.findings():
@@ -356,6 +359,8 @@ def verify_bag(path: str, key_fingerprint: str | None, as_json: bool, extract_cp
                 echo(f"{check.state:<12} {check.check:<15} {check.subject}{finding}: {check.detail}")
         for gap in report.gaps:
             echo(f"gap          {gap}")
+        for w in report.warnings:  # never in the exit code: a person weighs them
+            echo(f"warning consistency {w.rule} {w.subject}: {w.detail}")
         counts = ", ".join(f"{n} {state}" for state, n in report.counts().items())
         echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
         if report.findings():
@@ -403,6 +408,9 @@ def serve(archive_dir: str, port: int, host: str, allow_sql: bool) -> None:
         echo("published copy is current", err=True)
     echo(f"serving http://{host}:{port}/" + (" (arbitrary SQL allowed: --allow-sql)" if allow_sql else ""), err=True)
     sys.exit(run_server(Path(archive_dir), host, port, allow_sql, say=lambda s: echo(s, err=True)))
+
+
+cli.add_command(lint)  # in a module of its own, keeping this one thin
 
 
 def main() -> None:

@@ -11,13 +11,14 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import blake3 as blake3_mod
 
 from ingest.claims.anchor import anchor, quotes_equivalent
+from ingest.checks.consistency import check_archive
 from ingest.claims.blocks import block_gate, blocks_moved, runs_for
 from ingest.store import db as dbm
 from ingest.store.archive import Archive
@@ -48,6 +49,7 @@ class Check:
 class Report:
     checks: list[Check]
     gaps: list[str]
+    warnings: list[Any] = field(default_factory=list)  # consistency findings: shown, never in the exit code
 
     def counts(self) -> dict[str, int]:
         c = Counter(ch.state for ch in self.checks)
@@ -70,7 +72,8 @@ class Report:
         return dict(sorted(c.items()))
 
     def as_json(self) -> dict[str, Any]:
-        return {"counts": self.counts(), "checks": [c.as_json() for c in self.checks]}
+        return {"counts": self.counts(), "checks": [c.as_json() for c in self.checks],
+                "warnings": [w.as_json() for w in self.warnings]}
 
 
 # -- fixity --------------------------------------------------------------------------------
@@ -411,7 +414,8 @@ def verify(archive: Archive, *, head: Head | None = None, live: bool = False, li
     for row in list(archive.db.query("SELECT id FROM claims WHERE withdrawn = 0")):
         update_status(archive, row["id"], intact, refused)
     drift.update_claims(archive)
-    report = Report(checks, gaps)
+    say("consistency")
+    report = Report(checks, gaps, check_archive(archive.db))
     _store_results(archive, report)
     return report
 
