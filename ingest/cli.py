@@ -11,6 +11,7 @@ import click
 
 from ingest import __version__
 from ingest.cli_lint import lint
+from ingest.cli_timestamp import parse_tsas, stamp_lines, timestamp, tsa_options
 from ingest.display import for_terminal, json_for_terminal
 from ingest.errors import ArchiveError, CaseFileErrors, KhronikaError
 
@@ -109,14 +110,17 @@ def check(case_files: tuple[str, ...]) -> None:
 @click.option("--allow-private", is_flag=True, help="Allow private and loopback addresses (also KHRONIKA_ALLOW_PRIVATE=1).")
 @_extract_limits
 @click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another run holding the archive.")
+@tsa_options
 def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: bool, workers: int, timeout: float,
         connect_timeout: float, read_timeout: float, max_body: int, max_decoded: int, max_redirects: int,
         max_local: int, proxy: str | None, user_agent: str | None, allow_private: bool, extract_cpu: int, extract_memory: int,
-        extract_timeout: float, wait: float) -> None:
+        extract_timeout: float, wait: float, tsa_urls: tuple[str, ...], tsa_certs: tuple[str, ...]) -> None:
     """Capture, extract and record every source of the case files; anchor their claims.
 
     By default only sources never captured are fetched; --refresh re-fetches URL sources to
-    record changes. The summary names every claim that is not sourced (with the reason) and
+    record changes. When the run appended to the log, its head is timestamped by each TSA given
+    (or kept from an earlier --tsa); a TSA that fails is reported and changes no exit code.
+    The summary names every claim that is not sourced (with the reason) and
     every claim whose drift changed in this run. Exit 0: every source captured or unchanged;
     1: some failed, or a capture is incomplete (its page's text is not in it), each listed;
     2: case-file or usage error, nothing fetched.
@@ -130,6 +134,7 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
     if refresh and offline:
         raise click.UsageError("--refresh and --offline contradict each other")
     cases = _load_cases(_case_files(case_files))
+    tsas = parse_tsas(tsa_urls, tsa_certs)
 
     fetch_config = _fetch_config(proxy, allow_private, user_agent, max_body=max_body, max_decoded=max_decoded,
                                  connect_timeout=connect_timeout, read_timeout=read_timeout,
@@ -161,13 +166,15 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
             for message in archive.recovery.messages():
                 echo(f"recovered: {message}", err=True)
             report = run_pipeline(cases, archive, options, progress)
+            if tty:
+                click.echo("\r\033[K", err=True, nl=False)
+            stamped, _ = stamp_lines(archive, tsas, offline)
+            head = archive.log.head()
     except KhronikaError as exc:
         if tty:
             click.echo("", err=True)
         echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILED)
-    if tty:
-        click.echo("\r\033[K", err=True, nl=False)
     for failure in report.failed:
         echo(f"failed: {failure.source_id}: {failure.detail}", err=True)
     for failure in report.extraction_failures:
@@ -190,7 +197,9 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
         f"Claims: {claims}" + (f"; live sources drifted: {drifted}." if drifted else "."),
         err=True,
     )
-    echo(f"log head {report.head}")
+    for line in stamped:
+        echo(line, err=True)
+    echo(f"log head {head}")
     if report.failed or report.extraction_failures or report.incomplete:
         sys.exit(EXIT_FAILED)
 
@@ -252,6 +261,7 @@ def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, p
             report = run_verify(archive, head=head, live=live, live_options=options,
                                 limits=_worker_limits(extract_cpu, extract_memory, extract_timeout),
                                 progress=None if as_json else lambda s: echo(f"checking {s} ...", err=True))
+            stamped = stamp_lines(archive, [])[0] if live else []
             final_head = archive.log.head()
     except KhronikaError as exc:
         echo(f"error: {exc}", err=True)
@@ -273,6 +283,11 @@ def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, p
             echo("findings: " + ", ".join(f"{n} {what}" for what, n in report.findings().items()) + ".")
         echo("A passing quote check means the quoted words are present in an intact archived copy "
              "captured at the recorded time; it does not mean the claim is true.")
+        echo(report.trusted_time)
+        for line in report.ots:
+            echo(line)
+        for line in stamped:
+            echo(line, err=True)
         echo(f"log head {final_head}")
     sys.exit(report.exit_code())
 
@@ -287,24 +302,32 @@ def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, p
 @click.option("--organization", default=None, help="bag-info Source-Organization (else KHRONIKA_ORGANIZATION, else unknown).")
 @click.option("--contact", default=None, help='bag-info contact, "Name <email>" (else KHRONIKA_CONTACT, else unknown).')
 @click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another process holding the archive.")
+@tsa_options
 def export(case_id: str, out: str, archive_dir: str, as_zip: bool, wacz: bool, organization: str | None,
-           contact: str | None, wait: float) -> None:
+           contact: str | None, wait: float, tsa_urls: tuple[str, ...], tsa_certs: tuple[str, ...]) -> None:
     """Export one case as a signed BagIt evidence package that verify-bag checks without the archive.
 
     Runs verify on the archive first and includes its results. Signs with ARCHIVE/keys/ed25519.key
     (created on first use, never put in the bag) and prints the key's fingerprint: publish it
-    elsewhere, since trust in the signature comes from that fingerprint.
+    elsewhere, since trust in the signature comes from that fingerprint. A log head not yet
+    covered by a timestamp is first timestamped by the configured TSAs, and the bag carries
+    every token with its certificates and pins.
 
     Example: python -m ingest export workers-power --out workers-power-bag --zip
     """
     from ingest.evidence.export import ExportOptions, export_case, parse_contact
+    from ingest.store.archive import Archive
 
+    tsas = parse_tsas(tsa_urls, tsa_certs)
     name, email = parse_contact(contact or os.environ.get("KHRONIKA_CONTACT"))
     options = ExportOptions(
         organization=organization or os.environ.get("KHRONIKA_ORGANIZATION") or "unknown",
         contact_name=name, contact_email=email, zip=as_zip, wacz=wacz, wait=wait,
     )
     try:
+        with Archive.open(Path(archive_dir), create=False, wait=wait) as archive:
+            for line in stamp_lines(archive, tsas)[0]:
+                echo(line, err=True)
         result = export_case(Path(archive_dir), case_id, Path(out), options)
     except KhronikaError as exc:
         echo(f"error: {exc}", err=True)
@@ -365,6 +388,9 @@ def verify_bag(path: str, key_fingerprint: str | None, as_json: bool, extract_cp
         echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
         if report.findings():
             echo("findings: " + ", ".join(f"{n} {what}" for what, n in report.findings().items()) + ".")
+        echo(report.trusted_time)
+        for line in report.ots:
+            echo(line)
         echo("A passing quote check means the quoted words are present in an intact archived copy "
              "captured at the recorded time; it does not mean the claim is true.")
     sys.exit(report.exit_code())
@@ -411,6 +437,7 @@ def serve(archive_dir: str, port: int, host: str, allow_sql: bool) -> None:
 
 
 cli.add_command(lint)  # in a module of its own, keeping this one thin
+cli.add_command(timestamp)
 
 
 def main() -> None:

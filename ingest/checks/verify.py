@@ -21,6 +21,7 @@ from ingest.claims.anchor import anchor, quotes_equivalent
 from ingest.checks.consistency import check_archive
 from ingest.claims.blocks import block_gate, blocks_moved, runs_for
 from ingest.store import db as dbm
+from ingest.store import timestamps
 from ingest.store.archive import Archive
 from ingest.store.files import hash_file
 from ingest.store.log import Head, check_chain, row_hash, utcnow
@@ -31,7 +32,7 @@ STATES = (OK, MISMATCH, MISSING, UNVERIFIABLE, DRIFT)
 
 @dataclass(frozen=True)
 class Check:
-    check: str  # fixity | reproducibility | quote | log | head | live
+    check: str  # fixity | reproducibility | quote | log | head | timestamp | live
     subject: str
     state: str
     detail: str
@@ -50,6 +51,8 @@ class Report:
     checks: list[Check]
     gaps: list[str]
     warnings: list[Any] = field(default_factory=list)  # consistency findings: shown, never in the exit code
+    trusted_time: str = ""  # what the checked timestamps prove about the log
+    ots: list[str] = field(default_factory=list)  # what OpenTimestamps proofs say (never counted as checked)
 
     def counts(self) -> dict[str, int]:
         c = Counter(ch.state for ch in self.checks)
@@ -73,7 +76,8 @@ class Report:
 
     def as_json(self) -> dict[str, Any]:
         return {"counts": self.counts(), "checks": [c.as_json() for c in self.checks],
-                "warnings": [w.as_json() for w in self.warnings]}
+                "warnings": [w.as_json() for w in self.warnings], "trusted_time": self.trusted_time,
+                "opentimestamps": self.ots}
 
 
 # -- fixity --------------------------------------------------------------------------------
@@ -402,6 +406,10 @@ def verify(archive: Archive, *, head: Head | None = None, live: bool = False, li
     checks += quote_checks
     say("log")
     checks += check_log(archive, head)
+    say("timestamps")
+    stamps = timestamps.check_archive(archive)
+    proofs, ots_lines = timestamps.archive_ots(archive)
+    checks += [Check("timestamp", f.subject, f.state, f.detail) for f in stamps + proofs]
     live_checked: set[str] = set()
     if live:
         say("live")
@@ -415,7 +423,7 @@ def verify(archive: Archive, *, head: Head | None = None, live: bool = False, li
         update_status(archive, row["id"], intact, refused)
     drift.update_claims(archive)
     say("consistency")
-    report = Report(checks, gaps, check_archive(archive.db))
+    report = Report(checks, gaps, check_archive(archive.db), timestamps.archive_coverage(archive, stamps), ots_lines)
     _store_results(archive, report)
     return report
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -260,3 +261,28 @@ def check_log(bag: Path, db: sqlite_utils.Database, info: dict[str, str], signed
     else:
         checks.append(Check("head", head, OK, "bag-info's head is the log's last entry"
                             + (" and the signed head" if signed is not None else "")))
+
+
+def check_timestamps(bag: Path, db: sqlite_utils.Database, checks: list[Check], notes: list[str]) -> str:
+    """Each RFC 3161 token the bag carries, offline: its file, the bag's log entry it covers, its pin."""
+    from ingest.store import timestamps
+
+    if "timestamps" not in db.table_names():
+        return timestamps.coverage([], lambda n: [])
+    entries = [e for e in read_log(bag / "data" / "log.jsonl") if isinstance(e, dict)] \
+        if (bag / "data" / "log.jsonl").is_file() else []
+    hashes = {e.get("seq"): e.get("hash") for e in entries}
+
+    def read(blake3: str | None) -> bytes | None:
+        if not blake3 or not re.fullmatch(r"[0-9a-f]{64}", blake3):  # a name from the bag stays in the bag
+            return None
+        path = bag / "data" / "files" / blake3
+        return path.read_bytes() if path.is_file() else None
+
+    findings = timestamps.check_recorded(list(db.query("SELECT * FROM timestamps ORDER BY id")), hashes.get, read)
+    proofs: list = []
+    if "ots_proofs" in db.table_names():
+        proofs, lines = timestamps.check_ots(list(db.query("SELECT * FROM ots_proofs ORDER BY id")), hashes.get, read)
+        notes.extend(lines)
+    checks.extend(Check("timestamp", f.subject, f.state, f.detail) for f in findings + proofs)
+    return timestamps.coverage(findings, lambda n: timestamps.uncovered(entries, n))

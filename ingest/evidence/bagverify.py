@@ -52,6 +52,7 @@ from ingest.evidence.bagcontent import (
     check_quotes,
     check_reproducibility,
     check_texts,
+    check_timestamps,
     check_warc,
 )
 from ingest.evidence.bagpaths import BagPathError, UnsafeZip, every_entry, in_bag, unzip_bag
@@ -160,8 +161,11 @@ def _verify(bag: Path, key_fingerprint: str | None, limits: WorkerLimits) -> Bag
         report.gaps += check_quotes(db, checks, intact, texts)
         checks += held_drift(db)
         check_log(bag, db, info, signed, checks)
+        ots_lines: list[str] = []
+        trusted = check_timestamps(bag, db, checks, ots_lines)
     finally:
         db.close()
+    report.trusted_time, report.ots = trusted, ots_lines
     return report
 
 

@@ -52,6 +52,11 @@ def case_rows(db: sqlite_utils.Database, case_id: str) -> CaseRows:
     citations = rows_in(db, "citations", "claim_id", {c["id"] for c in claims}, "claim_id, n")
     blake3s = {c["blake3"] for c in captures} | {a["blake3"] for a in attempts} | {c["blake3"] for c in citations}
     blake3s.add(case["case_file_blake3"])
+    # Timestamps cover the whole log, not one case: every token travels, with its certificates and pins.
+    stamps = list(db.query("SELECT * FROM timestamps ORDER BY id"))
+    proofs = list(db.query("SELECT * FROM ots_proofs ORDER BY id"))
+    blake3s |= {s[k] for s in stamps for k in ("token_blake3", "chain_blake3", "pin_blake3")}
+    blake3s |= {p["proof_blake3"] for p in proofs}
     files = rows_in(db, "files", "blake3", blake3s, "blake3")
     extractions = rows_in(db, "extractions", "blake3", {f["blake3"] for f in files}, "id")
     warcs = rows_in(db, "warcs", "name", {c["warc_file"] for c in captures} | {a["warc_file"] for a in attempts}, "name")
@@ -60,6 +65,7 @@ def case_rows(db: sqlite_utils.Database, case_id: str) -> CaseRows:
         "files": files, "cases": [case], "sources": sources, "warcs": warcs, "captures": captures,
         "attempts": attempts, "extractions": extractions, "claims": claims, "citations": citations,
         "drift_checks": drift_checks,
+        "timestamps": stamps, "ots_proofs": proofs,
     })
 
 

@@ -109,6 +109,9 @@ async def one(datasette: Any, sql: str, params: Any = None) -> dict[str, Any] | 
 
 
 LATEST_EXTRACTION = "SELECT * FROM extractions WHERE blake3 = ? AND text IS NOT NULL ORDER BY id DESC LIMIT 1"
+# The earliest RFC 3161 timestamp covering the log entry that recorded capture {cap}.
+TRUSTED_TIME = """(SELECT t.gen_time || ' per TSA ' || t.signer FROM timestamps t WHERE t.head_seq >= (SELECT min(l.seq)
+    FROM log l WHERE l.table_name = 'captures' AND l.key = CAST({cap} AS TEXT)) ORDER BY t.gen_time, t.id LIMIT 1)"""
 
 
 # -- pages -----------------------------------------------------------------------------------------
@@ -127,9 +130,10 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
     if claim is None:
         raise NotFound(f"no claim {case}/{slug}")
     claim["people_list"] = json.loads(claim["people"] or "[]")
-    cites = await rows(datasette, """
+    cites = await rows(datasette, f"""
         SELECT ci.*, s.title AS source_title, s.outlet, s.published, s.published_after, s.url AS source_url,
-               s.wanted, s.kind, cap.captured_at, cap.version, cap.url AS capture_url, f.sha256, f.media_type
+               s.wanted, s.kind, cap.captured_at, cap.version, cap.url AS capture_url, f.sha256, f.media_type,
+               {TRUSTED_TIME.format(cap="ci.capture_id")} AS trusted
         FROM citations ci JOIN sources s ON s.id = ci.source_id
         LEFT JOIN captures cap ON cap.id = ci.capture_id
         LEFT JOIN files f ON f.blake3 = ci.blake3
@@ -179,8 +183,9 @@ async def source_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
     if source is None:
         raise NotFound(f"no source {case}/{slug}")
     source["link"] = href(source["url"]) if is_web_url(source["url"]) else None
-    captures = await rows(datasette, """
-        SELECT cap.*, f.sha256, f.size FROM captures cap LEFT JOIN files f ON f.blake3 = cap.blake3
+    captures = await rows(datasette, f"""
+        SELECT cap.*, f.sha256, f.size, {TRUSTED_TIME.format(cap="cap.id")} AS trusted
+        FROM captures cap LEFT JOIN files f ON f.blake3 = cap.blake3
         WHERE source_id = ? ORDER BY version""", [source["id"]])
     attempts = await rows(datasette, "SELECT * FROM attempts WHERE source_id = ? ORDER BY started_at, id", [source["id"]])
     previous = None

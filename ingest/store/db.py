@@ -18,7 +18,7 @@ DERIVED = {
 
 # Tables whose rows are written only through the log (and checked against it by verify).
 LOGGED_TABLES = ("cases", "sources", "files", "captures", "attempts", "extractions", "warcs", "claims", "citations",
-                 "drift_checks")
+                 "drift_checks", "timestamps", "ots_proofs")
 
 SCHEMA: dict[str, dict[str, Any]] = {
     "files": dict(
@@ -117,6 +117,24 @@ SCHEMA: dict[str, dict[str, Any]] = {
         },
         pk="citation_id",
     ),
+    "timestamps": dict(
+        # RFC 3161 tokens over a log head: entries 1..head_seq existed no later than gen_time.
+        columns={
+            "id": int, "head_seq": int, "head_hash": str, "tsa_url": str, "signer": str, "gen_time": str,
+            "serial": str, "policy": str, "nonce": str, "token_blake3": str, "chain_blake3": str,
+            "pin_blake3": str, "client": str, "requested_at": str,
+        },
+        pk="id",
+        foreign_keys=[("token_blake3", "files", "blake3"), ("chain_blake3", "files", "blake3"),
+                      ("pin_blake3", "files", "blake3")],
+    ),
+    "ots_proofs": dict(
+        # OpenTimestamps proofs over a log head, pending at a calendar until upgraded.
+        columns={"id": int, "head_seq": int, "head_hash": str, "calendar": str, "proof_blake3": str,
+                 "state": str, "submitted_at": str, "upgraded_at": str},
+        pk="id",
+        foreign_keys=[("proof_blake3", "files", "blake3")],
+    ),
     "claims_state": dict(
         # Derived: the log head after a case's claims were last brought up to date, so a run
         # in which nothing was recorded can skip re-checking them.
@@ -159,6 +177,7 @@ INDEXES = [
     ("claim_people", ["person", "claim_id"]),
     ("drift_checks", ["citation_id", "attempt_id"]),
     ("citation_drift", ["source_id"]),
+    ("timestamps", ["head_seq"]),
     ("log", ["table_name", "key"]),
 ]
 
