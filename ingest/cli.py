@@ -11,6 +11,7 @@ import click
 
 from ingest import __version__
 from ingest.cli_lint import lint
+from ingest.cli_options import extract_limits, fetch_config, worker_limits
 from ingest.cli_timestamp import parse_tsas, stamp_lines, timestamp, tsa_options
 from ingest.display import for_terminal, json_for_terminal
 from ingest.errors import ArchiveError, CaseFileErrors, KhronikaError
@@ -56,23 +57,6 @@ def _load_cases(paths: list[Path]) -> list:
     return cases
 
 
-def _extract_limits(f: Any) -> Any:
-    """The sandboxed extraction workers' limits, for every command that extracts (run, verify, verify-bag)."""
-    for option in reversed((
-        click.option("--extract-cpu", type=click.IntRange(1), default=60, show_default=True, help="CPU seconds one extraction may use."),
-        click.option("--extract-memory", type=click.IntRange(64), default=2048, show_default=True, help="MiB of memory one extraction may use."),
-        click.option("--extract-timeout", type=click.FloatRange(1), default=120.0, show_default=True, help="Wall seconds one extraction may take."),
-    )):
-        f = option(f)
-    return f
-
-
-def _worker_limits(extract_cpu: int, extract_memory: int, extract_timeout: float):  # type: ignore[no-untyped-def]
-    from ingest.text.workers import WorkerLimits
-
-    return WorkerLimits(cpu_seconds=extract_cpu, wall_seconds=extract_timeout, memory_bytes=extract_memory * 2**20)
-
-
 @click.group()
 @click.version_option(__version__, prog_name="khronika")
 def cli() -> None:
@@ -108,7 +92,7 @@ def check(case_files: tuple[str, ...]) -> None:
 @click.option("--proxy", default=None, help="HTTP or SOCKS proxy URL (socks5h://127.0.0.1:9050 for Tor); names are then resolved by the proxy.")
 @click.option("--user-agent", default=None, help="User-Agent header sent with every request.")
 @click.option("--allow-private", is_flag=True, help="Allow private and loopback addresses (also KHRONIKA_ALLOW_PRIVATE=1).")
-@_extract_limits
+@extract_limits
 @click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another run holding the archive.")
 @tsa_options
 def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: bool, workers: int, timeout: float,
@@ -136,12 +120,12 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
     cases = _load_cases(_case_files(case_files))
     tsas = parse_tsas(tsa_urls, tsa_certs)
 
-    fetch_config = _fetch_config(proxy, allow_private, user_agent, max_body=max_body, max_decoded=max_decoded,
+    fetching = fetch_config(proxy, allow_private, user_agent, max_body=max_body, max_decoded=max_decoded,
                                  connect_timeout=connect_timeout, read_timeout=read_timeout,
                                  total_timeout=timeout, max_redirects=max_redirects)
     options = RunOptions(
-        refresh=refresh, offline=offline, fetch=fetch_config, workers=workers, max_local=max_local,
-        limits=_worker_limits(extract_cpu, extract_memory, extract_timeout),
+        refresh=refresh, offline=offline, fetch=fetching, workers=workers, max_local=max_local,
+        limits=worker_limits(extract_cpu, extract_memory, extract_timeout),
     )
     tty = sys.stderr.isatty()
 
@@ -183,6 +167,8 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
         echo(f"incomplete: {line}", err=True)
     for note in report.notes:
         echo(f"note: {note}", err=True)
+    for line in stamped:
+        echo(line, err=True)
     for claim_id, status, reason in report.not_sourced:
         echo(f"not sourced: {claim_id}: {status}: {reason}", err=True)
     for claim_id, was, now, since, reason in report.drift_changes:
@@ -197,27 +183,9 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
         f"Claims: {claims}" + (f"; live sources drifted: {drifted}." if drifted else "."),
         err=True,
     )
-    for line in stamped:
-        echo(line, err=True)
     echo(f"log head {head}")
     if report.failed or report.extraction_failures or report.incomplete:
         sys.exit(EXIT_FAILED)
-
-
-def _fetch_config(proxy: str | None, allow_private: bool, user_agent: str | None = None, **limits: Any):  # type: ignore[no-untyped-def]
-    """A function that builds the FetchConfig when the first URL is fetched: a command that
-    fetches nothing does not import httpx."""
-
-    def build():  # type: ignore[no-untyped-def]
-        from ingest.capture.fetch import FetchConfig, Limits
-
-        config = FetchConfig(limits=Limits(**limits), proxy=proxy,
-                             allow_private=allow_private or os.environ.get("KHRONIKA_ALLOW_PRIVATE") == "1")
-        if user_agent:
-            config.user_agent = user_agent
-        return config
-
-    return build
 
 
 @cli.command()
@@ -228,7 +196,7 @@ def _fetch_config(proxy: str | None, allow_private: bool, user_agent: str | None
 @click.option("--proxy", default=None, help="Proxy for --live fetches.")
 @click.option("--allow-private", is_flag=True, help="Allow private addresses for --live fetches.")
 @click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another process holding the archive.")
-@_extract_limits
+@extract_limits
 def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, proxy: str | None,
            allow_private: bool, wait: float, extract_cpu: int, extract_memory: int, extract_timeout: float) -> None:
     """Check the archive: fixity, reproducibility, quotes, log chain, and optionally live sources.
@@ -257,9 +225,9 @@ def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, p
             raise click.BadParameter(str(exc), param_hint="--head") from None
     try:
         with Archive.open(Path(archive_dir), create=False, wait=wait) as archive:
-            options = RunOptions(refresh=True, fetch=_fetch_config(proxy, allow_private))
+            options = RunOptions(refresh=True, fetch=fetch_config(proxy, allow_private))
             report = run_verify(archive, head=head, live=live, live_options=options,
-                                limits=_worker_limits(extract_cpu, extract_memory, extract_timeout),
+                                limits=worker_limits(extract_cpu, extract_memory, extract_timeout),
                                 progress=None if as_json else lambda s: echo(f"checking {s} ...", err=True))
             stamped = stamp_lines(archive, [])[0] if live else []
             final_head = archive.log.head()
@@ -347,7 +315,7 @@ def export(case_id: str, out: str, archive_dir: str, as_zip: bool, wacz: bool, o
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--key-fingerprint", default=None, metavar="HEX", help="The signing key's published fingerprint.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
-@_extract_limits
+@extract_limits
 def verify_bag(path: str, key_fingerprint: str | None, as_json: bool, extract_cpu: int, extract_memory: int,
                extract_timeout: float) -> None:
     """Check an evidence package (bag folder or zip) with no network and no archive.
@@ -371,7 +339,7 @@ def verify_bag(path: str, key_fingerprint: str | None, as_json: bool, extract_cp
 
     from ingest.evidence.bagverify import verify_bag as run_verify_bag
 
-    report = run_verify_bag(Path(path), key_fingerprint, _worker_limits(extract_cpu, extract_memory, extract_timeout))
+    report = run_verify_bag(Path(path), key_fingerprint, worker_limits(extract_cpu, extract_memory, extract_timeout))
     if as_json:
         click.echo(json_for_terminal(jsonlib.dumps(report.as_json(), ensure_ascii=False, indent=1)))
     else:
