@@ -10,7 +10,7 @@ from conftest import khronika, query
 
 from ingest.checks.consistency import QuoteDate, dates_in, jaccard
 
-DECREE = "Приказ от 01.04.2025. 13 марта 2025 г. суд оштрафовал музыканта. Решение от 16.05.2025 вступило в силу.\n"
+DECREE = "Приказ от 31.02.2025. 13 марта 2025 г. суд оштрафовал музыканта. Решение от 16.05.2025 вступило в силу.\n"
 NOTE = "On March 13 the court fined him. On March 12 he was detained. Searches followed on 16 May 2025.\n"
 
 
@@ -67,6 +67,12 @@ CLAIMS = """  - id: searches
       - source: note
         quote: "On March 13 the court fined him"
         stance: mentions
+  - id: impossible
+    text: An order dated on a day that does not exist.
+    citations:
+      - source: decree
+        quote: "Приказ от 31.02.2025"
+        stance: mentions
 """
 EXTRA_SOURCES = """  - id: unused
     path: docs/note.txt
@@ -89,6 +95,8 @@ def test_dates_written_in_quotes_english_and_russian() -> None:
     # No year anywhere: not compared (no guessed year); no day: not a day-precise date.
     assert dates_in("on March 13", None, "") == []
     assert dates_in("в мае 2025 года, in May", 2025, "x") == []
+    assert dates_in("до 31.02.2025 и 32 марта", 2025, "x") == [
+        QuoteDate("31.02.2025", None, None), QuoteDate("32 марта", None, "year 2025 taken from x")]
 
 
 def test_lint_reports_each_rule_exactly(tmp_path: Path) -> None:
@@ -104,11 +112,13 @@ def test_lint_reports_each_rule_exactly(tmp_path: Path) -> None:
         "states 2025-03-14",
         "warning consistency quote-date claim fine-en: quote from note writes \"March 12\" (2024-03-12; year 2024 "
         "taken from the claim's date), which differs from the claim's date 2024-03-13",
+        'warning consistency quote-date-unreadable claim impossible: quote from decree writes "31.02.2025", which '
+        "reads like a date but names no such day: not compared, check it by hand",
         "warning consistency duplicate-claims claim fine-en: text nearly identical to claim fine-en-again "
         "(token overlap 1.00)",
         "warning consistency uncited-source source unused: source cited by no claim",
         "warning consistency wanted-unused source hoped-for: wanted source that no claim cites or depends on",
-        f"{case}: 7 consistency warning(s); nothing was changed.",
+        f"{case}: 8 consistency warning(s); nothing was changed.",
     ]
 
 

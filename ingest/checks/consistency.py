@@ -33,7 +33,7 @@ DATE_PATTERNS = (
 
 @dataclass(frozen=True)
 class Finding:
-    rule: str  # claim-after-source | as-stated-unquoted | quote-date | duplicate-claims | uncited-source | wanted-unused
+    rule: str  # one of the rules in the README's "Consistency warnings" table
     subject: str
     detail: str
     state: str = WARNING
@@ -64,7 +64,7 @@ class ClaimFacts:
 @dataclass(frozen=True)
 class QuoteDate:
     written: str  # as the quote writes it
-    date: dt.date
+    date: dt.date | None  # None: written like a date but no such day ("31.02.2025")
     year_note: str | None  # how a missing year was resolved
 
 
@@ -99,10 +99,8 @@ def dates_in(quote: str, year: int | None, year_from: str) -> list[QuoteDate]:
                 text, note = f"{written} {year}", f"year {year} taken from {year_from}"
             parsed = dateparser.parse(text, languages=["en", "ru"],
                                       settings={"DATE_ORDER": "DMY", "REQUIRE_PARTS": ["day", "month", "year"]})
-            if parsed is None:
-                continue
             taken.append((m.start(), m.end()))
-            found.append((m.start(), QuoteDate(written, parsed.date(), note)))
+            found.append((m.start(), QuoteDate(written, parsed.date() if parsed else None, note)))
     return [q for _, q in sorted(found, key=lambda f: f[0])]
 
 
@@ -174,7 +172,11 @@ def _claim_dates(claim: ClaimFacts, sources: dict[str, SourceFacts]) -> list[Fin
             year, year_from = None, ""
         for q in dates_in(quote, year, year_from):
             inference = f"; {q.year_note}" if q.year_note else ""
-            if claim_span and claim_span[0] <= q.date <= claim_span[1]:
+            if q.date is None:
+                out.append(Finding("quote-date-unreadable", subject,
+                                   f'quote from {source_id} writes "{q.written}", which reads like a date but names '
+                                   "no such day: not compared, check it by hand"))
+            elif claim_span and claim_span[0] <= q.date <= claim_span[1]:
                 stated = True
             elif claim_span:
                 out.append(Finding("quote-date", subject,
