@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ingest import __version__
+from ingest.cli_authoring import add_source, quote
 from ingest.cli_lint import lint
 from ingest.cli_options import extract_limits, fetch_config, worker_limits
 from ingest.cli_timestamp import parse_tsas, stamp_lines, timestamp, tsa_options
@@ -406,6 +407,8 @@ def serve(archive_dir: str, port: int, host: str, allow_sql: bool) -> None:
 
 cli.add_command(lint)  # in a module of its own, keeping this one thin
 cli.add_command(timestamp)
+cli.add_command(quote)
+cli.add_command(add_source)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,45 @@ def test_links_and_fifos_inside_the_folder_are_refused_as_the_run_would(tmp_path
 ])
 def test_url_credentials_are_refused_and_never_repeated(url: str, expected: str | None) -> None:
     assert url_problem(url) == expected
+
+
+README_FULL_CASE = """case:
+  id: demo
+  title: Demo
+sources:
+  - id: doc
+    path: docs/a.txt
+claims:
+  - id: k
+    text: Alpha.
+    citations:
+      - source: doc
+        quote: Alpha
+        stance: supports
+"""
+
+
+def test_readme_required_keys_are_the_ones_the_loader_requires(tmp_path: Path) -> None:
+    """Dropping any one key the README calls required gives exactly "required key is missing" for it."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    table = readme.split("Required keys, and only these", 1)[1].split("\n\n", 2)[1]
+    required = {row.split("|")[1].strip(): row.split("|")[2] for row in table.splitlines()[2:]}
+    assert {w: sorted(set(re.findall(r"`(\w+)`", r)) - {"url", "path", "wanted"})
+            for w, r in required.items()} == {
+        "top level": ["case", "sources"], "`case`": ["id", "title"], "each source": ["id"],
+        "each claim": ["citations", "id", "text"], "each citation": ["quote", "source", "stance"]}
+    drops = {"case": ("case:\n  id: demo\n  title: Demo\n", "1", "case"),
+             "sources": ("sources:\n  - id: doc\n    path: docs/a.txt\n", "1", "sources"),
+             "case.id": ("  id: demo\n", "2", "case.id"), "case.title": ("  title: Demo\n", "2", "case.title"),
+             "claim text": ("    text: Alpha.\n", "8", "claims.0.text"),
+             "claim citations": ("    citations:\n      - source: doc\n        quote: Alpha\n        stance: supports\n",
+                                 "8", "claims.0.citations"),
+             "citation quote": ("        quote: Alpha\n", "11", "claims.0.citations.0.quote"),
+             "citation stance": ("        stance: supports\n", "11", "claims.0.citations.0.stance")}
+    for name, (cut, line, path) in drops.items():
+        errors = errors_of(tmp_path, README_FULL_CASE.replace(cut, "", 1))
+        also = ['demo.yml:8: claims.0.citations.0.source: unknown source "doc" (known: none)'] if name == "sources" else []
+        assert errors == [f"demo.yml:{line}: {path}: required key is missing", *also], name
+    assert errors_of(tmp_path, README_FULL_CASE.replace("    path: docs/a.txt\n", "")) == [
+        "demo.yml:5: sources.0: give exactly one of url, path, wanted (found: none)"]
+    assert load_case(write_case(tmp_path, README_FULL_CASE), "demo.yml").claims[0].citations[0].stance == "supports"

@@ -54,6 +54,13 @@ def current_drift(checks: list[dict[str, Any]], citations: list[dict[str, Any]])
     return out
 
 
+def claim_date(claim: dict[str, Any]) -> str:
+    """The claim's date as the report states it; a date without a note says nothing about how it is known."""
+    if not claim["date"]:
+        return "no date"
+    return f"{claim['date']} ({claim['date_note']})" if claim["date_note"] else str(claim["date"])
+
+
 def _e(value: Any) -> str:
     return bidi_visible(escape("" if value is None else str(value), quote=True), html=True)
 
@@ -104,11 +111,11 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
         caps = [c for c in t["captures"] if c["source_id"] == s["id"]]
         if not caps:
             why = "wanted: address not yet known" if s["wanted"] else "no capture"
-            w(f"<tr><td>{_e(s['title'])}<br><code>{_e(s['id'])}</code></td><td colspan=\"3\">{_e(why)}</td></tr>")
+            w(f"<tr><td>{_e(s['title'] or 'untitled')}<br><code>{_e(s['id'])}</code></td><td colspan=\"3\">{_e(why)}</td></tr>")
         for c in caps:
             f = files.get(c["blake3"], {})
             where = c["url"] or c["local_path"]
-            w(f"<tr><td>{_e(s['title'])}<br><code>{_e(s['id'])}</code> v{_e(c['version'])}</td>"
+            w(f"<tr><td>{_e(s['title'] or 'untitled')}<br><code>{_e(s['id'])}</code> v{_e(c['version'])}</td>"
               f"<td>{_e(c['captured_at'])}</td><td>{_e(c['method'])}<br>{_e(where)}</td>"
               f"<td>content BLAKE3 <span class=\"hash\">{_e(c['blake3'])}</span><br>content SHA-256 <span class=\"hash\">"
               f"{_e(f.get('sha256'))}</span><br>{_e(f.get('size'))} bytes, {_e(c['media_type'])}</td></tr>")
@@ -119,7 +126,7 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
     for claim in t["claims"]:
         withdrawn = " (withdrawn)" if claim["withdrawn"] else ""
         w(f"<div class=\"claim\"><h3>{_e(claim['slug'])}{_e(withdrawn)}</h3><p>{_e(claim['text'])}</p>")
-        date = f"{claim['date']} ({claim['date_note']})" if claim["date"] else "no date"
+        date = claim_date(claim)
         people = ", ".join(json.loads(claim["people"] or "[]"))
         w(f"<p>Date: {_e(date)}. Type: {_e(claim['type'])}. People: {_e(people or 'none named')}. "
           f"Status at export: {_e(claim['status'])} ({_e(claim['status_reason'])}).</p>")
@@ -131,7 +138,7 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
         for ci in [c for c in t["citations"] if c["claim_id"] == claim["id"]]:
             src = sources.get(ci["source_id"], {})
             w(f"<h4>Citation {_e(ci['n'])} <code>{_e(ci['id'])}</code>: {_e(ci['stance'])}, "
-              f"{_e(src.get('title', ci['source_id']))}</h4>")
+              f"{_e(src.get('title') or ci['source_id'])}</h4>")
             ex = extractions.get(ci["extraction_id"])
             cap = captures.get(ci["capture_id"])
             if ex is not None and ex["text"] is not None and ci["start"] is not None:
