@@ -94,12 +94,13 @@ def check(case_files: tuple[str, ...]) -> None:
 @click.option("--user-agent", default=None, help="User-Agent header sent with every request.")
 @click.option("--allow-private", is_flag=True, help="Allow private and loopback addresses (also KHRONIKA_ALLOW_PRIVATE=1).")
 @extract_limits
+@click.option("--no-ocr", is_flag=True, help="Do not OCR images and PDF pages without a text layer; their quotes are unverifiable.")
 @click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another run holding the archive.")
 @tsa_options
 def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: bool, workers: int, timeout: float,
         connect_timeout: float, read_timeout: float, max_body: int, max_decoded: int, max_redirects: int,
         max_local: int, proxy: str | None, user_agent: str | None, allow_private: bool, extract_cpu: int, extract_memory: int,
-        extract_timeout: float, wait: float, tsa_urls: tuple[str, ...], tsa_certs: tuple[str, ...]) -> None:
+        extract_timeout: float, no_ocr: bool, wait: float, tsa_urls: tuple[str, ...], tsa_certs: tuple[str, ...]) -> None:
     """Capture, extract and record every source of the case files; anchor their claims.
 
     By default only sources never captured are fetched; --refresh re-fetches URL sources to
@@ -125,7 +126,7 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
                                  connect_timeout=connect_timeout, read_timeout=read_timeout,
                                  total_timeout=timeout, max_redirects=max_redirects)
     options = RunOptions(
-        refresh=refresh, offline=offline, fetch=fetching, workers=workers, max_local=max_local,
+        refresh=refresh, offline=offline, fetch=fetching, workers=workers, max_local=max_local, ocr=not no_ocr,
         limits=worker_limits(extract_cpu, extract_memory, extract_timeout),
     )
     tty = sys.stderr.isatty()

@@ -13,7 +13,7 @@ def extract_limits(f: Any) -> Any:
     for option in reversed((
         click.option("--extract-cpu", type=click.IntRange(1), default=60, show_default=True, help="CPU seconds one extraction may use."),
         click.option("--extract-memory", type=click.IntRange(64), default=2048, show_default=True, help="MiB of memory one extraction may use."),
-        click.option("--extract-timeout", type=click.FloatRange(1), default=120.0, show_default=True, help="Wall seconds one extraction may take."),
+        click.option("--extract-timeout", type=click.FloatRange(1), default=120.0, show_default=True, help="Wall seconds one extraction may take (OCR: per page)."),
     )):
         f = option(f)
     return f

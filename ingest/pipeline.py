@@ -19,8 +19,10 @@ from ingest.store import db as dbm
 from ingest.store.archive import Archive
 from ingest.store.files import blake3_of
 from ingest.store.log import Head, utcnow
+from ingest.text import ocrqueue
 from ingest.text.completeness import record_incomplete
 from ingest.text.extract import Extraction, extractor_for, extractor_versions
+from ingest.text.ocr import OCR_DISABLED
 from ingest.text.workers import Job, WorkerLimits, run_jobs
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ class RunOptions:
     workers: int = 1
     max_local: int = MAX_LOCAL  # bytes of one local document, counted while reading
     limits: WorkerLimits = field(default_factory=WorkerLimits)
+    ocr: bool = True  # OCR images and PDF pages without a text layer (run --no-ocr: off)
 
 
 @dataclass(frozen=True)
@@ -346,10 +349,18 @@ class Runner:
             yield from self._pending_jobs(done, queued)
 
         self._extract(jobs())
+        self._extract(self._ocr_jobs(done))
 
     def extract_pending(self) -> None:
         """Extract every stored capture that has no extraction by the current extractor version."""
-        self._extract(self._pending_jobs(self._extracted(), set()))
+        done = self._extracted()
+        self._extract(self._pending_jobs(done, set()))
+        self._extract(self._ocr_jobs(done))
+
+    def _ocr_jobs(self, done: set[tuple[str, str, str]]) -> Iterator[Job]:
+        """OCR for the PDFs just found to have pages without a text layer."""
+        return ocrqueue.ocr_jobs(self.archive.db, lambda b: str(self.archive.store.path(b)),
+                                 self._versions["tesseract"], self.options.ocr, done, self._record_extraction)
 
     def _extract(self, jobs: Iterator[Job]) -> None:
         for job, extraction in run_jobs(jobs, workers=self.options.workers, limits=self.options.limits):
@@ -357,9 +368,11 @@ class Runner:
             faults.point("mid_extraction")
 
     def _extracted(self) -> set[tuple[str, str, str]]:
-        # A text extracted before block boundaries were kept is extracted once more to find them.
+        # A text extracted before block boundaries were kept is extracted once more to find them; a
+        # --no-ocr record is not done (a later run OCRs the file).
         return {tuple(r) for r in self.archive.db.execute(  # type: ignore[misc]
-            "SELECT blake3, extractor, extractor_version FROM extractions WHERE text_blake3 IS NULL OR blocks IS NOT NULL")}
+            "SELECT blake3, extractor, extractor_version FROM extractions "
+            "WHERE (text_blake3 IS NULL OR blocks IS NOT NULL) AND error IS NOT ?", [OCR_DISABLED])}
 
     def _job(self, blake3: str, done: set[tuple[str, str, str]], queued: set[str],
              media_type: str | None = None, charset: str | None = None) -> Job | None:
@@ -373,6 +386,9 @@ class Runner:
         media_type = media_type or "application/octet-stream"
         name = extractor_for(media_type)
         if (blake3, name, self._versions.get(name, "")) in done:
+            return None
+        if name == "tesseract" and not self.options.ocr:
+            ocrqueue.skip_ocr(self.archive.db, blake3, self._record_extraction)
             return None
         queued.add(blake3)
         return Job(blake3, str(self.archive.store.path(blake3)), media_type, charset)
@@ -400,7 +416,10 @@ class Runner:
             "error": ex.error, "extracted_at": utcnow(), "blocks": dbm.dumps(ex.blocks),
         }
         self.archive.record("extraction", "extractions", str(eid), row, extra={"text": ex.text})
-        if ex.error:
+        if ex.error == OCR_DISABLED:
+            self.report.notes.append(f"{blake3[:12]}: not OCR'd (--no-ocr): quotes only its page images "
+                                     "hold are unverifiable")
+        elif ex.error:
             self.report.extraction_failures.append(f"{blake3[:12]}: {ex.error}")
         self.report.incomplete += record_incomplete(self.archive, blake3, ex.metadata.get("incomplete"))
 

@@ -13,7 +13,7 @@ from datasette.utils.asgi import Response
 from markupsafe import Markup
 
 from ingest.display import bidi_visible
-from ingest.site import guard, web
+from ingest.site import copies, guard, web
 
 CASE, SLUG = web.SLUG, web.SLUG
 
@@ -68,15 +68,24 @@ def _plain_404(message: str) -> Response:
 
 async def archived(datasette, request):  # type: ignore[no-untyped-def]
     try:
-        body, headers, content_type = await web.archived_file(datasette, request.url_vars["hash"], _db_path(datasette))
+        body, headers, content_type = await copies.archived_file(datasette, request.url_vars["hash"], _db_path(datasette))
     except web.NotFound as exc:
         return _plain_404(str(exc))
     return Response(body, status=200, headers=headers, content_type=content_type)
 
 
+async def page_image(datasette, request):  # type: ignore[no-untyped-def]
+    try:
+        body, headers = await copies.page_image(datasette, request.url_vars["hash"], request.url_vars["page"],
+                                             _db_path(datasette))
+    except web.NotFound as exc:
+        return _plain_404(str(exc))
+    return Response(body, status=200, headers=headers, content_type="image/png")
+
+
 async def archived_text(datasette, request):  # type: ignore[no-untyped-def]
     try:
-        text, headers = await web.extracted_text(datasette, request.url_vars["hash"])
+        text, headers = await copies.extracted_text(datasette, request.url_vars["hash"], request.args.get("extraction"))
     except web.NotFound as exc:
         return _plain_404(str(exc))
     return Response(text.encode("utf-8"), status=200, headers=headers, content_type="text/plain; charset=utf-8")
@@ -100,6 +109,7 @@ def register_routes(datasette):  # type: ignore[no-untyped-def]
         (rf"^/-/source/(?P<case>{CASE})/(?P<slug>{SLUG})$", source),
         (r"^/-/search$", search),
         (r"^/-/archive/(?P<hash>[^/]*)/text$", archived_text),
+        (r"^/-/archive/(?P<hash>[^/]*)/page/(?P<page>[0-9]{1,6})\.png$", page_image),
         (r"^/-/archive/(?P<hash>.*)$", archived),
     ]
 

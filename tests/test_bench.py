@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from conftest import khronika, query
 
 from ingest.bench import synth
-from ingest.bench.report import verdict
+from ingest.bench.report import machine, verdict
 from ingest.bench.web_bench import SEARCH_SQL, build_web_db, param_value, query_plan
 from ingest.claims.cases import load_case
 
@@ -60,3 +61,20 @@ def test_param_values_and_verdicts() -> None:
     assert verdict("pipeline_overhead_pct", 12.0) == "met"
     assert verdict("pipeline_overhead_pct", 20.5) == "missed by 5.5 %"
     assert verdict("rerun_speedup", 25.0) == "missed: 25x, 2.0x short of 50x"
+
+
+@pytest.mark.slow
+def test_ocr_bench_reads_every_scanned_page_and_reports_pages_per_minute(tmp_path: Path) -> None:
+    from ingest.bench.ocr_bench import bench_ocr
+    from ingest.bench.report import markdown
+    from ingest.text import ocr
+
+    said: list[str] = []
+    o = bench_ocr(tmp_path, 1, said.append)
+    assert said == ["OCR of 1 scanned A4 page(s) ..."]
+    assert {k: o[k] for k in ("pages", "pages_read", "error", "dpi", "tesseract", "languages")} == {
+        "pages": 1, "pages_read": 1, "error": None, "dpi": 300, "tesseract": ocr.tesseract_version(), "languages": "rus+eng"}
+    assert o["pages_per_minute"] == round(60 / o["seconds"], 1)
+    row = markdown({"machine": machine(), "ocr": o}).splitlines()[-1]
+    assert row == (f"| OCR, scanned A4 pages (300 dpi, rus+eng, tesseract {ocr.tesseract_version()}) | "
+                   f"1 of 1 pages in {o['seconds']} s: {o['pages_per_minute']} pages/min | | measured |")

@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from ingest.bench.ingest_bench import bench_ingest
+from ingest.bench.ocr_bench import bench_ocr
 from ingest.bench.report import machine, markdown, plans_text
 from ingest.bench.web_bench import bench_web, build_web_db, find_metadata
 
@@ -41,14 +42,17 @@ from ingest.bench.web_bench import bench_web, build_web_db, find_metadata
 @click.option("--quick", is_flag=True, help="Small sizes: 200 documents, a 2,000-document / 20,000-claim Datasette DB.")
 @click.option("--skip-ingest", is_flag=True)
 @click.option("--skip-web", is_flag=True)
+@click.option("--ocr-pages", type=click.IntRange(0), default=10, show_default=True, help="Scanned A4 pages to OCR (0: skip).")
 def main(docs: int, corpus: Path | None, claims: int | None, workers: int, web_docs: int, web_claims: int, requests: int,
-         metadata_path: Path | None, out: Path, work: Path, quick: bool, skip_ingest: bool, skip_web: bool) -> None:
+         metadata_path: Path | None, out: Path, work: Path, quick: bool, skip_ingest: bool, skip_web: bool,
+         ocr_pages: int) -> None:
     """Measure ingest, re-runs, fixity, memory and Datasette latency; write JSON and print a Markdown table.
 
     Example: python -m ingest.bench --docs 2000 --workers 2
     """
     if quick:
         docs, web_docs, web_claims, requests = min(docs, 200), min(web_docs, 2000), min(web_claims, 20000), min(requests, 20)
+        ocr_pages = min(ocr_pages, 2)
     if claims is None:  # one claim per document
         claims = docs if corpus is None else sum(
             1 for p in corpus.iterdir() if p.name.endswith((".html", ".html.gz", ".pdf", ".txt")))
@@ -58,6 +62,8 @@ def main(docs: int, corpus: Path | None, claims: int | None, workers: int, web_d
                                "note": "measured while other processes may share the machine; see load averages"}
     if not skip_ingest:
         results["ingest"] = bench_ingest(work / "ingest", 0 if corpus and docs == 2000 else docs, claims, workers, corpus, say)
+    if ocr_pages:
+        results["ocr"] = bench_ocr(work / "ocr", ocr_pages, say)
     if not skip_web:
         db_path = work / f"web-{web_docs}-{web_claims}" / "archive.db"
         if not (db_path.parent / "complete").exists():

@@ -72,6 +72,11 @@ def markdown(results: dict[str, Any]) -> str:
             f"| extractions equal to bare loop's | {ing['documents'] - ing['extractions_differing_from_bare_loop']} of {ing['documents']} | all | "
             f"{'met' if not ing['extractions_differing_from_bare_loop'] else 'missed'} |",
         ]
+    o = results.get("ocr")
+    if o:
+        lines.append(f"| OCR, scanned A4 pages ({o['dpi']} dpi, {o['languages']}, tesseract {o['tesseract']}) | "
+                     f"{o['pages_read']} of {o['pages']} pages in {o['seconds']} s: {o['pages_per_minute']} pages/min"
+                     f"{', error: ' + o['error'] if o['error'] else ''} | | measured |")
     web = results.get("web")
     if web:
         lines.append(f"| Datasette DB | {web['documents']} documents, {web['claims']} claims, {web['db_mib']} MiB | | |")

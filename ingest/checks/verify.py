@@ -115,11 +115,14 @@ def check_reproducibility(archive: Archive, intact: set[str], limits: Any = None
             found[row["id"]] = Check("reproducibility", subject, UNVERIFIABLE, "raw file is missing or altered")
             continue
         pending[str(row["id"])] = row
-        jobs.append(Job(str(row["id"]), str(archive.store.path(row["blake3"])), row["file_type"] or "", row["http_charset"]))
+        ocr_pages = row["extractor"] == "tesseract"  # an OCR text is read again by OCR, page by page
+        jobs.append(Job(str(row["id"]), str(archive.store.path(row["blake3"])), row["file_type"] or "", row["http_charset"],
+                        ocr_pages=ocr_pages, pages=(row["page_count"] or 1) if ocr_pages else 1))
     for job, again in run_jobs(jobs, workers=1, limits=limits or WorkerLimits()):
         row = pending[job.key]
         subject = f"extraction {row['id']} of {row['blake3'][:16]} ({row['extractor']} {row['extractor_version']})"
-        found[row["id"]] = _reproduced(archive, row, subject, again, extractor_for(row["file_type"]), extractor_versions())
+        name = "tesseract" if job.ocr_pages else extractor_for(row["file_type"])
+        found[row["id"]] = _reproduced(archive, row, subject, again, name, extractor_versions())
     return [found[row["id"]] for row in rows if row["id"] in found]
 
 
@@ -219,7 +222,8 @@ def check_quotes(archive: Archive, intact: set[str]) -> tuple[list[Check], list[
         else:
             meta = f", only in the page's metadata ({c['found_in_metadata']})" if c.get("found_in_metadata") else ""
             checks.append(Check("quote", subject, OK,
-                                f"quote present ({c['match']}) at [{c['start']}, {c['end']}) of capture {c['blake3'][:16]}{kept[1]}{meta}"))
+                                f"quote present ({c['match']}{', found in OCR text' if c['ocr'] else ''}) "
+                                f"at [{c['start']}, {c['end']}) of capture {c['blake3'][:16]}{kept[1]}{meta}"))
     return checks, gaps
 
 

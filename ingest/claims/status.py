@@ -7,6 +7,7 @@ the source captured at time T. It does not prove the claim true.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from ingest.claims.anchor import Anchor, anchor, needed_rules
@@ -14,8 +15,11 @@ from ingest.claims.blocks import describe, gate, runs_for
 from ingest.claims.cases import Case, Citation, Claim
 from ingest.store import db as dbm
 from ingest.store.archive import Archive
+from ingest.store.files import blake3_of
 from ingest.store.log import utcnow
+from ingest.text.extraction import PAGE_SEPARATOR
 from ingest.text.metatext import part_at
+from ingest.text.ocr import OCR_DISABLED
 
 FOUND = ("exact", "normalized")
 # When no capture holds the quote, keep the most informative result.
@@ -92,6 +96,7 @@ def _record_citation(archive: Archive, case: Case, claim_key_: str, n: int, cid:
         found_page=result.page, reason=result.reason, anchored_at=utcnow(),
         crossed=json.dumps(list(result.crossed), ensure_ascii=False) if result.crossed else None,
         found_in_metadata=_metadata_part(extraction, result),
+        ocr=int(extraction is not None and extraction["extractor"] == "tesseract"),
     )
     if dbm.differs(old, row, ("anchored_at",)):
         archive.record("citation_recorded", "citations", cid, row)
@@ -135,14 +140,7 @@ def anchor_citation(archive: Archive, source_id: str, c: Citation) -> tuple[Anch
         return _unverifiable(f"{source_id} has no capture yet"), None, None
     best: tuple[Anchor, dict[str, Any] | None, dict[str, Any] | None] | None = None
     for cap in captures:
-        extraction = latest_extraction(db, cap["blake3"])
-        if extraction is None or extraction["text"] is None:
-            why = extraction["error"] if extraction else "not extracted"
-            result = _unverifiable(f"capture {cap['blake3'][:12]} has no text ({why})")
-        else:
-            pages = json.loads(extraction["pages"]) if extraction["pages"] else None
-            result = anchor(extraction["text"], c.quote, prefix=c.prefix, suffix=c.suffix, pages=pages, page=c.page,
-                            blocks=runs_for(extraction)[0], accept=c.spans)
+        result, extraction = anchor_in_capture(db, cap["blake3"], c)
         if result.found:
             return result, cap, extraction
         if best is None or RANK[result.match] >= RANK[best[0].match]:
@@ -151,9 +149,79 @@ def anchor_citation(archive: Archive, source_id: str, c: Citation) -> tuple[Anch
     return best
 
 
-def latest_extraction(db: Any, blake3: str) -> dict[str, Any] | None:
+def anchor_in_capture(db: Any, blake3: str, c: Citation) -> tuple[Anchor, dict[str, Any] | None]:
+    """Anchor in a capture's text layer, then in its OCR text (pages without a text layer, images).
+
+    A capture with no text at all (no text layer, and OCR off, missing or failed) is
+    `unverifiable` with that reason, never `not_found`: nobody has read it.
+    """
+    layer = latest_extraction(db, blake3)
+    ocr = latest_extraction(db, blake3, ocr=True)
+    tried: list[tuple[Anchor, dict[str, Any]]] = []
+    if layer is not None and _has_text(layer):
+        result = _anchor(layer, c)
+        if result.found:
+            return result, layer
+        tried.append((result, layer))
+    meta = json.loads(layer["metadata"]) if layer is not None and layer["metadata"] else {}
+    unread = layer is None or layer["text"] is None or meta.get("text_layer") in ("none", "partial")
+    if unread and ocr is not None and _has_text(ocr):
+        result = _anchor(ocr, c)
+        if result.found:
+            return result, ocr
+        tried.append((replace(result, reason=f"in the OCR text: {result.reason}"), ocr))
+        unread = False
+        ometa = json.loads(ocr["metadata"]) if ocr["metadata"] else {}
+        failed = sorted(ometa.get("page_errors", {}), key=int)
+        if failed or ometa.get("pages_not_ocred"):  # the quote may be on a page nobody read
+            why = f"OCR failed on page(s) {', '.join(failed)}" if failed else "pages beyond the OCR page limit were not read"
+            return _unverifiable(f"not in the text that could be read ({result.reason}); {why}"), ocr
+    if tried and not unread:
+        return max(tried, key=lambda t: RANK[t[0].match])
+    return _unverifiable(_no_text(blake3, layer, ocr, meta, tried[0][0] if tried else None)), None
+
+
+def _has_text(extraction: dict[str, Any]) -> bool:
+    text = extraction["text"]
+    return text is not None and bool(text.replace(PAGE_SEPARATOR, "").strip())
+
+
+def _anchor(extraction: dict[str, Any], c: Citation) -> Anchor:
+    pages = json.loads(extraction["pages"]) if extraction["pages"] else None
+    return anchor(extraction["text"], c.quote, prefix=c.prefix, suffix=c.suffix, pages=pages, page=c.page,
+                  blocks=runs_for(extraction)[0], accept=c.spans)
+
+
+def _no_text(blake3: str, layer: dict[str, Any] | None, ocr: dict[str, Any] | None, meta: dict[str, Any],
+             in_layer: Anchor | None) -> str:
+    """Why a capture's words could not be read, for an unverifiable citation."""
+    cap = f"capture {blake3[:12]}"
+    if ocr is None:
+        why = "it has not been OCR'd"
+    elif ocr["error"] == OCR_DISABLED:
+        why = "OCR is disabled (run --no-ocr)"
+    elif ocr["error"]:
+        why = f"OCR gave no text: {ocr['error']}"
+    else:
+        why = "OCR read no text in it"
+    if in_layer is not None:
+        pages = meta.get("pages_without_text", [])
+        which = f"page {pages[0]} has" if len(pages) == 1 else f"pages {', '.join(map(str, pages))} have"
+        return f"not in the text layer ({in_layer.reason}); {which} no text layer and {why}"
+    if layer is not None and meta.get("text_layer") == "none":
+        return f"{cap} is a PDF without a text layer and {why}"
+    if layer is None and ocr is not None:
+        return f"{cap} is an image and {why}"
+    why_layer = layer["error"] if layer is not None and layer["error"] else "not extracted"
+    return f"{cap} has no text ({why_layer})"
+
+
+def latest_extraction(db: Any, blake3: str, ocr: bool = False) -> dict[str, Any] | None:
+    """The newest extraction of a file (a successful one first): of its text layer, or with
+    `ocr` of its OCR text."""
     rows = list(db.query(
-        "SELECT * FROM extractions WHERE blake3 = ? ORDER BY (error IS NULL) DESC, id DESC LIMIT 1", [blake3]))
+        "SELECT * FROM extractions WHERE blake3 = ? AND (extractor = 'tesseract') = ? "
+        "ORDER BY (error IS NULL) DESC, id DESC LIMIT 1", [blake3, int(ocr)]))
     return rows[0] if rows else None
 
 
@@ -182,11 +250,15 @@ def compute_status(citations: list[dict[str, Any]], intact: set[str] | None = No
     joined += "".join(f"; citation {c['n']} ({c['source_id']}): its capture's completeness is unchecked "
                       "(close-delimited body: a cut connection looks like the end of the page)"
                       for c in found if c.get("completeness") == "unchecked")
+    # A quote read only by OCR counts as found, and the reason says so wherever it is shown.
+    read = [str(c["n"]) for c in found if c.get("ocr")]
+    by_ocr = (f" (citation{'s' if len(read) > 1 else ''} {', '.join(read)} found in OCR text: "
+              "compare with the page image)") if read else ""
     if supporting and len(found) == len(supporting):
-        return "sourced", f"all {len(supporting)} supporting quote(s) present in archived captures{meta}{joined}", len(outlets)
+        return "sourced", f"all {len(supporting)} supporting quote(s) present in archived captures{by_ocr}{meta}{joined}", len(outlets)
     missing = "; ".join(f"citation {c['n']} ({c['source_id']}): {_why_not(c, intact)}" for c in supporting if not ok(c))
     if found:
-        return "partly_sourced", f"{len(found)} of {len(supporting)} supporting quotes present{meta}; {missing}{joined}", len(outlets)
+        return "partly_sourced", f"{len(found)} of {len(supporting)} supporting quotes present{by_ocr}{meta}; {missing}{joined}", len(outlets)
     if not supporting:
         return "unsourced", "no supporting citation", 0
     return "unsourced", f"no supporting quote present; {missing}", 0
@@ -213,3 +285,23 @@ def update_status(archive: Archive, key: str, intact: set[str] | None = None,
     )
     archive.commit()
     return status
+
+
+def claims_up_to_date(archive: Archive, case: Case) -> dict[str, int] | None:
+    """Claim counts by status if nothing was recorded since the case's claims were last brought
+    up to date from this very case file; else None."""
+    row = archive.db.execute("SELECT case_file_blake3, log_seq FROM claims_state WHERE case_id = ?", [case.id]).fetchone()
+    if row is None or row[0] != blake3_of(case.raw) or row[1] != archive.log.head().seq:
+        return None
+    counts: dict[str, int] = {}
+    for status, n in archive.db.execute(
+            "SELECT status, count(*) FROM claims WHERE case_id = ? AND withdrawn = 0 GROUP BY status", [case.id]):
+        counts[status] = n
+    return counts
+
+
+def mark_claims_done(archive: Archive, case: Case) -> None:
+    """Note the log head the case's claims are now up to date with."""
+    with archive.db.conn:
+        dbm.upsert(archive.db, "claims_state", {
+            "case_id": case.id, "case_file_blake3": blake3_of(case.raw), "log_seq": archive.log.head().seq})

@@ -132,7 +132,8 @@ def check_reproducibility(bag: Path, db: sqlite_utils.Database, checks: list[Che
 
     installed = extractor_versions()
     rows = db.query(
-        "SELECT e.id, e.blake3, e.extractor, e.extractor_version, e.text_blake3, e.error, e.blocks, f.media_type AS file_type, "
+        "SELECT e.id, e.blake3, e.extractor, e.extractor_version, e.text_blake3, e.error, e.blocks, e.page_count, "
+        "f.media_type AS file_type, "
         "(SELECT charset FROM captures c WHERE c.blake3 = e.blake3 ORDER BY id LIMIT 1) AS http_charset "
         "FROM extractions e JOIN files f ON f.blake3 = e.blake3 ORDER BY e.id")
     pending: dict[str, dict[str, Any]] = {}
@@ -148,7 +149,8 @@ def check_reproducibility(bag: Path, db: sqlite_utils.Database, checks: list[Che
         if row["id"] not in texts or row["blake3"] not in intact:
             found[rel] = Check("reproducibility", rel, UNVERIFIABLE, "text or raw file is missing or altered (see above)")
             continue
-        name = extractor_for(row["file_type"])
+        ocr_pages = row["extractor"] == "tesseract"  # a PDF's OCR extraction is redone as such
+        name = "tesseract" if ocr_pages else extractor_for(row["file_type"])
         here = (name, installed.get(name, ""))
         if here != (row["extractor"], row["extractor_version"]):
             found[rel] = Check("reproducibility", rel, UNVERIFIABLE,
@@ -156,7 +158,8 @@ def check_reproducibility(bag: Path, db: sqlite_utils.Database, checks: list[Che
             continue
         # intact: the fixity check found data/files/<blake3> a regular file inside the bag
         pending[rel] = row
-        jobs.append(Job(rel, str(in_bag(bag, f"data/files/{row['blake3']}")), row["file_type"] or "", row["http_charset"]))
+        jobs.append(Job(rel, str(in_bag(bag, f"data/files/{row['blake3']}")), row["file_type"] or "", row["http_charset"],
+                        ocr_pages=ocr_pages, pages=(row["page_count"] or 1) if ocr_pages else 1))
     results = {job.key: again for job, again in run_jobs(jobs, workers=1, limits=limits)}
     for rel, row in pending.items():
         again = results[rel]
@@ -200,7 +203,8 @@ def check_quotes(db: sqlite_utils.Database, checks: list[Check], intact: set[str
         elif not (kept := block_gate(c, text))[0]:
             checks.append(Check("quote", subject, MISMATCH, kept[1]))
         else:
-            checks.append(Check("quote", subject, OK, f"quote present ({c['match']}) at [{c['start']}, {c['end']}) of {rel}{kept[1]}"))
+            checks.append(Check("quote", subject, OK, f"quote present ({c['match']}{', found in OCR text' if c.get('ocr') else ''}) "
+                                f"at [{c['start']}, {c['end']}) of {rel}{kept[1]}"))
     return gaps
 
 

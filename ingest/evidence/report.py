@@ -149,6 +149,12 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
                 if ci["crossed"]:
                     joined = describe(json.loads(ci["crossed"]), ci["match"] in ("exact", "normalized"))
                     w(f"<p class=\"joined\">This passage {_e(joined)}.</p>")
+                if ci.get("ocr"):
+                    pdf = str(files.get(ci["blake3"], {}).get("media_type") or "").startswith("application/pdf")
+                    which = f"page {ci['found_page'] or 1} of the archived PDF" if pdf else "the archived image"
+                    how = "Found" if ci["match"] in ("exact", "normalized") else "Searched"
+                    w(f"<p class=\"ocr\">{how} in OCR text: compare with the page image ({_e(which)} "
+                      f"<code>data/files/{_e(ci['blake3'])}</code>).</p>")
             else:
                 w(f"<blockquote>{_e(ci['quote'])}</blockquote><p>Not anchored ({_e(ci['match'])}): {_e(ci['reason'])}</p>")
             if cap is not None:

@@ -25,8 +25,9 @@ from ingest.claims.fragments import text_fragment_url
 from ingest.display import href
 from ingest.site import history
 from ingest.site.passages import context, fts_query, search_terms, snippet
-from ingest.site.timeline import DRIFT_COLOUR, STATUS_STYLE, claim_href, parse_date, shape, timeline_svg
-from ingest.text.charset import serve_label
+from ingest.site.timeline import claim_href  # noqa: F401  (the plugin links claims through web)
+from ingest.site.timeline import DRIFT_COLOUR, STATUS_STYLE, parse_date, shape, timeline_svg
+from ingest.text.extraction import PDF_TYPES
 
 DB = "archive"
 HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
@@ -35,10 +36,6 @@ MAX_RESULTS = 50
 PROVES = ("The quoted words are present in an intact archived copy of the source captured at {at}. "
           "This does not prove the claim true.")
 
-# Media types the archive route may answer with; anything else is offered as a download.
-INLINE = {"text/html", "text/plain", "application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"}
-AS_TEXT = {"application/yaml", "application/x-yaml", "text/yaml", "application/json", "text/csv", "text/markdown"}
-ARCHIVE_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 class NotFound(Exception):
     pass
 
@@ -65,6 +62,15 @@ def is_web_url(url: str | None) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
+
+
+def page_image_href(blake3: str | None, media_type: str | None, page: int | None) -> str | None:
+    """Where a reader sees what OCR read: the PDF page rendered as an image, or the archived image."""
+    if not blake3:
+        return None
+    if (media_type or "").split(";")[0].strip() in PDF_TYPES:
+        return f"/-/archive/{blake3}/page/{page or 1}.png"
+    return f"/-/archive/{blake3}"
 
 
 def source_href(source_id: str) -> str:
@@ -108,7 +114,10 @@ async def one(datasette: Any, sql: str, params: Any = None) -> dict[str, Any] | 
     return found[0] if found else None
 
 
-LATEST_EXTRACTION = "SELECT * FROM extractions WHERE blake3 = ? AND text IS NOT NULL ORDER BY id DESC LIMIT 1"
+# The text layer's extraction (a file's OCR text is a second extraction, linked on its own).
+LATEST_EXTRACTION = ("SELECT * FROM extractions WHERE blake3 = ? AND text IS NOT NULL "
+                     "ORDER BY (extractor = 'tesseract'), id DESC LIMIT 1")
+LATEST_OCR = "SELECT * FROM extractions WHERE blake3 = ? AND text IS NOT NULL AND extractor = 'tesseract' ORDER BY id DESC LIMIT 1"
 # The earliest RFC 3161 timestamp covering the log entry that recorded capture {cap}.
 TRUSTED_TIME = """(SELECT t.gen_time || ' per TSA ' || t.signer FROM timestamps t WHERE t.head_seq >= (SELECT min(l.seq)
     FROM log l WHERE l.table_name = 'captures' AND l.key = CAST({cap} AS TEXT)) ORDER BY t.gen_time, t.id LIMIT 1)"""
@@ -133,10 +142,12 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
     cites = await rows(datasette, f"""
         SELECT ci.*, s.title AS source_title, s.outlet, s.published, s.published_after, s.url AS source_url,
                s.wanted, s.kind, cap.captured_at, cap.version, cap.url AS capture_url, f.sha256, f.media_type,
-               {TRUSTED_TIME.format(cap="ci.capture_id")} AS trusted
+               {TRUSTED_TIME.format(cap="ci.capture_id")} AS trusted,
+               e.extractor
         FROM citations ci JOIN sources s ON s.id = ci.source_id
         LEFT JOIN captures cap ON cap.id = ci.capture_id
         LEFT JOIN files f ON f.blake3 = ci.blake3
+        LEFT JOIN extractions e ON e.id = ci.extraction_id
         WHERE ci.claim_id = ? ORDER BY ci.n""", [claim["id"]])
     for c in cites:
         c["found"] = c["match"] in ("exact", "normalized")
@@ -154,6 +165,7 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
         c["live_url"] = live
         c["fragment_url"] = href(text_fragment_url(live, c["exact"] or c["quote"])) if live else None
         c["proves"] = PROVES.format(at=c["captured_at"]) if c["found"] else None
+        c["page_image"] = page_image_href(c["blake3"], c["media_type"], c["found_page"]) if c["ocr"] else None
     await history.claim_drift(datasette, claim, cites)
     return {"claim": claim, "citations": cites, "history": await history.claim_history(datasette, claim["id"])}
 
@@ -192,6 +204,7 @@ async def source_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
     for cap in captures:
         ex = await one(datasette, LATEST_EXTRACTION, [cap["blake3"]])
         cap["extraction"] = ex
+        cap["ocr"] = await one(datasette, LATEST_OCR, [cap["blake3"]])
         cap["changed"] = previous is not None and previous["blake3"] != cap["blake3"]
         cap["diff"] = None
         if cap["changed"]:
@@ -200,7 +213,7 @@ async def source_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
             cap["diff"] = text_diff(old, new, f"version {previous['version']}", f"version {cap['version']}")
         previous = cap
     citations = await rows(datasette, """
-        SELECT ci.id, ci.claim_id, ci.n, ci.match, ci.quote, ci.found_in_metadata, d.finding AS drift FROM citations ci
+        SELECT ci.id, ci.claim_id, ci.n, ci.match, ci.quote, ci.found_in_metadata, ci.ocr, d.finding AS drift FROM citations ci
         JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0 LEFT JOIN citation_drift d ON d.citation_id = ci.id
         WHERE ci.source_id = ? ORDER BY ci.claim_id, ci.n""", [source["id"]])
     await history.source_drift(datasette, source, captures, attempts)
@@ -225,7 +238,8 @@ async def search_page(datasette: Any, q: str | None) -> dict[str, Any]:
             SELECT e.id, e.blake3, e.title, e.text FROM
               (SELECT rowid AS id FROM extractions_fts WHERE extractions_fts MATCH ? ORDER BY rowid DESC LIMIT ?) m
             JOIN extractions e ON e.id = m.id
-            WHERE e.id = (SELECT max(id) FROM extractions WHERE blake3 = e.blake3 AND text IS NOT NULL)
+            WHERE e.id = (SELECT max(id) FROM extractions WHERE blake3 = e.blake3 AND text IS NOT NULL
+                          AND (extractor = 'tesseract') = (e.extractor = 'tesseract'))
             ORDER BY e.id DESC LIMIT ?""", [match, MAX_RESULTS * 4, MAX_RESULTS])
         claims = await rows(datasette, """
             SELECT c.id, c.text, c.status, c.date, c.drift, c.drift_since FROM
@@ -248,63 +262,3 @@ async def search_page(datasette: Any, q: str | None) -> dict[str, Any]:
     if not docs and not claims:
         result["message"] = "Nothing found."
     return result
-
-
-async def archived_file(datasette: Any, blake3: str, db_path: str | None) -> tuple[bytes, dict[str, str], str]:
-    """The archived bytes, their response headers and content type; NotFound for anything else."""
-    if not isinstance(blake3, str) or not HEX64.match(blake3):
-        raise NotFound("not a BLAKE3 hash")
-    row = await one(datasette, "SELECT blake3, sha256, media_type FROM files WHERE blake3 = ?", [blake3])
-    if row is None:
-        raise NotFound("no such file in the archive")
-    files = archive_root(db_path) / "files"
-    path = files / blake3[:2] / blake3  # built only from the validated hash
-    try:
-        data = path.read_bytes()
-    except OSError:
-        raise NotFound("the archived file is missing") from None
-    # Served in the encoding the text was extracted in, so a reader sees the words the quote
-    # was found in (a page whose charset is only in its <meta> would otherwise be read as UTF-8).
-    decoded = await one(datasette, "SELECT charset FROM extractions WHERE blake3 = ? AND charset IS NOT NULL "
-                                   "ORDER BY id DESC LIMIT 1", [blake3])
-    media = (row["media_type"] or "application/octet-stream").split(";")[0].strip().lower()
-    headers = {
-        "X-Khronika-BLAKE3": blake3,
-        "X-Khronika-SHA256": row["sha256"],
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        "Content-Security-Policy": ARCHIVE_CSP,
-        "Cache-Control": "public, max-age=31536000, immutable",
-    }
-    charset = serve_label(decoded["charset"]) if decoded else None
-    if charset is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,40}", charset):
-        charset = None
-    if media in AS_TEXT:
-        media = "text/plain"
-    if media not in INLINE:
-        content_type = "application/octet-stream"
-        headers["Content-Disposition"] = f'attachment; filename="{blake3}"'
-    elif media == "application/pdf":
-        content_type = media
-        headers["Content-Disposition"] = f'attachment; filename="{blake3}.pdf"'
-    elif media.startswith("text/"):
-        content_type = f"{media}; charset={charset or 'utf-8'}"
-    else:
-        content_type = media
-    return data, headers, content_type
-
-
-async def extracted_text(datasette: Any, blake3: str) -> tuple[str, dict[str, str]]:
-    if not isinstance(blake3, str) or not HEX64.match(blake3):
-        raise NotFound("not a BLAKE3 hash")
-    ex = await one(datasette, LATEST_EXTRACTION, [blake3])
-    if ex is None:
-        raise NotFound("no extracted text for this file")
-    return ex["text"], {
-        "X-Khronika-BLAKE3": blake3,
-        "X-Khronika-Text-BLAKE3": ex["text_blake3"] or "",
-        "X-Khronika-Extraction": str(ex["id"]),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        "Content-Security-Policy": ARCHIVE_CSP,
-    }

@@ -91,7 +91,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "extraction_id": int, "text_blake3": str, "match": str, "start": int, "end": int, "exact": str,
             "selector_prefix": str, "selector_suffix": str, "rules": str, "score": float, "candidates": str,
             "found_page": int, "reason": str, "anchored_at": str, "spans": int, "crossed": str,
-            "found_in_metadata": str,
+            "found_in_metadata": str, "ocr": int,
         },
         pk="id",
         foreign_keys=[

@@ -42,15 +42,16 @@ from __future__ import annotations
 
 import charset_normalizer
 
+from ingest.text import ocr
 from ingest.text.blocks import text_blocks
 from ingest.text.charset import decode_html, decode_text_notes
+from ingest.text.extraction import extractor_versions as _base_versions
 from ingest.text.extraction import (
     EXTRACTORS,
     PAGE_SEPARATOR,
     Extraction,
     PageSpan,
     extractor_for,
-    extractor_versions,
     failed,
     pinned_options,
     split_media_type,
@@ -68,23 +69,29 @@ __all__ = [
     "extractor_for",
     "extractor_versions",
     "failed",
+    "failed_for",
     "pinned_options",
     "text_hash",
     "warm_up",
 ]
 
 
-def extract(data: bytes, media_type: str, charset: str | None = None) -> Extraction:
+def extract(data: bytes, media_type: str, charset: str | None = None, ocr_pages: bool = False) -> Extraction:
     """Extract text and metadata from archived bytes, in this process.
 
     `media_type` may carry parameters ("text/html; charset=koi8-r"); an explicit
-    `charset` wins over such a parameter. Never raises for bad input: a failure
+    `charset` wins over such a parameter. `ocr_pages` asks for the OCR extraction of a PDF's
+    pages without a text layer instead of its text layer. Never raises for bad input: a failure
     is an Extraction with `error` set. MemoryError is re-raised.
     """
     mt, param_charset = split_media_type(media_type)
     charset = charset or param_charset
     name = extractor_for(mt)
     try:
+        if ocr_pages and name == "pypdf":
+            return _ocr_pdf(data)
+        if name == "tesseract":
+            return ocr.ocr_image(data, mt)
         if name == "trafilatura":
             return extract_html(data, charset)
         if name == "pypdf":
@@ -97,7 +104,26 @@ def extract(data: bytes, media_type: str, charset: str | None = None) -> Extract
     except RecursionError:
         return failed(mt, "extraction failed: document nested too deeply (RecursionError)")
     except Exception as exc:  # an extractor bug must not stop a batch
-        return failed(mt, f"extraction failed: {type(exc).__name__}: {exc}")
+        return failed_for(mt, f"extraction failed: {type(exc).__name__}: {exc}", ocr_pages=ocr_pages)
+
+
+def _ocr_pdf(data: bytes) -> Extraction:
+    layer = extract_pdf(data)  # which pages have no text layer: decided by the bytes alone
+    if layer.error or layer.pages is None:
+        return ocr.failed(f"cannot OCR: {layer.error}", "pdf")
+    return ocr.ocr_pdf(data, layer.pages)
+
+
+def failed_for(media_type: str, error: str, *, ocr_pages: bool = False, **metadata: object) -> Extraction:
+    """A failed Extraction as the extractor of this job would have recorded it."""
+    if extractor_for(media_type) == "tesseract" or (ocr_pages and extractor_for(media_type) == "pypdf"):
+        return ocr.failed(error, "pdf" if ocr_pages else "image", **metadata)
+    return failed(media_type, error, **metadata)
+
+
+def extractor_versions() -> dict[str, str]:
+    """Name -> version of every extractor this process can run; Tesseract "" when not installed."""
+    return {**_base_versions(), "tesseract": ocr.tesseract_version()}
 
 
 def warm_up() -> None:
@@ -110,6 +136,7 @@ def warm_up() -> None:
     extract(b"warm", "text/plain")
     extract(b"%PDF-1.4\n%%EOF\n", "application/pdf")
     charset_normalizer.from_bytes("Проверка кодировки".encode("cp1251")).best()
+    ocr.tesseract_version()  # probed once here, so forked workers do not run it again
 
 
 def _extract_text(data: bytes, declared: str | None) -> Extraction:

@@ -43,6 +43,7 @@ pypdf = _lazy("pypdf")
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/tiff"})  # read by OCR (ingest.text.ocr)
 PAGE_SEPARATOR = "\f"
 
 # Options passed to trafilatura.bare_extraction, pinned here and recorded as is.
@@ -103,7 +104,7 @@ class PageSpan:
 class Extraction:
     """The text and metadata extracted from one capture, and how they were made."""
 
-    extractor: str  # "trafilatura" | "pypdf" | "text" | "none"
+    extractor: str  # "trafilatura" | "pypdf" | "text" | "tesseract" | "none"
     extractor_version: str
     options: dict  # every option passed, pinned and recorded (JSON-serialisable)
     text: str | None
@@ -169,6 +170,8 @@ def extractor_for(media_type: str) -> str:
         return "trafilatura"
     if mt in PDF_TYPES:
         return "pypdf"
+    if mt in IMAGE_TYPES:
+        return "tesseract"
     if mt.startswith("text/"):
         return "text"
     return "none"

@@ -2,14 +2,16 @@
 
 Each worker is forked from this process (os.fork: the parent has already
 imported and warmed up trafilatura and pypdf, so a worker starts ready), drops
-every inherited file descriptor but its two pipes, lowers its own limits
+every inherited file descriptor but its two pipes, makes a process group of its
+own (the OCR tools it runs are in it, and a kill of the worker is a kill of the
+group, so no tool outlives its job), lowers its own limits
 (RLIMIT_AS, no core files), and then loops: read a job line, give the job a CPU
 budget of its own (RLIMIT_CPU raised to what the worker has used plus the
 per-job limit), read the file, call `ingest.extract.extract`, write the
 Extraction as length-prefixed JSON. The parent kills a worker whose job
-outlives its wall-clock limit and turns every way a worker can die into an
-Extraction with `error` set and `text` None, then starts a fresh worker, so a
-batch always goes on:
+outlives its wall-clock limit (for an OCR job, the limit times its pages) and
+turns every way a worker can die into an Extraction with `error` set and
+`text` None, then starts a fresh worker, so a batch always goes on:
 
     "timed out after 120 s"                       wall-clock limit, worker killed
     "exceeded CPU limit of 60 s"                  SIGXCPU
@@ -31,7 +33,6 @@ program.
 
 from __future__ import annotations
 
-import faulthandler
 import gc
 import json
 import os
@@ -46,9 +47,10 @@ from dataclasses import dataclass, field
 
 from ingest.text import extract as _extract
 from ingest.text.extract import Extraction
+from ingest.text.hogs import TEST_HOG_TYPE, TEST_HOOKS_ENV, misbehave
 
-TEST_HOG_TYPE = "application/x-khronika-test-hog"
-TEST_HOOKS_ENV = "KHRONIKA_TEST_HOOKS"
+__all__ = ["TEST_HOG_TYPE", "Job", "WorkerLimits", "run_jobs"]
+
 _EXIT_MEMORY = 86  # a child that ran out of its address space exits with this
 _EXIT_FAILED = 87  # a child that could not even report its own failure
 
@@ -66,6 +68,8 @@ class Job:
     path: str  # file the worker reads (bytes never travel through pipes)
     media_type: str
     charset: str | None = None
+    ocr_pages: bool = False  # OCR a PDF's pages without a text layer (ingest.text.ocr)
+    pages: int = 1  # pages this job reads: its wall-clock limit is that many times the limit
 
 
 @dataclass
@@ -218,9 +222,9 @@ def run_jobs(
 
 def _send(worker: _Worker, job: Job, limits: WorkerLimits) -> None:
     line = json.dumps({"key": job.key, "path": job.path, "media_type": job.media_type,
-                       "charset": job.charset}).encode("utf-8") + b"\n"
+                       "charset": job.charset, "ocr_pages": job.ocr_pages, "pages": job.pages}).encode("utf-8") + b"\n"
     now = time.monotonic()
-    worker.running = _Running(job, now + limits.wall_seconds, now)
+    worker.running = _Running(job, now + limits.wall_seconds * max(1, job.pages), now)
     try:
         _write_all(worker.job_fd, line)
     except OSError:
@@ -241,6 +245,9 @@ def _spawn(limits: WorkerLimits) -> _Worker:
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # child: never returns
+        # A process group of its own: the OCR tools it starts are in it, and the parent's kill
+        # of the group ends them with it.
+        os.setpgid(0, 0)
         # Keep only stdio and its two pipes: no other pipe, no archive lock (a killed parent
         # must free the archive at once), no database handle a hostile file could reach.
         _die_with_parent(parent)
@@ -249,6 +256,10 @@ def _spawn(limits: WorkerLimits) -> _Worker:
         os.closerange(low + 1, high)
         os.closerange(high + 1, _max_fd())
         _serve(job_r, result_w, limits)
+    try:
+        os.setpgid(pid, pid)  # also here, so a kill right after the fork finds the group
+    except OSError:
+        pass  # the child did it first, or has already gone
     os.close(job_r)
     os.close(result_w)
     return _Worker(pid, job_w, result_r)
@@ -334,42 +345,25 @@ def _readline(fh) -> bytes:  # type: ignore[no-untyped-def]
 
 def _run_job(job: Job) -> Extraction:
     if job.media_type == TEST_HOG_TYPE and os.environ.get(TEST_HOOKS_ENV) == "1":
-        _test_hog(job.path)
+        misbehave(job.path)
     try:
         with open(job.path, "rb") as fh:
             data = fh.read()
     except OSError as exc:
-        return _extract.failed(job.media_type, f"cannot read {job.path}: {exc.strerror or exc}")
-    return _extract.extract(data, job.media_type, job.charset)
-
-
-def _test_hog(path: str) -> None:
-    """Misbehave as the file says (tests only: needs KHRONIKA_TEST_HOOKS=1)."""
-    with open(path, encoding="ascii") as fh:
-        what = fh.read().strip()
-    if what == "memory":
-        hog = []
-        while True:
-            hog.append(bytearray(64 * 2**20))
-    elif what == "cpu":
-        while True:
-            pass
-    elif what == "sleep":
-        time.sleep(3600)
-    elif what == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    elif what == "segv":
-        faulthandler.disable()  # no traceback on stderr for a crash that is meant
-        os.kill(os.getpid(), signal.SIGSEGV)
-    elif what == "exit":
-        os._exit(3)
+        return _extract.failed_for(job.media_type, f"cannot read {job.path}: {exc.strerror or exc}",
+                                   ocr_pages=job.ocr_pages)
+    return _extract.extract(data, job.media_type, job.charset, ocr_pages=job.ocr_pages)
 
 
 def _kill(pid: int) -> None:
+    """Kill a worker and whatever it started (its process group: OCR tools)."""
     try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _reap(pid: int) -> tuple[int, float]:
@@ -388,15 +382,17 @@ def _result(run: _Running, frame: bytes) -> Extraction:
     try:
         return Extraction.from_json(json.loads(frame))
     except (ValueError, TypeError) as exc:
-        return _extract.failed(run.job.media_type, f"extraction worker sent no valid result ({type(exc).__name__})")
+        return _extract.failed_for(run.job.media_type, f"extraction worker sent no valid result ({type(exc).__name__})",
+                                   ocr_pages=run.job.ocr_pages)
 
 
 def _failure(run: _Running, pid: int, limits: WorkerLimits) -> Extraction:
     """What became of a job whose worker died or was killed."""
+    _kill(pid)  # a worker that died leaves no OCR tool behind it
     status, _ = _reap(pid)
     worker: dict[str, object] = {"wall_seconds": round(time.monotonic() - run.started, 3)}
     if run.timed_out:
-        error = f"timed out after {_seconds(limits.wall_seconds)} s"
+        error = f"timed out after {_seconds(limits.wall_seconds * max(1, run.job.pages))} s"
     elif os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         worker["signal"] = _signame(sig)
@@ -413,7 +409,7 @@ def _failure(run: _Running, pid: int, limits: WorkerLimits) -> Extraction:
             error = f"extraction worker exited with status {code}"
     else:
         error = f"extraction worker ended with wait status {status}"
-    return _extract.failed(run.job.media_type, error, worker=worker)
+    return _extract.failed_for(run.job.media_type, error, ocr_pages=run.job.ocr_pages, worker=worker)
 
 
 def _signame(sig: int) -> str:
