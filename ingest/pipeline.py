@@ -5,7 +5,6 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest import faults
@@ -14,6 +13,13 @@ from ingest.capture.local import MAX_LOCAL, LocalRefused, read_document
 from ingest.capture.media import sniff_media_type
 from ingest.capture.warc import RunWarc, earlier_response, local_document_uri
 from ingest.claims.cases import Case, Source
+from ingest.claims.recording import (
+    local_display_path,
+    next_id,
+    record_case,
+    source_key,
+    store,
+)
 from ingest.errors import FetchFailed, StoreError
 from ingest.store import db as dbm
 from ingest.store.archive import Archive
@@ -84,71 +90,10 @@ class RunReport:
 Progress = Callable[[SourceResult], None]
 
 
-def source_key(case_id: str, source_id: str) -> str:
-    return f"{case_id}/{source_id}"
-
-
-def record_if_changed(archive: Archive, event: str, table: str, key: str, row: dict[str, Any],
-                      ignore: tuple[str, ...] = ("recorded_at", "stored_at")) -> bool:
-    if dbm.differs(dbm.get_row(archive.db, table, key), row, ignore):
-        archive.record(event, table, key, row)
-        return True
-    return False
-
-
-def _next_id(archive: Archive, table: str) -> int:
-    return archive.db.execute(f"SELECT coalesce(max(id), 0) + 1 FROM [{table}]").fetchone()[0]
-
-
-def _store(archive: Archive, data: bytes, media_type: str, blake3: str | None = None) -> str:
-    stored = archive.store.put(data, blake3)
-    faults.point("after_file_store")
-    if not archive.db["files"].count_where("blake3 = ?", [stored.blake3]):
-        archive.record("file_stored", "files", stored.blake3, {
-            "blake3": stored.blake3, "sha256": stored.sha256, "size": stored.size,
-            "media_type": media_type, "path": stored.relpath, "stored_at": utcnow(),
-        })
-    return stored.blake3
-
-
 def _latest_capture(archive: Archive, sid: str) -> dict[str, Any] | None:
     rows = list(archive.db.query(
         "SELECT * FROM captures WHERE source_id = ? ORDER BY version DESC LIMIT 1", [sid]))
     return rows[0] if rows else None
-
-
-def local_display_path(case: Case, source: Source) -> str:
-    """The document's path as the user wrote it relative to where the case file was named."""
-    assert source.path is not None
-    return str(Path(recorded_case_path(case)).parent / source.path)
-
-
-def recorded_case_path(case: Case) -> str:
-    """The case file's path as recorded: relative to the working folder when it lies inside it,
-    else its name alone. Records and evidence packages must not reveal the operator's folders."""
-    path = Path(case.display_name)
-    if not path.is_absolute() and ".." not in path.parts:
-        return str(path)
-    try:
-        return str(case.file.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return case.file.name
-
-
-def record_case(archive: Archive, case: Case) -> None:
-    blake3 = _store(archive, case.raw, "application/yaml")
-    record_if_changed(archive, "case_recorded", "cases", case.id, {
-        "id": case.id, "title": case.title, "description": case.description,
-        "case_file": recorded_case_path(case), "case_file_blake3": blake3, "recorded_at": utcnow(),
-    })
-    for s in case.sources:
-        record_if_changed(archive, "source_recorded", "sources", source_key(case.id, s.id), {
-            "id": source_key(case.id, s.id), "case_id": case.id, "slug": s.id, "title": s.title,
-            "kind": s.kind, "outlet": s.outlet, "language": s.language, "published": s.published,
-            "published_after": s.published_after, "method": s.method, "url": s.url,
-            "path": local_display_path(case, s) if s.path else None, "wanted": int(s.wanted),
-            "recorded_at": utcnow(),
-        })
 
 
 class Runner:
@@ -196,7 +141,7 @@ class Runner:
     def _attempt(self, sid: str, method: str, url: str | None, outcome: str, error: str | None,
                  *, started_at: str | None = None, status: int | None = None, capture_id: int | None = None,
                  blake3: str | None = None, hops: list[Any] | None = None, warc_ref: Any = None) -> None:
-        aid = _next_id(self.archive, "attempts")
+        aid = next_id(self.archive, "attempts")
         self.archive.record("attempt", "attempts", str(aid), {
             "id": aid, "source_id": sid, "started_at": started_at or utcnow(), "method": method, "url": url,
             "outcome": outcome, "error": error, "status": status, "capture_id": capture_id, "blake3": blake3,
@@ -205,7 +150,7 @@ class Runner:
         })
 
     def _new_capture(self, sid: str, blake3: str, previous: dict[str, Any] | None, fields: dict[str, Any]) -> int:
-        cid = _next_id(self.archive, "captures")
+        cid = next_id(self.archive, "captures")
         row = {
             "id": cid, "source_id": sid, "version": (previous["version"] + 1) if previous else 1,
             "blake3": blake3, "previous_capture_id": previous["id"] if previous else None,
@@ -239,7 +184,7 @@ class Runner:
             self._result(sid, UNCHANGED, f"unchanged ({previous['blake3'][:12]})")
             return
         media_type = sniff_media_type(data, mimetypes.guess_type(source.path)[0])
-        blake3 = _store(self.archive, data, media_type, digest)
+        blake3 = store(self.archive, data, media_type, digest)
         ref = self.warc.write_resource(local_document_uri(case.id, source.path), data, media_type, started)
         cid = self._new_capture(sid, blake3, previous, {
             "captured_at": started, "method": "local_file", "media_type": media_type,
@@ -295,7 +240,7 @@ class Runner:
         earlier = earlier_response(self.archive.root, previous["warc_file"], previous["warc_offset"]) if previous else None
         ref = self.warc.write_exchanges(result.hops, earlier)
         final = result.hops[-1]
-        blake3 = _store(self.archive, result.body, result.media_type)
+        blake3 = store(self.archive, result.body, result.media_type)
         if previous is not None and previous["blake3"] == blake3 and not moved:
             self._attempt(sid, "http", source.url, "unchanged", None, started_at=result.fetched_at,
                           status=result.status, capture_id=previous["id"], blake3=blake3,
@@ -402,7 +347,7 @@ class Runner:
                 yield job
 
     def _record_extraction(self, blake3: str, ex: Extraction) -> None:
-        eid = _next_id(self.archive, "extractions")
+        eid = next_id(self.archive, "extractions")
         row = {
             "id": eid, "blake3": blake3, "extractor": ex.extractor, "extractor_version": ex.extractor_version,
             "options": dbm.dumps(ex.options), "text_blake3": ex.text_blake3,

@@ -1,0 +1,73 @@
+"""Recording a case file, its sources and stored files in the archive, each only when it changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ingest import faults
+from ingest.claims.cases import Case, Source
+from ingest.store import db as dbm
+from ingest.store.archive import Archive
+from ingest.store.log import utcnow
+
+
+def source_key(case_id: str, source_id: str) -> str:
+    return f"{case_id}/{source_id}"
+
+
+def record_if_changed(archive: Archive, event: str, table: str, key: str, row: dict[str, Any],
+                      ignore: tuple[str, ...] = ("recorded_at", "stored_at")) -> bool:
+    if dbm.differs(dbm.get_row(archive.db, table, key), row, ignore):
+        archive.record(event, table, key, row)
+        return True
+    return False
+
+
+def next_id(archive: Archive, table: str) -> int:
+    return archive.db.execute(f"SELECT coalesce(max(id), 0) + 1 FROM [{table}]").fetchone()[0]
+
+
+def store(archive: Archive, data: bytes, media_type: str, blake3: str | None = None) -> str:
+    stored = archive.store.put(data, blake3)
+    faults.point("after_file_store")
+    if not archive.db["files"].count_where("blake3 = ?", [stored.blake3]):
+        archive.record("file_stored", "files", stored.blake3, {
+            "blake3": stored.blake3, "sha256": stored.sha256, "size": stored.size,
+            "media_type": media_type, "path": stored.relpath, "stored_at": utcnow(),
+        })
+    return stored.blake3
+
+
+def local_display_path(case: Case, source: Source) -> str:
+    """The document's path as the user wrote it relative to where the case file was named."""
+    assert source.path is not None
+    return str(Path(recorded_case_path(case)).parent / source.path)
+
+
+def recorded_case_path(case: Case) -> str:
+    """The case file's path as recorded: relative to the working folder when it lies inside it,
+    else its name alone. Records and evidence packages must not reveal the operator's folders."""
+    path = Path(case.display_name)
+    if not path.is_absolute() and ".." not in path.parts:
+        return str(path)
+    try:
+        return str(case.file.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return case.file.name
+
+
+def record_case(archive: Archive, case: Case) -> None:
+    blake3 = store(archive, case.raw, "application/yaml")
+    record_if_changed(archive, "case_recorded", "cases", case.id, {
+        "id": case.id, "title": case.title, "description": case.description,
+        "case_file": recorded_case_path(case), "case_file_blake3": blake3, "recorded_at": utcnow(),
+    })
+    for s in case.sources:
+        record_if_changed(archive, "source_recorded", "sources", source_key(case.id, s.id), {
+            "id": source_key(case.id, s.id), "case_id": case.id, "slug": s.id, "title": s.title,
+            "kind": s.kind, "outlet": s.outlet, "language": s.language, "published": s.published,
+            "published_after": s.published_after, "method": s.method, "url": s.url,
+            "path": local_display_path(case, s) if s.path else None, "wanted": int(s.wanted),
+            "recorded_at": utcnow(),
+        })
