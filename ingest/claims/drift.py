@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import json
 from typing import Any
 
-from ingest.claims.anchor import anchor
-from ingest.claims.blocks import runs_for
-from ingest.claims.status import latest_extraction
+from ingest.claims.cases import Citation
+from ingest.claims.status import anchor_in_capture
 from ingest.store.archive import Archive
 from ingest.store.log import utcnow
 
@@ -85,14 +83,14 @@ def _finding(archive: Archive, c: dict[str, Any], captures: dict[int, dict[str, 
     version = f"version {cap['version']} ({cap['blake3'][:12]})"
     if cid == c["anchored"]:
         return {**out, "finding": PRESENT, "detail": f"unchanged: still the anchored {version}"}
-    ex = latest_extraction(archive.db, cap["blake3"])
-    if ex is None or ex["text"] is None:
-        why = ex["error"] if ex else "not extracted"
-        return {**out, "finding": UNREACHABLE, "detail": f"{version} has no text ({why})"}
+    # The text layer first, then the OCR text, as anchoring does: a re-fetched scan is read too.
+    cited = Citation(c["source_id"], c["quote"], "supports", 0, c["prefix"], c["suffix"], c["page"], spans=c["spans"])
+    found, ex = anchor_in_capture(archive.db, cap["blake3"], cited)
+    if ex is None or found.match == "unverifiable":
+        return {**out, "finding": UNREACHABLE, "detail": f"{version} has no text ({found.reason})"}
     out["extraction_id"] = ex["id"]
-    pages = json.loads(ex["pages"]) if ex["pages"] else None
-    found = anchor(ex["text"], c["quote"], prefix=c["prefix"], suffix=c["suffix"], pages=pages, page=c["page"],
-                   blocks=runs_for(ex)[0], accept=c["spans"])
+    if ex["extractor"] == "tesseract":
+        version += ", in its OCR text"
     if found.found or found.match == "ambiguous":
         where = f"at [{found.start}, {found.end})" if found.found else "at several places"
         return {**out, "finding": PRESENT, "detail": f"quote present ({found.match}) {where} of {version}"}
