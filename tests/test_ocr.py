@@ -482,5 +482,5 @@ claims:
     v = khronika("verify", "--archive", str(archive), "--live", "--json")
     live = [c for c in json.loads(v.out)["checks"] if c["check"] == "live"]
     # Drift (issue 11) reads the new version's OCR text as anchoring does.
-    assert [(c["state"], c["finding"], c["detail"][:22], c["detail"][-16:]) for c in live] == [
+    assert [(c["state"], c["finding"], c["detail"][:22], c["detail"][-17:]) for c in live] == [
         ("ok", "quote_present", "quote present (exact) ", ", in its OCR text")]
