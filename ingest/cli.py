@@ -27,6 +27,22 @@ def echo(text: object = "", **kwargs: Any) -> None:
     click.echo(for_terminal(text), **kwargs)
 
 
+def _print_results(report: Any) -> None:
+    """What verify and verify-bag both print: each check that is not ok, the gaps, the warnings, the counts."""
+    for check in report.checks:
+        if check.state != "ok":
+            finding = f" [{check.finding}]" if check.finding else ""
+            echo(f"{check.state:<12} {check.check:<15} {check.subject}{finding}: {check.detail}")
+    for gap in report.gaps:
+        echo(f"gap          {gap}")
+    for w in report.warnings:  # never in the exit code: a person weighs them
+        echo(f"warning consistency {w.rule} {w.subject}: {w.detail}")
+    counts = ", ".join(f"{n} {state}" for state, n in report.counts().items())
+    echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
+    if report.findings():
+        echo("findings: " + ", ".join(f"{n} {what}" for what, n in report.findings().items()) + ".")
+
+
 def _case_files(paths: tuple[str, ...]) -> list[Path]:
     if paths:
         return [Path(p) for p in paths]
@@ -239,18 +255,7 @@ def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, p
     if as_json:
         click.echo(json_for_terminal(jsonlib.dumps(report.as_json(), ensure_ascii=False, indent=1)))
     else:
-        for check in report.checks:
-            if check.state != "ok":
-                finding = f" [{check.finding}]" if check.finding else ""
-                echo(f"{check.state:<12} {check.check:<15} {check.subject}{finding}: {check.detail}")
-        for gap in report.gaps:
-            echo(f"gap          {gap}")
-        for w in report.warnings:  # never in the exit code: a person weighs them
-            echo(f"warning consistency {w.rule} {w.subject}: {w.detail}")
-        counts = ", ".join(f"{n} {state}" for state, n in report.counts().items())
-        echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
-        if report.findings():
-            echo("findings: " + ", ".join(f"{n} {what}" for what, n in report.findings().items()) + ".")
+        _print_results(report)
         echo("A passing quote check means the quoted words are present in an intact archived copy "
              "captured at the recorded time; it does not mean the claim is true.")
         echo(report.trusted_time)
@@ -346,18 +351,7 @@ def verify_bag(path: str, key_fingerprint: str | None, as_json: bool, extract_cp
         click.echo(json_for_terminal(jsonlib.dumps(report.as_json(), ensure_ascii=False, indent=1)))
     else:
         echo(report.headline())
-        for check in report.checks:
-            if check.state != "ok":
-                finding = f" [{check.finding}]" if check.finding else ""
-                echo(f"{check.state:<12} {check.check:<15} {check.subject}{finding}: {check.detail}")
-        for gap in report.gaps:
-            echo(f"gap          {gap}")
-        for w in report.warnings:  # never in the exit code: a person weighs them
-            echo(f"warning consistency {w.rule} {w.subject}: {w.detail}")
-        counts = ", ".join(f"{n} {state}" for state, n in report.counts().items())
-        echo(f"{len(report.checks)} checks: {counts}. {len(report.gaps)} gap(s) (wanted sources).")
-        if report.findings():
-            echo("findings: " + ", ".join(f"{n} {what}" for what, n in report.findings().items()) + ".")
+        _print_results(report)
         echo(report.trusted_time)
         for line in report.ots:
             echo(line)
