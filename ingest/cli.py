@@ -12,7 +12,7 @@ import click
 from ingest import __version__
 from ingest.cli_authoring import add_source, quote
 from ingest.cli_lint import lint
-from ingest.cli_options import extract_limits, fetch_config, worker_limits
+from ingest.cli_options import extract_limits, fetch_config, fetch_network, worker_limits
 from ingest.cli_timestamp import parse_tsas, stamp_lines, timestamp, tsa_options
 from ingest.display import for_terminal, json_for_terminal
 from ingest.errors import ArchiveError, CaseFileErrors, KhronikaError
@@ -109,13 +109,15 @@ def check(case_files: tuple[str, ...]) -> None:
 @click.option("--proxy", default=None, help="HTTP or SOCKS proxy URL (socks5h://127.0.0.1:9050 for Tor); names are then resolved by the proxy.")
 @click.option("--user-agent", default=None, help="User-Agent header sent with every request.")
 @click.option("--allow-private", is_flag=True, help="Allow private and loopback addresses (also KHRONIKA_ALLOW_PRIVATE=1).")
+@fetch_network
 @extract_limits
 @click.option("--no-ocr", is_flag=True, help="Do not OCR images and PDF pages without a text layer; their quotes are unverifiable.")
 @click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another run holding the archive.")
 @tsa_options
 def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: bool, workers: int, timeout: float,
         connect_timeout: float, read_timeout: float, max_body: int, max_decoded: int, max_redirects: int,
-        max_local: int, proxy: str | None, user_agent: str | None, allow_private: bool, extract_cpu: int, extract_memory: int,
+        max_local: int, proxy: str | None, user_agent: str | None, allow_private: bool, ca_file: str | None,
+        resolve: dict, extract_cpu: int, extract_memory: int,
         extract_timeout: float, no_ocr: bool, wait: float, tsa_urls: tuple[str, ...], tsa_certs: tuple[str, ...]) -> None:
     """Capture, extract and record every source of the case files; anchor their claims.
 
@@ -138,7 +140,7 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
     cases = _load_cases(_case_files(case_files))
     tsas = parse_tsas(tsa_urls, tsa_certs)
 
-    fetching = fetch_config(proxy, allow_private, user_agent, max_body=max_body, max_decoded=max_decoded,
+    fetching = fetch_config(proxy, allow_private, user_agent, ca_file, resolve, max_body=max_body, max_decoded=max_decoded,
                                  connect_timeout=connect_timeout, read_timeout=read_timeout,
                                  total_timeout=timeout, max_redirects=max_redirects)
     options = RunOptions(
@@ -213,10 +215,11 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("--proxy", default=None, help="Proxy for --live fetches.")
 @click.option("--allow-private", is_flag=True, help="Allow private addresses for --live fetches.")
+@fetch_network
 @click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another process holding the archive.")
 @extract_limits
-def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, proxy: str | None,
-           allow_private: bool, wait: float, extract_cpu: int, extract_memory: int, extract_timeout: float) -> None:
+def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, proxy: str | None, allow_private: bool,
+           ca_file: str | None, resolve: dict, wait: float, extract_cpu: int, extract_memory: int, extract_timeout: float) -> None:
     """Check the archive: fixity, reproducibility, quotes, log chain, and optionally live sources.
 
     Each check ends ok, mismatch, missing, unverifiable or drift, with a reason. A passing
@@ -243,7 +246,7 @@ def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, p
             raise click.BadParameter(str(exc), param_hint="--head") from None
     try:
         with Archive.open(Path(archive_dir), create=False, wait=wait) as archive:
-            options = RunOptions(refresh=True, fetch=fetch_config(proxy, allow_private))
+            options = RunOptions(refresh=True, fetch=fetch_config(proxy, allow_private, ca_file=ca_file, resolve=resolve))
             report = run_verify(archive, head=head, live=live, live_options=options,
                                 limits=worker_limits(extract_cpu, extract_memory, extract_timeout),
                                 progress=None if as_json else lambda s: echo(f"checking {s} ...", err=True))

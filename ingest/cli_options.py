@@ -1,4 +1,4 @@
-"""Options and builders that several commands share: the extraction workers' limits, the lazy fetch configuration."""
+"""Options and builders that several commands share: the extraction workers' limits, the fetch options, the lazy fetch configuration."""
 
 from __future__ import annotations
 
@@ -25,15 +25,47 @@ def worker_limits(extract_cpu: int, extract_memory: int, extract_timeout: float)
     return WorkerLimits(cpu_seconds=extract_cpu, wall_seconds=extract_timeout, memory_bytes=extract_memory * 2**20)
 
 
-def fetch_config(proxy: str | None, allow_private: bool, user_agent: str | None = None, **limits: Any):  # type: ignore[no-untyped-def]
+def _resolve_entries(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict:
+    if not value:
+        return {}
+    from ingest.capture.policy import parse_resolve
+
+    pins: dict[tuple[str, int], tuple[str, ...]] = {}
+    for entry in value:
+        try:
+            key, addresses = parse_resolve(entry)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        pins[key] = addresses
+    return pins
+
+
+def fetch_network(f: Any) -> Any:
+    """The extra trust anchors and the name mappings, for every command that fetches (run, verify --live)."""
+    for option in reversed((
+        click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="Extra trusted CA certificates (PEM), added to the bundled ones; e.g. an inspecting proxy's."),
+        click.option("--resolve", "resolve", multiple=True, metavar="HOST:PORT:ADDRESS", callback=_resolve_entries,
+                     help="Connect to ADDRESS for HOST:PORT instead of looking the name up (curl's meaning; "
+                          "repeatable). The address policy still applies: loopback needs --allow-private."),
+    )):
+        f = option(f)
+    return f
+
+
+def fetch_config(proxy: str | None, allow_private: bool, user_agent: str | None = None, ca_file: str | None = None,
+                 resolve: dict | None = None, **limits: Any):  # type: ignore[no-untyped-def]
     """A function that builds the FetchConfig when the first URL is fetched: a command that
     fetches nothing does not import httpx."""
+    if proxy and resolve:
+        raise click.UsageError("--resolve and --proxy contradict each other: behind a proxy the proxy resolves names")
 
     def build():  # type: ignore[no-untyped-def]
         from ingest.capture.fetch import FetchConfig, Limits
 
         config = FetchConfig(limits=Limits(**limits), proxy=proxy,
-                             allow_private=allow_private or os.environ.get("KHRONIKA_ALLOW_PRIVATE") == "1")
+                             allow_private=allow_private or os.environ.get("KHRONIKA_ALLOW_PRIVATE") == "1",
+                             ca_file=ca_file, resolve=dict(resolve or {}))
         if user_agent:
             config.user_agent = user_agent
         return config

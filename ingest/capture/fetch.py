@@ -75,6 +75,9 @@ class FetchConfig:
     proxy: str | None = None  # http://, https://, socks5://, socks5h://
     allow_private: bool = False  # or env KHRONIKA_ALLOW_PRIVATE=1
     ca_file: str | None = None  # extra trust anchors (PEM), added to the certifi bundle
+    # curl's --resolve: (host, port) -> addresses connected to instead of a DNS lookup; the
+    # address policy still judges them. The URL, Host header, SNI and certificate name stay.
+    resolve: dict[tuple[str, int], tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -164,7 +167,10 @@ def fetch(url: str, config: FetchConfig | None = None) -> FetchResult:
     proxy = _normalize_proxy(config.proxy)
 
     current = _check_url(url, limits)
-    backend = GuardedBackend(allow_private, deadline, guard=proxy is None)
+    if proxy is not None and config.resolve:
+        # The proxy resolves names; a local mapping would silently not apply.
+        raise FetchFailed("refused", f"--resolve cannot be used with a proxy (names are resolved by the proxy) at {_short(url)}")
+    backend = GuardedBackend(allow_private, deadline, guard=proxy is None, pins=config.resolve)
     verify: ssl.SSLContext | bool = True
     if config.ca_file:
         verify = ssl.create_default_context(cafile=certifi.where())

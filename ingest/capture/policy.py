@@ -2,7 +2,8 @@
 
 The name is resolved once, every candidate address is checked, and the connection is
 made to a checked address, so there is no window between check and connect (DNS
-rebinding). With a proxy the proxy resolves names; nothing is resolved locally. The
+rebinding). A `--resolve HOST:PORT:ADDRESS` mapping (curl's meaning) replaces the lookup for
+that host and port, never the check. With a proxy the proxy resolves names; nothing is resolved locally. The
 backend also holds every read, write and handshake to the fetch's total deadline.
 """
 
@@ -199,6 +200,46 @@ def resolve_allowed(
     raise ResolveFailed(f"DNS lookup for {host} returned no usable address")
 
 
+Pins = typing.Mapping[tuple[str, int], tuple[str, ...]]
+
+
+def parse_resolve(entry: str) -> tuple[tuple[str, int], tuple[str, ...]]:
+    """One `HOST:PORT:ADDRESS[,ADDRESS...]` (curl's --resolve) as ((host, port), addresses).
+
+    The addresses must be IP literals (IPv6 in brackets or bare); a name would need a lookup
+    the mapping is meant to replace. Raises ValueError with what is wrong.
+    """
+    host, sep, rest = entry.partition(":")
+    port_text, sep2, addresses = rest.partition(":")
+    if not sep or not sep2 or not host or not addresses:
+        raise ValueError(f"{entry!r} is not HOST:PORT:ADDRESS")
+    if host == "*" or host.startswith("+") or host.startswith("-"):
+        raise ValueError(f"{entry!r}: wildcard, '+' and '-' entries are not supported; name the host")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{entry!r}: port {port_text!r} is not a number from 1 to 65535")
+    found: list[str] = []
+    for address in addresses.split(","):
+        bare = address.strip()
+        if bare.startswith("[") and bare.endswith("]"):
+            bare = bare[1:-1]
+        if not is_ip_literal(bare):
+            raise ValueError(f"{entry!r}: {address!r} is not an IP address")
+        found.append(str(ipaddress.ip_address(bare.split("%", 1)[0])))
+    return (host.lower().strip("[]"), int(port_text)), tuple(found)
+
+
+def pinned_allowed(host: str, port: int, addresses: tuple[str, ...], allow_private: bool) -> list[str]:
+    """The addresses a --resolve mapping names for host:port that policy allows; the mapping
+    replaces the lookup, never the policy, so loopback still needs --allow-private."""
+    allowed, refusals = [], []
+    for ip in addresses:
+        reason = check_address(ip, allow_private)
+        (allowed if reason is None else refusals).append(reason or ip)
+    if allowed:
+        return allowed
+    raise AddressRefused(f"{refusals[0]} (mapped from {host}:{port} by --resolve)")
+
+
 def is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
@@ -277,12 +318,14 @@ class GuardedBackend(httpcore.NetworkBackend):
         deadline: Deadline,
         guard: bool = True,
         resolver: Resolver = socket.getaddrinfo,
+        pins: Pins | None = None,
     ) -> None:
         self._inner = httpcore.SyncBackend()
         self._allow_private = allow_private
         self._deadline = deadline
         self._guard = guard
         self._resolver = resolver
+        self._pins = dict(pins or {})
 
     def connect_tcp(
         self,
@@ -299,9 +342,13 @@ class GuardedBackend(httpcore.NetworkBackend):
                 host, port, self._deadline.bound(timeout), local_address, socket_options
             )
             return _DeadlineStream(stream, self._deadline)
-        candidates = resolve_allowed(
-            host, port, self._allow_private, self._deadline.bound(timeout), self._resolver
-        )
+        pinned = self._pins.get((host.lower().strip("[]"), port))
+        if pinned is not None:
+            candidates = pinned_allowed(host, port, pinned, self._allow_private)
+        else:
+            candidates = resolve_allowed(
+                host, port, self._allow_private, self._deadline.bound(timeout), self._resolver
+            )
         last: Exception | None = None
         for ip in candidates:
             if self._deadline.passed():
