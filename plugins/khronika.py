@@ -7,13 +7,15 @@ maps URLs to it and renders templates/khronika_*.html.
 from __future__ import annotations
 
 import traceback
+from urllib.parse import urlencode
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup
 
+from ingest.claims.people import name_key
 from ingest.display import bidi_visible
-from ingest.site import copies, guard, web
+from ingest.site import copies, guard, persons, web
 
 CASE, SLUG = web.SLUG, web.SLUG
 
@@ -62,6 +64,24 @@ async def search(datasette, request):  # type: ignore[no-untyped-def]
     return await _page(datasette, request, "khronika_search.html", lambda: web.search_page(datasette, request.args.get("q")))
 
 
+async def person(datasette, request):  # type: ignore[no-untyped-def]
+    v = request.url_vars
+    return await _page(datasette, request, "khronika_person.html",
+                       lambda: persons.person_page(datasette, v["slug"], request.args.get("name")))
+
+
+async def people(datasette, request):  # type: ignore[no-untyped-def]
+    """A name that is one person's goes to their page; else the people it can be, or everyone."""
+    try:
+        ctx = await persons.people_page(datasette, request.args.get("name"))
+    except web.NotFound as exc:
+        return await _not_found(datasette, request, str(exc))
+    if ctx["redirect"]:
+        return Response.redirect(ctx["redirect"] + "?" + urlencode({"name": ctx["name"]}))
+    html = await datasette.render_template("khronika_people.html", ctx, request=request)
+    return Response.html(html)
+
+
 def _plain_404(message: str) -> Response:
     return Response.text(message, status=404, headers={"X-Content-Type-Options": "nosniff"})
 
@@ -108,6 +128,8 @@ def register_routes(datasette):  # type: ignore[no-untyped-def]
         (rf"^/-/timeline/(?P<case>{CASE})$", timeline),
         (rf"^/-/source/(?P<case>{CASE})/(?P<slug>{SLUG})$", source),
         (r"^/-/search$", search),
+        (rf"^/-/person/(?P<slug>{SLUG})$", person),
+        (r"^/-/people$", people),
         (r"^/-/archive/(?P<hash>[^/]*)/text$", archived_text),
         (r"^/-/archive/(?P<hash>[^/]*)/page/(?P<page>[0-9]{1,6})\.png$", page_image),
         (r"^/-/archive/(?P<hash>.*)$", archived),
@@ -130,6 +152,8 @@ def permission_allowed(datasette, actor, action, resource):  # type: ignore[no-u
 @hookimpl
 def prepare_connection(conn, database, datasette):  # type: ignore[no-untyped-def]
     guard.limit_connection(conn)
+    # claims_about_person compares names as the people tables keep them (claims/people.name_key).
+    conn.create_function("person_key", 1, name_key, deterministic=True)
 
 
 def _finalize(value):  # type: ignore[no-untyped-def]

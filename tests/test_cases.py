@@ -220,7 +220,8 @@ def test_readme_required_keys_are_the_ones_the_loader_requires(tmp_path: Path) -
     assert {w: sorted(set(re.findall(r"`(\w+)`", r)) - {"url", "path", "wanted"})
             for w, r in required.items()} == {
         "top level": ["case", "sources"], "`case`": ["id", "title"], "each source": ["id"],
-        "each claim": ["citations", "id", "text"], "each citation": ["quote", "source", "stance"]}
+        "each person": ["id", "name"], "each claim": ["citations", "id", "text"],
+        "each citation": ["quote", "source", "stance"]}
     drops = {"case": ("case:\n  id: demo\n  title: Demo\n", "1", "case"),
              "sources": ("sources:\n  - id: doc\n    path: docs/a.txt\n", "1", "sources"),
              "case.id": ("  id: demo\n", "2", "case.id"), "case.title": ("  title: Demo\n", "2", "case.title"),
@@ -236,3 +237,6 @@ def test_readme_required_keys_are_the_ones_the_loader_requires(tmp_path: Path) -
     assert errors_of(tmp_path, README_FULL_CASE.replace("    path: docs/a.txt\n", "")) == [
         "demo.yml:5: sources.0: give exactly one of url, path, wanted (found: none)"]
     assert load_case(write_case(tmp_path, README_FULL_CASE), "demo.yml").claims[0].citations[0].stance == "supports"
+    for person, path in (("  - name: P\n", "people.0.id"), ("  - id: p\n", "people.0.name")):
+        changed = README_FULL_CASE.replace("claims:\n", f"people:\n{person}claims:\n")
+        assert errors_of(tmp_path, changed) == [f"demo.yml:8: {path}: required key is missing"], path

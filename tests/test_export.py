@@ -135,8 +135,8 @@ def test_bag_holds_this_case_only(exported: dict[str, object]) -> None:
     reduced = [e for e in lines if set(e) == {"seq", "hash", "prev"}]
     full = [e for e in lines if "event" in e]
     assert [e["seq"] for e in lines] == list(range(1, len(lines) + 1))
-    assert len(full) == 65  # the default case's entries, all of them
-    assert len(reduced) == 9 and len(lines) == 74  # the other case's entries, bare
+    assert len(full) == 74  # the default case's entries, all of them (9 of them people)
+    assert len(reduced) == 9 and len(lines) == 83  # the other case's entries, bare
     assert f"{lines[-1]['seq']}:{lines[-1]['hash']}" == exported["head"]
     # the WARC holds this case's record only, copied byte for byte
     assert b"note.txt" not in __import__("gzip").decompress((bag / "data/warc/workers-power.warc.gz").read_bytes())

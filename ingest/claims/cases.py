@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from ingest.claims.people import Person, implicit_people, parse_people, resolve
 from ingest.claims.validate import Validator
 from ingest.claims.yamlstrict import Node, Refused, compose, convert
 from ingest.errors import CaseFileError, CaseFileErrors
@@ -79,6 +80,15 @@ class Case:
     raw: bytes
     sources: list[Source] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
+    people: list[Person] = field(default_factory=list)  # declared, else one per name the claims write
+
+    @property
+    def declares_people(self) -> bool:
+        return any(p.declared for p in self.people)
+
+    def person(self, written: str) -> Person | None:
+        """The person a claim's `people:` entry names (by id, name or alias), or None."""
+        return next((p for p in self.people if written in p.names), None)
 
     @property
     def folder(self) -> Path:
@@ -130,10 +140,11 @@ def load_case(file: Path | str, display_name: str | None = None) -> Case:
     v = Validator(display, file.parent)
     for line, path, message in structural:
         v.error(line, path, message)
-    top = v.mapping(tree, "", ("case", "sources", "claims"), ("case", "sources"))
+    top = v.mapping(tree, "", ("case", "sources", "people", "claims"), ("case", "sources"))
     case_id, title, description = "", "", None
     sources: list[Source] = []
     claims: list[Claim] = []
+    people: list[Person] | None = None
     if top is not None:
         if "case" in top:
             meta = v.mapping(top["case"], "case", ("id", "title", "description"), ("id", "title"))
@@ -143,11 +154,15 @@ def load_case(file: Path | str, display_name: str | None = None) -> Case:
                 description = v.string(meta, "description", "case")
         if "sources" in top:
             sources = _sources(v, top["sources"])
+        if "people" in top and top["people"].value is not None:
+            people = parse_people(v, top["people"])
         if "claims" in top and top["claims"].value is not None:
-            claims = _claims(v, top["claims"], {s.id for s in sources})
+            claims = _claims(v, top["claims"], {s.id for s in sources}, people)
     if v.errors:
         raise CaseFileErrors(sorted(v.errors, key=lambda e: e.line or 0))
-    return Case(case_id, title, description, file, display, raw, sources, claims)
+    if people is None:
+        people = implicit_people(name for c in claims for name in c.people)
+    return Case(case_id, title, description, file, display, raw, sources, claims, people)
 
 
 def _sources(v: Validator, node: Node) -> list[Source]:
@@ -191,13 +206,14 @@ def _sources(v: Validator, node: Node) -> list[Source]:
     return out
 
 
-def _claims(v: Validator, node: Node, source_ids: set[str]) -> list[Claim]:
+def _claims(v: Validator, node: Node, source_ids: set[str], people: list[Person] | None) -> list[Claim]:
     if not isinstance(node.value, list):
         v.error(node.line, "claims", "expected a list of claims")
         return []
     out: list[Claim] = []
     seen: dict[str, int] = {}
     known = ", ".join(sorted(source_ids)) or "none"
+    declared = people
     for i, item in enumerate(node.value):
         path = f"claims.{i}"
         m = v.mapping(item, path, CLAIM_KEYS, ("id", "text", "citations"))
@@ -208,7 +224,7 @@ def _claims(v: Validator, node: Node, source_ids: set[str]) -> list[Claim]:
             if cid in seen:
                 v.error(m["id"].line, f"{path}.id", f'duplicate claim id "{cid}" (first on line {seen[cid]})')
             seen[cid] = m["id"].line
-        people: list[str] = []
+        names: list[str] = []
         if "people" in m and m["people"].value is not None:
             if not isinstance(m["people"].value, list):
                 v.error(m["people"].line, f"{path}.people", "expected a list of names")
@@ -217,7 +233,9 @@ def _claims(v: Validator, node: Node, source_ids: set[str]) -> list[Claim]:
                     if not isinstance(person.value, str) or not person.value.strip():
                         v.error(person.line, f"{path}.people.{j}", "expected a name")
                     else:
-                        people.append(person.value.strip())
+                        if declared is not None:
+                            resolve(v, declared, person.value.strip(), person.line, f"{path}.people.{j}")
+                        names.append(person.value.strip())
         citations: list[Citation] = []
         cnode = m.get("citations")
         if cnode is not None and cnode.value is not None:
@@ -240,7 +258,7 @@ def _claims(v: Validator, node: Node, source_ids: set[str]) -> list[Claim]:
                 date=date,
                 date_note=date_note,
                 type=v.slug(m, "type", path),
-                people=tuple(people),
+                people=tuple(names),
                 citations=tuple(citations),
             )
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ingest.claims import drift
 from ingest.claims.cases import Case
+from ingest.claims.recording import record_people
 from ingest.claims.status import record_claims
 from ingest.store import db as dbm
 from ingest.store.archive import Archive
@@ -38,6 +39,10 @@ def bring_up_to_date(archive: Archive, case: Case) -> Standing:
     which claims are not sourced and whose drift changed."""
     out = Standing()
     before = drift.standing(case.id, archive.db)
+    # Before the check below: an archive made before people were recorded (or whose variant
+    # libraries changed) records them even when nothing else changed.
+    with archive.batch():
+        record_people(archive, case)
     if not _up_to_date(archive, case):
         with archive.batch():
             record_claims(archive, case)

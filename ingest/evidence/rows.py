@@ -61,11 +61,12 @@ def case_rows(db: sqlite_utils.Database, case_id: str) -> CaseRows:
     extractions = rows_in(db, "extractions", "blake3", {f["blake3"] for f in files}, "id")
     warcs = rows_in(db, "warcs", "name", {c["warc_file"] for c in captures} | {a["warc_file"] for a in attempts}, "name")
     drift_checks = rows_in(db, "drift_checks", "citation_id", {c["id"] for c in citations}, "id")
+    people = list(db.query("SELECT * FROM people WHERE case_id = ? ORDER BY id", [case_id]))
     return CaseRows(case, {
         "files": files, "cases": [case], "sources": sources, "warcs": warcs, "captures": captures,
         "attempts": attempts, "extractions": extractions, "claims": claims, "citations": citations,
         "drift_checks": drift_checks,
-        "timestamps": stamps, "ots_proofs": proofs,
+        "timestamps": stamps, "ots_proofs": proofs, "people": people,
     })
 
 
@@ -75,7 +76,7 @@ def entry_belongs(entry: dict[str, Any], keys: set[tuple[str, str]], case_id: st
         return False
     if (table, str(key)) in keys:
         return True
-    return table in ("sources", "claims", "citations") and str(key).startswith(case_id + "/")
+    return table in ("sources", "claims", "citations", "people") and str(key).startswith(case_id + "/")
 
 
 def reduced(entry: dict[str, Any]) -> dict[str, Any]:

@@ -138,7 +138,9 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
     claim = await one(datasette, "SELECT * FROM claims WHERE id = ?", [f"{case}/{slug}"])
     if claim is None:
         raise NotFound(f"no claim {case}/{slug}")
-    claim["people_list"] = json.loads(claim["people"] or "[]")
+    slugs = {r["written"]: r["person_slug"] for r in await rows(
+        datasette, "SELECT written, person_slug FROM claim_persons WHERE claim_id = ?", [claim["id"]])}
+    claim["people_list"] = [(name, slugs.get(name)) for name in json.loads(claim["people"] or "[]")]
     cites = await rows(datasette, f"""
         SELECT ci.*, s.title AS source_title, s.outlet, s.published, s.published_after, s.url AS source_url,
                s.wanted, s.kind, cap.captured_at, cap.version, cap.url AS capture_url, f.sha256, f.media_type,

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
+from ingest.store.derived import CLAIM_PERSONS_VIEW, PERSON_VARIANT_TRIGGERS
 from ingest.store.log import canonical
 
 # Columns computed from other rows or files: stored for reading, never logged, always recomputable.
@@ -18,7 +19,7 @@ DERIVED = {
 
 # Tables whose rows are written only through the log (and checked against it by verify).
 LOGGED_TABLES = ("cases", "sources", "files", "captures", "attempts", "extractions", "warcs", "claims", "citations",
-                 "drift_checks", "timestamps", "ots_proofs")
+                 "drift_checks", "timestamps", "ots_proofs", "people")
 
 SCHEMA: dict[str, dict[str, Any]] = {
     "files": dict(
@@ -141,6 +142,20 @@ SCHEMA: dict[str, dict[str, Any]] = {
         columns={"case_id": str, "case_file_blake3": str, "log_seq": int},
         pk="case_id",
     ),
+    "people": dict(
+        # Logged: a person a case names. The variants (JSON [[text, key, how, whole], ...]) are
+        # made by claims/people with the libraries named in variants_tool, and logged with the
+        # row so that person_variants can be rebuilt from the log without them.
+        columns={"id": str, "case_id": str, "slug": str, "name": str, "aliases": str, "role": str, "declared": int,
+                 "names": str, "variants": str, "variants_tool": str, "recorded_at": str},
+        pk="id",
+        foreign_keys=[("case_id", "cases", "id")],
+    ),
+    "person_variants": dict(
+        # Derived from people.variants by triggers: one row per way of writing a person's name.
+        columns={"person_id": str, "key": str, "slug": str, "case_id": str, "text": str, "how": str, "whole": int},
+        pk=("person_id", "key"),
+    ),
     "claim_people": dict(
         columns={"claim_id": str, "person": str},
         pk=("claim_id", "person"),
@@ -175,6 +190,9 @@ INDEXES = [
     ("captures", ["version"]),
     ("attempts", ["outcome"]),
     ("claim_people", ["person", "claim_id"]),
+    ("people", ["case_id"]),
+    ("people", ["slug"]),
+    ("person_variants", ["key"]),
     ("drift_checks", ["citation_id", "attempt_id"]),
     ("citation_drift", ["source_id"]),
     ("timestamps", ["head_seq"]),
@@ -280,8 +298,9 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         # Claims are short: this index keeps its own (folded) copy, so plain SQL triggers keep it current.
         db.execute("CREATE VIRTUAL TABLE claims_fts USING fts5(text, people, tokenize=\"unicode61 remove_diacritics 2\")")
     missing_triggers = not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'claim_people_insert'").fetchone()
-    for sql in CLAIM_PEOPLE_TRIGGERS + CLAIMS_FTS_TRIGGERS:
+    for sql in CLAIM_PEOPLE_TRIGGERS + CLAIMS_FTS_TRIGGERS + PERSON_VARIANT_TRIGGERS:
         db.execute(sql)
+    db.execute(CLAIM_PERSONS_VIEW)
     if missing_triggers:  # an archive made before these existed: fill them once
         with db.conn:
             db.execute("INSERT OR IGNORE INTO claim_people (claim_id, person) SELECT claims.id, value "
