@@ -7,7 +7,6 @@ from typing import Any
 
 from ingest import faults
 from ingest.claims.cases import Case, Source
-from ingest.claims.people import tools, variants
 from ingest.store import db as dbm
 from ingest.store.archive import Archive
 from ingest.store.log import utcnow
@@ -76,16 +75,16 @@ def record_case(archive: Archive, case: Case) -> None:
 
 def record_people(archive: Archive, case: Case) -> None:
     """Record the people the case names (declared or only written in claims), each only when it
-    changed; a person no longer named is removed (the log keeps them)."""
+    changed; a person no longer named is removed (the log keeps them). The ways of writing their
+    names are made where they are searched (the published copy), not here: a run stays free of
+    the morphology dictionary."""
     keys = set()
     for p in case.people:
         key = source_key(case.id, p.id)
         keys.add(key)
-        found = [[v.text, v.key, v.how, int(v.whole)] for v in variants(p)]
         record_if_changed(archive, "person_recorded", "people", key, {
             "id": key, "case_id": case.id, "slug": p.id, "name": p.name, "aliases": dbm.dumps(list(p.aliases)),
-            "role": p.role, "declared": int(p.declared), "names": dbm.dumps(list(p.names)),
-            "variants": dbm.dumps(found), "variants_tool": tools(), "recorded_at": utcnow(),
+            "role": p.role, "declared": int(p.declared), "names": dbm.dumps(list(p.names)), "recorded_at": utcnow(),
         })
     for (key,) in archive.db.execute("SELECT id FROM people WHERE case_id = ?", [case.id]).fetchall():
         if key not in keys:

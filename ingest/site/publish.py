@@ -18,6 +18,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.claims import people
 from ingest.errors import ArchiveError
 
 PUBLISHED = "published"
@@ -151,6 +152,24 @@ def _scrub(conn: sqlite3.Connection, archive: Path) -> int:
     return changed
 
 
+def _person_variants(conn: sqlite3.Connection) -> None:
+    """Every way of writing each person's name (claims/people.variants), with the libraries that
+    made them: what /-/people, the person pages and claims_about_person look names up in."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'person_variants'").fetchone():
+        return  # an archive no run of this version has opened yet: it has no people
+    conn.execute("DELETE FROM person_variants")
+    rows = conn.execute("SELECT id, slug, case_id, name, aliases, declared FROM people").fetchall()
+    if not rows:
+        return
+    made_by = people.tools()
+    for pid, slug, case_id, name, aliases, declared in rows:
+        person = people.Person(slug, name, 0, tuple(json.loads(aliases or "[]")), None, bool(declared))
+        conn.executemany(
+            "INSERT OR IGNORE INTO person_variants (person_id, key, slug, case_id, text, how, whole, tool) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(pid, v.key, slug, case_id, v.text, v.how, int(v.whole), made_by) for v in people.variants(person)])
+
+
 def _inspect(db_path: Path) -> dict[str, object]:
     from datasette.cli import inspect_
 
@@ -175,6 +194,7 @@ def snapshot(archive: Path) -> Snapshot:
         dst.execute("PRAGMA journal_mode=DELETE")
         with dst:
             scrubbed = _scrub(dst, archive)
+            _person_variants(dst)
         dst.execute("VACUUM")
     finally:
         src.close()

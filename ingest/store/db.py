@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ingest.store.derived import CLAIM_PERSONS_VIEW, PERSON_VARIANT_TRIGGERS
+from ingest.store.derived import CLAIM_PERSONS_VIEW
 from ingest.store.log import canonical
 
 # Columns computed from other rows or files: stored for reading, never logged, always recomputable.
@@ -143,17 +143,17 @@ SCHEMA: dict[str, dict[str, Any]] = {
         pk="case_id",
     ),
     "people": dict(
-        # Logged: a person a case names. The variants (JSON [[text, key, how, whole], ...]) are
-        # made by claims/people with the libraries named in variants_tool, and logged with the
-        # row so that person_variants can be rebuilt from the log without them.
+        # Logged: a person a case names, as the case file gives them.
         columns={"id": str, "case_id": str, "slug": str, "name": str, "aliases": str, "role": str, "declared": int,
-                 "names": str, "variants": str, "variants_tool": str, "recorded_at": str},
+                 "names": str, "recorded_at": str},
         pk="id",
         foreign_keys=[("case_id", "cases", "id")],
     ),
     "person_variants": dict(
-        # Derived from people.variants by triggers: one row per way of writing a person's name.
-        columns={"person_id": str, "key": str, "slug": str, "case_id": str, "text": str, "how": str, "whole": int},
+        # Derived, made in the published copy (site/publish) by claims/people from the people rows:
+        # one row per way of writing a person's name, with the libraries that made it.
+        columns={"person_id": str, "key": str, "slug": str, "case_id": str, "text": str, "how": str, "whole": int,
+                 "tool": str},
         pk=("person_id", "key"),
     ),
     "claim_people": dict(
@@ -298,7 +298,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         # Claims are short: this index keeps its own (folded) copy, so plain SQL triggers keep it current.
         db.execute("CREATE VIRTUAL TABLE claims_fts USING fts5(text, people, tokenize=\"unicode61 remove_diacritics 2\")")
     missing_triggers = not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'claim_people_insert'").fetchone()
-    for sql in CLAIM_PEOPLE_TRIGGERS + CLAIMS_FTS_TRIGGERS + PERSON_VARIANT_TRIGGERS:
+    for sql in CLAIM_PEOPLE_TRIGGERS + CLAIMS_FTS_TRIGGERS:
         db.execute(sql)
     db.execute(CLAIM_PERSONS_VIEW)
     if missing_triggers:  # an archive made before these existed: fill them once
