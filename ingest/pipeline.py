@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ingest import faults
+from ingest.capture import posts, telegram
 from ingest.capture.hops import hops_json
 from ingest.capture.local import MAX_LOCAL, LocalRefused, read_document
 from ingest.capture.media import sniff_media_type
@@ -216,9 +217,7 @@ class Runner:
             self._address_changed(sid, previous["url"] or previous["local_path"], source.url)
         started = utcnow()
         try:
-            if callable(self.options.fetch):
-                self.options.fetch = self.options.fetch()
-            result = _fetch_module().fetch(source.url, self.options.fetch)
+            result = telegram.fetch_source(source.url, self._fetch_config())  # a Telegram post: its preview
         except FetchFailed as exc:
             ref = self.warc.write_exchanges(exc.hops)
             status = exc.hops[-1].status if exc.hops else None
@@ -295,12 +294,24 @@ class Runner:
 
         self._extract(jobs())
         self._extract(self._ocr_jobs(done))
+        self.record_posts()
+
+    def record_posts(self) -> None:
+        """Telegram posts newly extracted: their rows, and (unless --offline) their channel page and media."""
+        fetching = None if self.options.offline else self._fetch_config
+        self.report.notes += posts.record_posts(self.archive, self.warc, fetching)
 
     def extract_pending(self) -> None:
         """Extract every stored capture that has no extraction by the current extractor version."""
         done = self._extracted()
         self._extract(self._pending_jobs(done, set()))
         self._extract(self._ocr_jobs(done))
+        self.record_posts()
+
+    def _fetch_config(self) -> FetchConfig:
+        if callable(self.options.fetch):
+            self.options.fetch = self.options.fetch()
+        return self.options.fetch
 
     def _ocr_jobs(self, done: set[tuple[str, str, str]]) -> Iterator[Job]:
         """OCR for the PDFs just found to have pages without a text layer."""
@@ -320,29 +331,30 @@ class Runner:
             "WHERE (text_blake3 IS NULL OR blocks IS NOT NULL) AND error IS NOT ?", [OCR_DISABLED])}
 
     def _job(self, blake3: str, done: set[tuple[str, str, str]], queued: set[str],
-             media_type: str | None = None, charset: str | None = None) -> Job | None:
+             media_type: str | None = None, charset: str | None = None, url: str | None = None) -> Job | None:
         """The extraction job for a stored file, unless it is done or queued already."""
         if blake3 in queued:
             return None
         if media_type is None:
             row = self.archive.db.execute(
-                "SELECT media_type, charset FROM captures WHERE blake3 = ? ORDER BY id LIMIT 1", [blake3]).fetchone()
-            media_type, charset = row if row else (None, None)
+                "SELECT media_type, charset, url FROM captures WHERE blake3 = ? ORDER BY id LIMIT 1", [blake3]).fetchone()
+            media_type, charset, url = row if row else (None, None, None)
         media_type = media_type or "application/octet-stream"
-        name = extractor_for(media_type)
+        reader = "telegram" if telegram.post_ref(url) and extractor_for(media_type) == "trafilatura" else None
+        name = reader or extractor_for(media_type)
         if (blake3, name, self._versions.get(name, "")) in done:
             return None
         if name == "tesseract" and not self.options.ocr:
             ocrqueue.skip_ocr(self.archive.db, blake3, self._record_extraction)
             return None
         queued.add(blake3)
-        return Job(blake3, str(self.archive.store.path(blake3)), media_type, charset)
+        return Job(blake3, str(self.archive.store.path(blake3)), media_type, charset, reader=reader)
 
     def _pending_jobs(self, done: set[tuple[str, str, str]], queued: set[str]) -> Iterator[Job]:
         """Jobs for files captured earlier but never extracted by the current versions."""
-        rows = self.archive.db.execute("SELECT blake3, media_type, charset FROM captures ORDER BY id").fetchall()
-        for blake3, media_type, charset in rows:
-            job = self._job(blake3, done, queued, media_type or "application/octet-stream", charset)
+        rows = self.archive.db.execute("SELECT blake3, media_type, charset, url FROM captures ORDER BY id").fetchall()
+        for blake3, media_type, charset, url in rows:
+            job = self._job(blake3, done, queued, media_type or "application/octet-stream", charset, url)
             if job is not None:
                 yield job
 

@@ -117,11 +117,12 @@ def check_reproducibility(archive: Archive, intact: set[str], limits: Any = None
         pending[str(row["id"])] = row
         ocr_pages = row["extractor"] == "tesseract"  # an OCR text is read again by OCR, page by page
         jobs.append(Job(str(row["id"]), str(archive.store.path(row["blake3"])), row["file_type"] or "", row["http_charset"],
-                        ocr_pages=ocr_pages, pages=(row["page_count"] or 1) if ocr_pages else 1))
+                        ocr_pages=ocr_pages, pages=(row["page_count"] or 1) if ocr_pages else 1,
+                        reader="telegram" if row["extractor"] == "telegram" else None))
     for job, again in run_jobs(jobs, workers=1, limits=limits or WorkerLimits()):
         row = pending[job.key]
         subject = f"extraction {row['id']} of {row['blake3'][:16]} ({row['extractor']} {row['extractor_version']})"
-        name = "tesseract" if job.ocr_pages else extractor_for(row["file_type"])
+        name = "tesseract" if job.ocr_pages else job.reader or extractor_for(row["file_type"])
         found[row["id"]] = _reproduced(archive, row, subject, again, name, extractor_versions())
     return [found[row["id"]] for row in rows if row["id"] in found]
 

@@ -104,7 +104,9 @@ class Case:
 
 
 
-SOURCE_KEYS = ("id", "url", "path", "wanted", "title", "kind", "outlet", "language", "published", "published_after")
+SOURCE_KEYS = ("id", "url", "path", "wanted", "telegram", "title", "kind", "outlet", "language", "published",
+               "published_after")
+TELEGRAM_KEYS = ("channel", "from", "to", "base")
 CLAIM_KEYS = ("id", "text", "date", "date_note", "type", "people", "citations")
 CITATION_KEYS = ("source", "quote", "stance", "prefix", "suffix", "page", "capture", "spans")
 MAX_SPANS = 1000
@@ -181,9 +183,9 @@ def _sources(v: Validator, node: Node) -> list[Source]:
             if sid in seen:
                 v.error(m["id"].line, f"{path}.id", f'duplicate source id "{sid}" (first on line {seen[sid]})')
             seen[sid] = m["id"].line
-        given = [k for k in ("url", "path", "wanted") if k in m and m[k].value is not None]
+        given = [k for k in ("url", "path", "wanted", "telegram") if k in m and m[k].value is not None]
         if len(given) != 1:
-            v.error(item.line, path, f"give exactly one of url, path, wanted (found: {', '.join(given) or 'none'})")
+            v.error(item.line, path, f"give exactly one of url, path, wanted, telegram (found: {', '.join(given) or 'none'})")
         wanted = v.boolean(m, "wanted", path)
         if "wanted" in m and m["wanted"].value == "false":
             v.error(m["wanted"].line, f"{path}.wanted", "wanted: false means nothing; give url or path instead")
@@ -202,8 +204,43 @@ def _sources(v: Validator, node: Node) -> list[Source]:
             path=v.local_path(m, "path", path),
             wanted=wanted,
         )
+        if "telegram" in m and m["telegram"].value is not None:
+            family = telegram_family(v, m["telegram"], f"{path}.telegram", source)
+            for member in family:
+                if member.id in seen:
+                    v.error(m["telegram"].line, f"{path}.telegram", f'source id "{member.id}" of this channel range '
+                                                                   f'is also on line {seen[member.id]}')
+                seen[member.id] = m["telegram"].line
+            out.extend(family)
+            continue
         out.append(source)
     return out
+
+
+def telegram_family(v: Validator, node: Node, path: str, template: Source) -> list[Source]:
+    """A channel range `telegram: {channel, from, to}` as one source per post, `<id>-<post>`."""
+    from dataclasses import replace
+
+    from ingest.capture.telegram import CHANNEL, MAX_RANGE, range_urls
+
+    m = v.mapping(node, path, TELEGRAM_KEYS, ("channel", "from", "to"))
+    if m is None:
+        return []
+    channel = v.string(m, "channel", path, max_len=64)
+    if channel is not None and not CHANNEL.fullmatch(channel.lstrip("@")):
+        v.error(m["channel"].line, f"{path}.channel", f'"{channel}" is not a channel username (letters, digits, _)')
+        channel = None
+    first = v.count(m, "from", path, 1, 2**31 - 1, "a post id")
+    last = v.count(m, "to", path, 1, 2**31 - 1, "a post id")
+    base = v.url(m, "base", path) if "base" in m else "https://t.me"
+    if first is not None and last is not None:
+        if last < first:
+            v.error(m["to"].line, f"{path}.to", f"to ({last}) is before from ({first})")
+        elif last - first >= MAX_RANGE:
+            v.error(m["to"].line, f"{path}.to", f"{last - first + 1} posts; one range holds at most {MAX_RANGE}")
+    if channel is None or first is None or last is None or base is None or last < first or last - first >= MAX_RANGE:
+        return []
+    return [replace(template, id=f"{template.id}-{n}", url=url) for n, url in range_urls(channel.lstrip("@"), first, last, base)]
 
 
 def _claims(v: Validator, node: Node, source_ids: set[str], people: list[Person] | None) -> list[Claim]:

@@ -150,7 +150,8 @@ def check_reproducibility(bag: Path, db: sqlite_utils.Database, checks: list[Che
             found[rel] = Check("reproducibility", rel, UNVERIFIABLE, "text or raw file is missing or altered (see above)")
             continue
         ocr_pages = row["extractor"] == "tesseract"  # a PDF's OCR extraction is redone as such
-        name = "tesseract" if ocr_pages else extractor_for(row["file_type"])
+        reader = "telegram" if row["extractor"] == "telegram" else None  # asked for by name, as at ingest
+        name = "tesseract" if ocr_pages else reader or extractor_for(row["file_type"])
         here = (name, installed.get(name, ""))
         if here != (row["extractor"], row["extractor_version"]):
             found[rel] = Check("reproducibility", rel, UNVERIFIABLE,
@@ -159,7 +160,7 @@ def check_reproducibility(bag: Path, db: sqlite_utils.Database, checks: list[Che
         # intact: the fixity check found data/files/<blake3> a regular file inside the bag
         pending[rel] = row
         jobs.append(Job(rel, str(in_bag(bag, f"data/files/{row['blake3']}")), row["file_type"] or "", row["http_charset"],
-                        ocr_pages=ocr_pages, pages=(row["page_count"] or 1) if ocr_pages else 1))
+                        ocr_pages=ocr_pages, pages=(row["page_count"] or 1) if ocr_pages else 1, reader=reader))
     results = {job.key: again for job, again in run_jobs(jobs, workers=1, limits=limits)}
     for rel, row in pending.items():
         again = results[rel]

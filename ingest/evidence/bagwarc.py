@@ -50,7 +50,7 @@ def copy_warc_records(archive_root: Path, rows: CaseRows, target: Path) -> list[
     """Copy every record of the case's captures and attempts (redirect hops, final exchange,
     resource records), each archive WARC file's warcinfo record first; return their places."""
     wanted: dict[str, dict[int, tuple[str, str, dict[str, Any]]]] = {}
-    for table in ("captures", "attempts"):
+    for table in ("captures", "attempts", "post_files"):  # post_files: a Telegram post's channel page and media
         for r in rows.tables[table]:
             if r["warc_file"] and r["warc_offset"] is not None:
                 wanted.setdefault(r["warc_file"], {}).setdefault(r["warc_offset"], (table, str(r["id"]), r))

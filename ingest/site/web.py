@@ -23,7 +23,7 @@ from markupsafe import Markup
 from ingest.claims.blocks import describe, pieces, runs_for
 from ingest.claims.fragments import text_fragment_url
 from ingest.display import href
-from ingest.site import history
+from ingest.site import history, posts
 from ingest.site.passages import context, fts_query, search_terms, snippet
 from ingest.site.timeline import claim_href  # noqa: F401  (the plugin links claims through web)
 from ingest.site.timeline import DRIFT_COLOUR, STATUS_STYLE, parse_date, shape, timeline_svg
@@ -168,6 +168,7 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
         c["fragment_url"] = href(text_fragment_url(live, c["exact"] or c["quote"])) if live else None
         c["proves"] = PROVES.format(at=c["captured_at"]) if c["found"] else None
         c["page_image"] = page_image_href(c["blake3"], c["media_type"], c["found_page"]) if c["ocr"] else None
+        c["post"] = await posts.post_card(datasette, c["source_id"], c["capture_id"])
     await history.claim_drift(datasette, claim, cites)
     return {"claim": claim, "citations": cites, "history": await history.claim_history(datasette, claim["id"])}
 
@@ -219,7 +220,8 @@ async def source_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
         JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0 LEFT JOIN citation_drift d ON d.citation_id = ci.id
         WHERE ci.source_id = ? ORDER BY ci.claim_id, ci.n""", [source["id"]])
     await history.source_drift(datasette, source, captures, attempts)
-    return {"source": source, "captures": captures, "attempts": attempts, "citations": citations}
+    return {"source": source, "captures": captures, "attempts": attempts, "citations": citations,
+            "post": await posts.post_card(datasette, source["id"])}
 
 
 async def search_page(datasette: Any, q: str | None) -> dict[str, Any]:

@@ -203,7 +203,8 @@ class Archive:
             "WHERE e.text IS NULL AND e.error IS NULL AND e.text_blake3 IS NOT NULL ORDER BY e.id"))
         rows = [r for r in rows if self.store.path(r["blake3"]).is_file()]
         by_key = {str(r["id"]): r for r in rows}
-        jobs = [Job(str(r["id"]), str(self.store.path(r["blake3"])), r["media_type"], r["charset"]) for r in rows]
+        jobs = [Job(str(r["id"]), str(self.store.path(r["blake3"])), r["media_type"], r["charset"],
+                    reader="telegram" if r["extractor"] == "telegram" else None) for r in rows]
         restored, failed = 0, []
         for job, ex in run_jobs(jobs, workers=workers):
             row = by_key[job.key]

@@ -19,7 +19,7 @@ DERIVED = {
 
 # Tables whose rows are written only through the log (and checked against it by verify).
 LOGGED_TABLES = ("cases", "sources", "files", "captures", "attempts", "extractions", "warcs", "claims", "citations",
-                 "drift_checks", "timestamps", "ots_proofs", "people")
+                 "drift_checks", "timestamps", "ots_proofs", "people", "telegram_posts", "post_files")
 
 SCHEMA: dict[str, dict[str, Any]] = {
     "files": dict(
@@ -136,6 +136,32 @@ SCHEMA: dict[str, dict[str, Any]] = {
         pk="id",
         foreign_keys=[("proof_blake3", "files", "blake3")],
     ),
+    "telegram_posts": dict(
+        # Logged: a Telegram post as one capture of its preview showed it (capture/posts, from the
+        # telegram extraction); one row per capture, so views and edits are kept over time.
+        columns={
+            "capture_id": int, "source_id": str, "extraction_id": int, "captured_at": str, "url": str,
+            "channel": str, "channel_title": str, "post_id": int, "posted_at": str, "author": str, "edited": int,
+            "views": str, "views_count": int, "views_exact": int, "forwarded_from": str, "forwarded_url": str,
+            "reply_to_url": str, "reply_to_author": str, "reply_to_text": str, "link_preview": str, "links": str,
+            "media": str, "text_blake3": str, "previous_capture_id": int, "text_changed": int, "text_diff": str,
+            "recorded_at": str,
+        },
+        pk="capture_id",
+        foreign_keys=[("capture_id", "captures", "id"), ("source_id", "sources", "id"),
+                      ("extraction_id", "extractions", "id")],
+    ),
+    "post_files": dict(
+        # Logged: what was fetched beside a post's capture: the channel page at the post and each
+        # photo, video poster and link-preview image, archived as files of their own (or why not).
+        columns={
+            "id": int, "capture_id": int, "source_id": str, "n": int, "role": str, "url": str, "outcome": str,
+            "error": str, "blake3": str, "media_type": str, "size": int, "fetched_at": str, "hops": str,
+            "warc_file": str, "warc_offset": int,
+        },
+        pk="id",
+        foreign_keys=[("capture_id", "captures", "id"), ("source_id", "sources", "id"), ("blake3", "files", "blake3")],
+    ),
     "claims_state": dict(
         # Derived: the log head after a case's claims were last brought up to date, so a run
         # in which nothing was recorded can skip re-checking them.
@@ -196,6 +222,8 @@ INDEXES = [
     ("drift_checks", ["citation_id", "attempt_id"]),
     ("citation_drift", ["source_id"]),
     ("timestamps", ["head_seq"]),
+    ("telegram_posts", ["source_id", "capture_id"]),
+    ("post_files", ["capture_id", "n"]),
     ("log", ["table_name", "key"]),
 ]
 

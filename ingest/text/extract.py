@@ -7,7 +7,7 @@ the document's own metadata, and every option and library version that
 produced it, so the same bytes with the same versions give the same text hash
 in any process.
 
-Three extractors:
+Four extractors:
 
 * ``trafilatura`` for HTML (text/html, application/xhtml+xml). The bytes are
   decoded here, never by trafilatura, as browsers decode them (the WHATWG
@@ -25,6 +25,8 @@ Three extractors:
   with ``has_text_layer=False``, every page ``has_text=False``,
   ``metadata["text_layer"] == "none"``, and ``text`` made of the separators
   only ("" for one page): quotes in it cannot be verified against text.
+* ``telegram`` for a Telegram preview page (asked for by name, `reader`): the post's own text
+  (``ingest.text.telegram``).
 * ``text`` for text/*: decoded (BOM, declared charset, UTF-8, detection) and
   kept exactly as decoded: no newline or Unicode normalisation, nothing
   stripped, because quotes anchor by code-point offsets in this very string.
@@ -42,7 +44,7 @@ from __future__ import annotations
 
 import charset_normalizer
 
-from ingest.text import ocr
+from ingest.text import ocr, telegram
 from ingest.text.blocks import text_blocks
 from ingest.text.charset import decode_html, decode_text_notes
 from ingest.text.extraction import extractor_versions as _base_versions
@@ -76,18 +78,22 @@ __all__ = [
 ]
 
 
-def extract(data: bytes, media_type: str, charset: str | None = None, ocr_pages: bool = False) -> Extraction:
+def extract(data: bytes, media_type: str, charset: str | None = None, ocr_pages: bool = False,
+            reader: str | None = None) -> Extraction:
     """Extract text and metadata from archived bytes, in this process.
 
     `media_type` may carry parameters ("text/html; charset=koi8-r"); an explicit
     `charset` wins over such a parameter. `ocr_pages` asks for the OCR extraction of a PDF's
-    pages without a text layer instead of its text layer. Never raises for bad input: a failure
+    pages without a text layer instead of its text layer. `reader` names a reader the media type
+    alone does not choose ("telegram": the post of a Telegram preview page). Never raises for bad input: a failure
     is an Extraction with `error` set. MemoryError is re-raised.
     """
     mt, param_charset = split_media_type(media_type)
     charset = charset or param_charset
-    name = extractor_for(mt)
+    name = reader or extractor_for(mt)
     try:
+        if name == "telegram":
+            return telegram.parse_post(data, charset)
         if ocr_pages and name == "pypdf":
             return _ocr_pdf(data)
         if name == "tesseract":
@@ -102,9 +108,9 @@ def extract(data: bytes, media_type: str, charset: str | None = None, ocr_pages:
     except MemoryError:
         raise
     except RecursionError:
-        return failed(mt, "extraction failed: document nested too deeply (RecursionError)")
+        return failed_for(mt, "extraction failed: document nested too deeply (RecursionError)", reader=reader)
     except Exception as exc:  # an extractor bug must not stop a batch
-        return failed_for(mt, f"extraction failed: {type(exc).__name__}: {exc}", ocr_pages=ocr_pages)
+        return failed_for(mt, f"extraction failed: {type(exc).__name__}: {exc}", ocr_pages=ocr_pages, reader=reader)
 
 
 def _ocr_pdf(data: bytes) -> Extraction:
@@ -114,8 +120,11 @@ def _ocr_pdf(data: bytes) -> Extraction:
     return ocr.ocr_pdf(data, layer.pages)
 
 
-def failed_for(media_type: str, error: str, *, ocr_pages: bool = False, **metadata: object) -> Extraction:
+def failed_for(media_type: str, error: str, *, ocr_pages: bool = False, reader: str | None = None,
+               **metadata: object) -> Extraction:
     """A failed Extraction as the extractor of this job would have recorded it."""
+    if reader == "telegram":
+        return telegram.failed_read(error, **metadata)
     if extractor_for(media_type) == "tesseract" or (ocr_pages and extractor_for(media_type) == "pypdf"):
         return ocr.failed(error, "pdf" if ocr_pages else "image", **metadata)
     return failed(media_type, error, **metadata)
@@ -135,6 +144,7 @@ def warm_up() -> None:
     extract(html, "text/html", "utf-8")
     extract(b"warm", "text/plain")
     extract(b"%PDF-1.4\n%%EOF\n", "application/pdf")
+    extract(b"<div class='tgme_widget_message' data-post='w/1'></div>", "text/html", "utf-8", reader="telegram")
     charset_normalizer.from_bytes("Проверка кодировки".encode("cp1251")).best()
     ocr.tesseract_version()  # probed once here, so forked workers do not run it again
 

@@ -87,6 +87,10 @@ PYPDF_OPTIONS: dict[str, Any] = {
     "page_separator": PAGE_SEPARATOR,
 }
 TEXT_OPTIONS: dict[str, Any] = {"normalisation": None}
+# The Telegram post reader: which element is the post's text and how its markup becomes text.
+TELEGRAM_OPTIONS: dict[str, Any] = {"parser": "lxml.html", "post": "tgme_widget_message[data-post]",
+                                    "text": "tgme_widget_message_text", "line_break": "<br>, block elements",
+                                    "outer_whitespace": "stripped"}
 
 
 @dataclass
@@ -104,7 +108,7 @@ class PageSpan:
 class Extraction:
     """The text and metadata extracted from one capture, and how they were made."""
 
-    extractor: str  # "trafilatura" | "pypdf" | "text" | "tesseract" | "none"
+    extractor: str  # "trafilatura" | "pypdf" | "text" | "tesseract" | "telegram" | "none"
     extractor_version: str
     options: dict  # every option passed, pinned and recorded (JSON-serialisable)
     text: str | None
@@ -157,6 +161,8 @@ def extractor_versions() -> dict[str, str]:
         "trafilatura": version("trafilatura"),
         "pypdf": version("pypdf"),
         "text": f"khronika-{_khronika_version}",
+        # The Telegram post reader (ingest.text.telegram): ours, over lxml's HTML parser.
+        "telegram": f"khronika-{_khronika_version}+lxml-{version('lxml')}",
     }
 
 
@@ -186,6 +192,8 @@ def pinned_options(extractor: str) -> dict:
         return dict(PYPDF_OPTIONS)
     if extractor == "text":
         return dict(TEXT_OPTIONS)
+    if extractor == "telegram":
+        return dict(TELEGRAM_OPTIONS)
     return {}
 
 

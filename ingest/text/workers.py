@@ -70,6 +70,7 @@ class Job:
     charset: str | None = None
     ocr_pages: bool = False  # OCR a PDF's pages without a text layer (ingest.text.ocr)
     pages: int = 1  # pages this job reads: its wall-clock limit is that many times the limit
+    reader: str | None = None  # a reader the media type alone does not choose ("telegram")
 
 
 @dataclass
@@ -221,8 +222,8 @@ def run_jobs(
 
 
 def _send(worker: _Worker, job: Job, limits: WorkerLimits) -> None:
-    line = json.dumps({"key": job.key, "path": job.path, "media_type": job.media_type,
-                       "charset": job.charset, "ocr_pages": job.ocr_pages, "pages": job.pages}).encode("utf-8") + b"\n"
+    line = json.dumps({"key": job.key, "path": job.path, "media_type": job.media_type, "charset": job.charset,
+                       "ocr_pages": job.ocr_pages, "pages": job.pages, "reader": job.reader}).encode("utf-8") + b"\n"
     now = time.monotonic()
     worker.running = _Running(job, now + limits.wall_seconds * max(1, job.pages), now)
     try:
@@ -351,8 +352,8 @@ def _run_job(job: Job) -> Extraction:
             data = fh.read()
     except OSError as exc:
         return _extract.failed_for(job.media_type, f"cannot read {job.path}: {exc.strerror or exc}",
-                                   ocr_pages=job.ocr_pages)
-    return _extract.extract(data, job.media_type, job.charset, ocr_pages=job.ocr_pages)
+                                   ocr_pages=job.ocr_pages, reader=job.reader)
+    return _extract.extract(data, job.media_type, job.charset, ocr_pages=job.ocr_pages, reader=job.reader)
 
 
 def _kill(pid: int) -> None:
@@ -383,7 +384,7 @@ def _result(run: _Running, frame: bytes) -> Extraction:
         return Extraction.from_json(json.loads(frame))
     except (ValueError, TypeError) as exc:
         return _extract.failed_for(run.job.media_type, f"extraction worker sent no valid result ({type(exc).__name__})",
-                                   ocr_pages=run.job.ocr_pages)
+                                   ocr_pages=run.job.ocr_pages, reader=run.job.reader)
 
 
 def _failure(run: _Running, pid: int, limits: WorkerLimits) -> Extraction:
@@ -409,7 +410,7 @@ def _failure(run: _Running, pid: int, limits: WorkerLimits) -> Extraction:
             error = f"extraction worker exited with status {code}"
     else:
         error = f"extraction worker ended with wait status {status}"
-    return _extract.failed_for(run.job.media_type, error, ocr_pages=run.job.ocr_pages, worker=worker)
+    return _extract.failed_for(run.job.media_type, error, ocr_pages=run.job.ocr_pages, reader=run.job.reader, worker=worker)
 
 
 def _signame(sig: int) -> str:
