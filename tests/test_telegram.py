@@ -478,3 +478,16 @@ def test_export_carries_the_post_rows_and_media(followed: tuple[Path, Path, str]
     assert r.code == 5, r.out[-3000:]  # 5: the key is not pinned; every check of the content passes but the drift
     assert "20 checks: 18 ok, 0 mismatch, 0 missing, 1 unverifiable, 1 drift. 0 gap(s) (wanted sources)." in r.out
     assert "unverifiable key " in r.out
+
+
+def test_bench_reads_every_post_and_reports_posts_per_second(tmp_path: Path) -> None:
+    from ingest.bench.telegram_bench import bench_telegram
+    from ingest.text.extraction import EXTRACTORS
+
+    said: list[str] = []
+    b = bench_telegram(tmp_path, 5, 1, said.append)
+    assert {k: b[k] for k in ("posts", "workers", "failed", "reader")} == {
+        "posts": 5, "workers": 1, "failed": 0, "reader": EXTRACTORS["telegram"]}
+    assert b["posts_per_second"] == round(5 / b["seconds"], 1)
+    assert said == ["Telegram: reading 5 preview page(s) with 1 worker(s) ...",
+                    f"Telegram posts per second: {b['posts_per_second']} (5 posts, 1 worker(s), 0 failed)"]

@@ -22,6 +22,7 @@ import click
 from ingest.bench.ingest_bench import bench_ingest
 from ingest.bench.ocr_bench import bench_ocr
 from ingest.bench.report import machine, markdown, plans_text
+from ingest.bench.telegram_bench import bench_telegram
 from ingest.bench.web_bench import bench_web, build_web_db, find_metadata
 
 
@@ -64,6 +65,7 @@ def main(docs: int, corpus: Path | None, claims: int | None, workers: int, web_d
         results["ingest"] = bench_ingest(work / "ingest", 0 if corpus and docs == 2000 else docs, claims, workers, corpus, say)
     if ocr_pages:
         results["ocr"] = bench_ocr(work / "ocr", ocr_pages, say)
+    results["telegram"] = bench_telegram(work / "telegram", 50 if quick else 1000, workers, say)
     if not skip_web:
         db_path = work / f"web-{web_docs}-{web_claims}" / "archive.db"
         if not (db_path.parent / "complete").exists():
