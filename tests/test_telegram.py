@@ -143,6 +143,15 @@ def test_reader_takes_every_field_of_the_post_and_only_its_text() -> None:
     }}
 
 
+def test_reader_keeps_words_and_line_breaks_and_drops_comments_and_scripts() -> None:
+    html = ('  Первая строка<br>вторая <b>жирная</b> <i class="emoji"><b>❤</b></i><!-- not shown -->'
+            '<script>var x = "код";</script><blockquote>цитата</blockquote>после <a href="https://e.example/">ссылка</a>  ')
+    ex = extract(embed_page(Post("a_chan", 9, html), "https://t.me"), "text/html", "utf-8", reader="telegram")
+    assert ex.text == "Первая строка\nвторая жирная ❤\nцитата\nпосле ссылка"
+    assert ex.metadata["telegram"]["links"] == [{"text": "ссылка", "href": "https://e.example/", "start": 43, "end": 49}]
+    assert ex.text[43:49] == "ссылка"
+
+
 @pytest.mark.parametrize(("page", "error"), [
     (error_page("Post not found"), "the preview shows no post: \u201cPost not found\u201d"),
     (b"<html><body><p>Telegram</p></body></html>", "the preview holds no tgme_widget_message block with a data-post"),

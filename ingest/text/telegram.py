@@ -56,7 +56,9 @@ def _post_text(node: Any) -> tuple[str, list[dict[str, Any]]]:
             put("\n")
 
     def walk(el: Any) -> None:
-        tag = el.tag if isinstance(el.tag, str) else ""
+        if not isinstance(el.tag, str):  # a comment or processing instruction: not the post's words
+            return
+        tag = el.tag
         if tag == "br":
             put("\n")
         elif tag in ("script", "style"):
