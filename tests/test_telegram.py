@@ -360,6 +360,22 @@ def test_private_channel_and_private_links_are_attempts_with_telegrams_reason(tm
     assert "/c/1234567/89" not in " ".join(tg.hits)  # a private link is never fetched
 
 
+def test_channel_page_without_the_post_is_kept_but_not_called_the_channel_page(tmp_path: Path, tg: Site, ca: TestCA) -> None:
+    o = origin(tg)
+    serve(tg, Post("hidden_chan", 4, "Текст поста."))
+    tg.set("/s/hidden_chan/4", b"", status=302, Location=f"{o}/hidden_chan")  # its web preview is disabled
+    tg.set("/hidden_chan", b"<html><body><div class='tgme_page_title'>Hidden</div></body></html>",
+           Content_Type="text/html; charset=utf-8")
+    case = write_case(tmp_path, f"  - id: post\n    url: {o}/hidden_chan/4\n")
+    archive = tmp_path / "archive"
+    r = run(tg, ca, case, archive)
+    assert r.code == 0, r.err
+    reason = 'the preview page holds no post hidden_chan/4 (no tgme_widget_message with data-post="hidden_chan/4")'
+    assert f"note: tg/post: channel_page {o}/s/hidden_chan/4 does not show the post (kept as fetched): {reason}" in r.err
+    assert [row[3:8] for row in files_of(archive)] == [("channel_page", f"{o}/s/hidden_chan/4", "no_post", reason, "text/html")]
+    assert texts_of(archive)[0][1:] == ("telegram", "Текст поста.")
+
+
 def test_channel_range_of_20_posts_is_one_source_per_post(tmp_path: Path, tg: Site, ca: TestCA) -> None:
     o = origin(tg)
     for n in range(101, 121):

@@ -1,5 +1,7 @@
 """Recording Telegram posts: the post row of each capture from its `telegram` extraction, and the
 channel page and media fetched beside it, archived as files of their own and linked to the post.
+A channel page that does not hold the post (a channel whose web preview is disabled is sent on
+to another page) is kept, with outcome `no_post` and the reason.
 
 A post row is logged (`telegram_posts`), so the table is rebuilt from the log like every other;
 it holds what that capture's preview showed (views, the "edited" marker, the text's hash), and
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from ingest.capture.hops import hops_json
-from ingest.capture.telegram import post_ref
+from ingest.capture.telegram import post_ref, unavailable
 from ingest.capture.warc import RunWarc
 from ingest.errors import FetchFailed
 from ingest.store.archive import Archive
@@ -102,7 +104,12 @@ def _fetch_file(archive: Archive, warc: RunWarc, config: FetchConfig, post: dict
                    warc_file=ref.file if ref else None, warc_offset=ref.offset if ref else None)
         return row
     ref = warc.write_exchanges(result.hops)
-    row.update(outcome="captured", blake3=_keep(archive, result.body, result.media_type), media_type=result.media_type,
+    post_at = post_ref(post["url"])
+    # A channel whose web preview is disabled sends /s/CHANNEL/ID on to another page: kept, but
+    # not called the channel page.
+    missing = unavailable(result.body, post_at) if role == "channel_page" and post_at else None
+    row.update(outcome="no_post" if missing else "captured", error=missing,
+               blake3=_keep(archive, result.body, result.media_type), media_type=result.media_type,
                size=len(result.body), fetched_at=result.fetched_at, hops=hops_json(result.hops),
                warc_file=ref.file if ref else None, warc_offset=ref.offset if ref else None)
     return row
@@ -131,6 +138,8 @@ def record_posts(archive: Archive, warc: RunWarc, fetching: Callable[[], FetchCo
                 row = _fetch_file(archive, warc, config, post, n, role, url)
                 row["id"] = archive.db.execute("SELECT coalesce(max(id), 0) + 1 FROM post_files").fetchone()[0]
                 archive.record("post_file", "post_files", str(row["id"]), row)
-            if row["outcome"] != "captured":
+            if row["outcome"] == "no_post":
+                notes.append(f"{post['source_id']}: {role} {url} does not show the post (kept as fetched): {row['error']}")
+            elif row["outcome"] != "captured":
                 notes.append(f"{post['source_id']}: {role} {url} not archived: {row['outcome']}: {row['error']}")
     return notes
