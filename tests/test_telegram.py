@@ -516,3 +516,21 @@ def test_bench_reads_every_post_and_reports_posts_per_second(tmp_path: Path) -> 
     assert b["posts_per_second"] == round(5 / b["seconds"], 1)
     assert said == ["Telegram: reading 5 preview page(s) with 1 worker(s) ...",
                     f"Telegram posts per second: {b['posts_per_second']} (5 posts, 1 worker(s), 0 failed)"]
+
+
+def test_verify_live_follows_a_post_to_its_deletion(tmp_path: Path, tg: Site, ca: TestCA) -> None:
+    o = origin(tg)
+    serve(tg, Post("ovdinfo_test", 5012, TEXT))
+    case = write_case(tmp_path, f"  - id: post\n    url: {o}/ovdinfo_test/5012\n",
+                      CLAIM.format(source="post", quote="продлил арест троим фигурантам"))
+    archive = tmp_path / "archive"
+    assert run(tg, ca, case, archive).code == 0
+    net = ["--resolve", f"t.me:{tg.port}:127.0.0.1", "--ca-file", str(ca.ca_file)]
+    r = khronika("verify", "--archive", str(archive), "--live", "--json", *net)
+    assert r.code == 0, r.out[-2000:]
+    tg.set("/ovdinfo_test/5012?embed=1&mode=tme", error_page("Post not found"), Content_Type="text/html; charset=utf-8")
+    r = khronika("verify", "--archive", str(archive), "--live", "--json", *net)
+    assert r.code == 3, r.out[-2000:]
+    live = [(c["state"], c["finding"]) for c in json.loads(r.out)["checks"] if c["check"] == "live"]
+    assert live == [("drift", "page_gone")]
+    assert [a[:2] for a in attempts_of(archive)] == [("tg/post", "captured"), ("tg/post", "unchanged"), ("tg/post", "gone")]
