@@ -56,7 +56,7 @@ def test_scalars_stay_strings(tmp_path: Path) -> None:
 
 BAD = [
     ("unknown key", GOOD_HEAD + "    colour: red\n",
-     ['demo.yml:7: sources.0.colour: unknown key "colour" (allowed: id, url, path, wanted, title, kind, outlet, language, published, published_after)']),
+     ['demo.yml:7: sources.0.colour: unknown key "colour" (allowed: id, url, path, wanted, telegram, title, kind, outlet, language, published, published_after)']),
     ("duplicate source id", GOOD_HEAD + "  - id: doc\n    wanted: true\n",
      ['demo.yml:7: sources.1.id: duplicate source id "doc" (first on line 5)']),
     ("duplicate yaml key", GOOD_HEAD + "    path: docs/a.txt\n",
@@ -70,9 +70,9 @@ BAD = [
     ("absolute path", GOOD_HEAD.replace("docs/a.txt", "/etc/passwd"),
      ['demo.yml:6: sources.0.path: "/etc/passwd" is absolute; give a path relative to the case file\'s folder']),
     ("two of url path wanted", GOOD_HEAD + "    url: https://example.org/a\n",
-     ["demo.yml:5: sources.0: give exactly one of url, path, wanted (found: url, path)"]),
+     ["demo.yml:5: sources.0: give exactly one of url, path, wanted, telegram (found: url, path)"]),
     ("none of url path wanted", "case:\n  id: demo\n  title: Demo\nsources:\n  - id: doc\n",
-     ["demo.yml:5: sources.0: give exactly one of url, path, wanted (found: none)"]),
+     ["demo.yml:5: sources.0: give exactly one of url, path, wanted, telegram (found: none)"]),
     ("ftp url", "case:\n  id: demo\n  title: Demo\nsources:\n  - id: doc\n    url: ftp://example.org/a\n",
      ['demo.yml:6: sources.0.url: "ftp://example.org/a" is not an http or https URL']),
     ("bad kind", GOOD_HEAD + "    kind: rumour\n",
@@ -217,9 +217,10 @@ def test_readme_required_keys_are_the_ones_the_loader_requires(tmp_path: Path) -
     readme = (ROOT / "README.md").read_text("utf-8")
     table = readme.split("Required keys, and only these", 1)[1].split("\n\n", 2)[1]
     required = {row.split("|")[1].strip(): row.split("|")[2] for row in table.splitlines()[2:]}
-    assert {w: sorted(set(re.findall(r"`(\w+)`", r)) - {"url", "path", "wanted"})
+    assert {w: sorted(set(re.findall(r"`(\w+)`", r)) - {"url", "path", "wanted", "telegram"})
             for w, r in required.items()} == {
         "top level": ["case", "sources"], "`case`": ["id", "title"], "each source": ["id"],
+        "`telegram` (a channel range)": ["channel", "from", "to"],
         "each person": ["id", "name"], "each claim": ["citations", "id", "text"],
         "each citation": ["quote", "source", "stance"]}
     drops = {"case": ("case:\n  id: demo\n  title: Demo\n", "1", "case"),
@@ -235,7 +236,7 @@ def test_readme_required_keys_are_the_ones_the_loader_requires(tmp_path: Path) -
         also = ['demo.yml:8: claims.0.citations.0.source: unknown source "doc" (known: none)'] if name == "sources" else []
         assert errors == [f"demo.yml:{line}: {path}: required key is missing", *also], name
     assert errors_of(tmp_path, README_FULL_CASE.replace("    path: docs/a.txt\n", "")) == [
-        "demo.yml:5: sources.0: give exactly one of url, path, wanted (found: none)"]
+        "demo.yml:5: sources.0: give exactly one of url, path, wanted, telegram (found: none)"]
     assert load_case(write_case(tmp_path, README_FULL_CASE), "demo.yml").claims[0].citations[0].stance == "supports"
     for person, path in (("  - name: P\n", "people.0.id"), ("  - id: p\n", "people.0.name")):
         changed = README_FULL_CASE.replace("claims:\n", f"people:\n{person}claims:\n")
