@@ -44,10 +44,10 @@ def bench_telegram(work: Path, posts: int, workers: int, say: Callable[[str], No
     say(f"Telegram: reading {posts} preview page(s) with {workers} worker(s) ...")
     start = time.perf_counter()
     results = list(run_jobs((Job(str(p), str(p), "text/html", "utf-8", reader="telegram") for p in paths), workers=workers))
-    seconds = time.perf_counter() - start
+    seconds = max(round(time.perf_counter() - start, 3), 0.001)  # the rate is of the seconds reported
     failed = sum(1 for _, e in results if e.error)
-    out = {"posts": posts, "workers": workers, "seconds": round(seconds, 2), "failed": failed,
-           "posts_per_second": round((posts - failed) / seconds, 1) if seconds else 0.0,
+    out = {"posts": posts, "workers": workers, "seconds": seconds, "failed": failed,
+           "posts_per_second": round((posts - failed) / seconds, 1),
            "reader": results[0][1].extractor_version if results else None}
     say(f"Telegram posts per second: {out['posts_per_second']} ({posts} posts, {workers} worker(s), {failed} failed)")
     return out
