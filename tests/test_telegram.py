@@ -158,6 +158,9 @@ def test_reader_keeps_words_and_line_breaks_and_drops_comments_and_scripts() -> 
     (channel_page([Post("a_chan", 1, "one"), Post("a_chan", 2, "two")], "https://t.me"),
      "the page holds 2 posts (a_chan/1, a_chan/2); the post reader reads a single-post embed page"),
     (b"", "not a Telegram preview page (ParserError: Document is empty)"),
+    (embed_page(Post("a_chan", 9, "<b>" * 300 + "глубоко" + "</b>" * 300), "https://t.me"),
+     "the page is beyond the HTML parser's limits (Excessive depth in document: 256, use XML_PARSE_HUGE option): "
+     "its text cannot be read in full"),
 ])
 def test_reader_refuses_pages_without_one_post(page: bytes, error: str) -> None:
     ex = extract(page, "text/html", "utf-8", reader="telegram")

@@ -121,10 +121,16 @@ def parse_post(data: bytes, charset: str | None = None) -> Extraction:
     import lxml.html
 
     html, used, source = decode_html(data, charset)
+    parser = lxml.html.HTMLParser()
     try:
-        root = lxml.html.document_fromstring(html)
+        root = lxml.html.document_fromstring(html, parser=parser)
     except Exception as exc:  # lxml refuses empty and broken documents in several ways
         return failed_read(f"not a Telegram preview page ({type(exc).__name__}: {exc})")
+    # Past its depth limit libxml2 drops the rest of the document without raising: the post's
+    # words may be missing, and a text that is not all there is never given as the post's.
+    limits = [e.message for e in parser.error_log if e.type_name == "ERR_RESOURCE_LIMIT"]
+    if limits:
+        return failed_read(f"the page is beyond the HTML parser's limits ({limits[0]}): its text cannot be read in full")
     error = _first(root, "tgme_widget_message_error")
     messages = root.xpath(f"//*[{_has_class('tgme_widget_message')} and @data-post]")
     if not messages:
