@@ -14,6 +14,7 @@ from ingest.cli_authoring import add_source, quote
 from ingest.cli_lint import lint
 from ingest.cli_options import extract_limits, fetch_config, fetch_network, worker_limits
 from ingest.cli_timestamp import parse_tsas, stamp_lines, timestamp, tsa_options
+from ingest.cli_witness import witness
 from ingest.display import for_terminal, json_for_terminal
 from ingest.errors import ArchiveError, CaseFileErrors, KhronikaError
 
@@ -407,6 +408,7 @@ cli.add_command(lint)  # in a module of its own, keeping this one thin
 cli.add_command(timestamp)
 cli.add_command(quote)
 cli.add_command(add_source)
+cli.add_command(witness)
 
 
 def main() -> None:

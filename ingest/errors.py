@@ -6,6 +6,7 @@
     ├── FetchFailed        a source could not be captured (outcome: gone, unreachable, refused, failed)
     ├── ExtractionFailed   an extractor failed, timed out or hit a resource limit
     ├── StoreError         archived bytes could not be written (disk full, I/O error)
+    ├── WitnessConfigError the witness archives' configuration is invalid (file and key path)
     └── ArchiveError       a folder is not an archive, or is damaged
         └── ArchiveLocked  another process holds the archive's lock
 """
@@ -54,6 +55,10 @@ class ExtractionFailed(KhronikaError):
 
 class StoreError(KhronikaError):
     """Archived bytes could not be written; nothing already archived was touched."""
+
+
+class WitnessConfigError(KhronikaError):
+    """The configuration of the archives a witness asks is invalid; the message names file and key."""
 
 
 class ArchiveError(KhronikaError):

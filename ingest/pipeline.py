@@ -313,6 +313,11 @@ class Runner:
             self.options.fetch = self.options.fetch()
         return self.options.fetch
 
+    def extract_stored(self, files: list[tuple[str, str, str | None]]) -> None:
+        """Extract stored files that are no source's capture (a witness's memento): (BLAKE3, media type, charset)."""
+        done, queued = self._extracted(), set()
+        self._extract(job for b3, media, charset in files if (job := self._job(b3, done, queued, media, charset)))
+
     def _ocr_jobs(self, done: set[tuple[str, str, str]]) -> Iterator[Job]:
         """OCR for the PDFs just found to have pages without a text layer."""
         return ocrqueue.ocr_jobs(self.archive.db, lambda b: str(self.archive.store.path(b)),

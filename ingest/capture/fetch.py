@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import certifi
@@ -78,6 +79,9 @@ class FetchConfig:
     # curl's --resolve: (host, port) -> addresses connected to instead of a DNS lookup; the
     # address policy still judges them. The URL, Host header, SNI and certificate name stay.
     resolve: dict[tuple[str, int], tuple[str, ...]] = field(default_factory=dict)
+    # Called with (from, to) before a redirect is followed; a reason refuses it (a witness's
+    # memento must not lead out of its archive to the live web).
+    redirect_guard: Callable[[str, str], str | None] | None = None
 
 
 @dataclass
@@ -228,6 +232,9 @@ def fetch(url: str, config: FetchConfig | None = None) -> FetchResult:
                             hops,
                         )
                     target = _redirect_target(current, location, where, hops)
+                    refused = config.redirect_guard(where, target) if config.redirect_guard else None
+                    if refused:
+                        raise FetchFailed("refused", f"{refused} (from {where})", hops)
                     try:
                         current = _check_url(target, limits)
                     except FetchFailed as exc:

@@ -99,7 +99,8 @@ def check_reproducibility(archive: Archive, intact: set[str], limits: Any = None
     jobs: list[Job] = []
     rows = list(archive.db.query(
         "SELECT e.*, f.media_type AS file_type, "
-        "(SELECT charset FROM captures c WHERE c.blake3 = e.blake3 ORDER BY id LIMIT 1) AS http_charset "
+        "coalesce((SELECT charset FROM captures c WHERE c.blake3 = e.blake3 ORDER BY id LIMIT 1), "
+        "(SELECT charset FROM witness_captures w WHERE w.blake3 = e.blake3 ORDER BY w.id LIMIT 1)) AS http_charset "
         "FROM extractions e JOIN files f ON f.blake3 = e.blake3 ORDER BY e.id"))
     for row in rows:
         subject = f"extraction {row['id']} of {row['blake3'][:16]} ({row['extractor']} {row['extractor_version']})"

@@ -131,10 +131,14 @@ def check_reproducibility(bag: Path, db: sqlite_utils.Database, checks: list[Che
     from ingest.text.workers import Job, run_jobs
 
     installed = extractor_versions()
+    # A bag made before witnesses were kept has no witness_captures table.
+    witness_charset = ("(SELECT charset FROM witness_captures w WHERE w.blake3 = e.blake3 ORDER BY w.id LIMIT 1)"
+                       if "witness_captures" in db.table_names() else "NULL")
     rows = db.query(
-        "SELECT e.id, e.blake3, e.extractor, e.extractor_version, e.text_blake3, e.error, e.blocks, e.page_count, "
+        f"SELECT e.id, e.blake3, e.extractor, e.extractor_version, e.text_blake3, e.error, e.blocks, e.page_count, "
         "f.media_type AS file_type, "
-        "(SELECT charset FROM captures c WHERE c.blake3 = e.blake3 ORDER BY id LIMIT 1) AS http_charset "
+        "coalesce((SELECT charset FROM captures c WHERE c.blake3 = e.blake3 ORDER BY id LIMIT 1), "
+        f"{witness_charset}) AS http_charset "
         "FROM extractions e JOIN files f ON f.blake3 = e.blake3 ORDER BY e.id")
     pending: dict[str, dict[str, Any]] = {}
     jobs: list[Job] = []

@@ -198,7 +198,8 @@ class Archive:
 
         rows = list(self.db.query(
             "SELECT e.id, e.blake3, e.extractor, e.extractor_version, e.text_blake3, f.media_type, "
-            "(SELECT charset FROM captures c WHERE c.blake3 = e.blake3 ORDER BY c.id LIMIT 1) AS charset "
+            "coalesce((SELECT charset FROM captures c WHERE c.blake3 = e.blake3 ORDER BY c.id LIMIT 1), "
+        "(SELECT charset FROM witness_captures w WHERE w.blake3 = e.blake3 ORDER BY w.id LIMIT 1)) AS charset "
             "FROM extractions e JOIN files f ON f.blake3 = e.blake3 "
             "WHERE e.text IS NULL AND e.error IS NULL AND e.text_blake3 IS NOT NULL ORDER BY e.id"))
         rows = [r for r in rows if self.store.path(r["blake3"]).is_file()]

@@ -10,6 +10,7 @@ import sqlite_utils
 
 from ingest.store.derived import CLAIM_PERSONS_VIEW
 from ingest.store.log import canonical
+from ingest.store.witnesses import WITNESS_SCHEMA
 
 # Columns computed from other rows or files: stored for reading, never logged, always recomputable.
 DERIVED = {
@@ -19,7 +20,8 @@ DERIVED = {
 
 # Tables whose rows are written only through the log (and checked against it by verify).
 LOGGED_TABLES = ("cases", "sources", "files", "captures", "attempts", "extractions", "warcs", "claims", "citations",
-                 "drift_checks", "timestamps", "ots_proofs", "people", "telegram_posts", "post_files")
+                 "drift_checks", "timestamps", "ots_proofs", "people", "telegram_posts", "post_files",
+                 "witness_lookups", "witness_captures", "witness_checks", "witness_submissions")
 
 SCHEMA: dict[str, dict[str, Any]] = {
     "files": dict(
@@ -202,6 +204,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
     ),
 }
 
+SCHEMA.update(WITNESS_SCHEMA)
+
 INDEXES = [
     ("captures", ["source_id", "version"]),
     ("captures", ["blake3"]),
@@ -225,6 +229,9 @@ INDEXES = [
     ("telegram_posts", ["source_id", "capture_id"]),
     ("post_files", ["capture_id", "n"]),
     ("log", ["table_name", "key"]),
+    ("witness_lookups", ["source_id", "archive"]),
+    ("witness_captures", ["memento_url"]),
+    ("witness_checks", ["citation_id"]),
 ]
 
 # Derived from claims.people by triggers, so every way a claim row is written keeps it current.
