@@ -179,3 +179,149 @@ def test_witness_results_per_citation_from_pywb(world: dict) -> None:
     assert query(world["db"], "SELECT DISTINCT status FROM claims") == [("sourced",)]
     v = khronika("verify", "--archive", str(world["archive"]), cwd=world["tmp"])
     assert v.code == 0, v.out + v.err
+
+
+def _raw_timemap(body: bytes, length: int | None = None) -> RawServer:
+    def handle(conn: socket.socket) -> None:
+        read_request(conn)
+        head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/link-format\r\n"
+                f"Content-Length: {length or len(body)}\r\nConnection: close\r\n\r\n").encode()
+        conn.sendall(head + body)
+    return RawServer(handle)
+
+
+def test_bad_archives_are_recorded_plainly_and_never_witness(world: dict) -> None:
+    """An archive's own error page served with 200, a memento redirecting to a copy of another page,
+    a malformed TimeMap and a huge one: each recorded as what it is, none counted as a witness."""
+    b = world["site"].base
+    fake = Site()  # an archive that lists mementos it cannot give
+    fake.set(f"/tm/{b}/present", f'<{fake.base}/web/20250420100000/{b}/present>; rel="memento"; '
+                                 f'datetime="Sun, 20 Apr 2025 10:00:00 GMT"'.encode(), Content_Type="application/link-format")
+    fake.set(f"/web/20250420100000id_/{b}/present", b"<html><body><p>Sorry, this page has not been archived. Try "
+                                                    b"again later or search for another page.</p></body></html>",
+             Content_Type="text/html")
+    fake.set(f"/tm/{b}/edited", f'<{fake.base}/web/20250420100000/{b}/edited>; rel="memento"; '
+                                f'datetime="Sun, 20 Apr 2025 10:00:00 GMT"'.encode(), Content_Type="application/link-format")
+    fake.set(f"/web/20250420100000id_/{b}/edited", b"", status=302,
+             Location=f"{fake.base}/web/20250420100000id_/http://other.example/y")
+    fake.set("/web/20250420100000id_/http://other.example/y", page(f"Elsewhere {QUOTE_B}, it said."),
+             Content_Type="text/html", Memento_Datetime="Sun, 20 Apr 2025 10:00:00 GMT",
+             Link='<http://other.example/y>; rel="original"')
+    malformed = _raw_timemap(b'<http://x.example/a>; rel="memento" datetime="Sun, 20 Apr 2025 10:00:00 GMT"')
+    baddate = _raw_timemap(b'<http://x.example/a>; rel="memento"; datetime="yesterday",\n')
+    huge = _raw_timemap(b"<" + b"x" * 5000, length=5001)
+    config = world["tmp"] / "bad-archives.json"
+    config.write_text(json.dumps({"archives": [
+        {"name": "fake", "timemap": fake.base + "/tm/{url}", "raw": "id_"},
+        {"name": "malformed", "timemap": malformed.url + "/{url}"},
+        {"name": "baddate", "timemap": baddate.url + "/{url}"},
+        {"name": "huge", "timemap": huge.url + "/{url}"}]}), "utf-8")
+    try:
+        r = _witness(world, "--config", str(config), "--max-timemap", "1000")
+    finally:
+        for s in (fake, malformed, baddate, huge):
+            s.close()
+    assert r.code == 1, r.out + r.err
+    got = query(world["db"], "SELECT citation_id, result, detail FROM witness_checks WHERE archive = ? "
+                             "AND citation_id IN ('wit/hearing-closed#1', 'wit/fined#1') ORDER BY id", ("fake",))
+    assert got == [
+        ("wit/fined#1", "unreachable", f"fake's copy of 2025-04-20T10:00:00Z (before our capture) is not usable "
+                                       f"(elsewhere): {fake.base}/web/20250420100000id_/http://other.example/y is a "
+                                       f"copy of http://other.example/y, not of {b}/edited"),
+        ("wit/hearing-closed#1", "unreachable", f"fake's copy of 2025-04-20T10:00:00Z (before our capture) is not "
+                                                f"usable (not_a_memento): {fake.base}/web/20250420100000id_/{b}/present "
+                                                "answered HTTP 200 without Memento-Datetime: the archive's own page, "
+                                                "not an archived copy"),
+    ]
+    lookups = query(world["db"], "SELECT archive, outcome, detail FROM witness_lookups WHERE source_id = 'wit/present' "
+                                 "AND archive != 'fake' AND archive NOT LIKE '127.0.0.1%' ORDER BY id")
+    assert lookups == [
+        ("malformed", "unreachable", f"malformed TimeMap at {malformed.url}/{b}/present is malformed: line 1, column 37: "
+                                     "expected ';' before a parameter or ',' after a link, found 'd'"),
+        ("baddate", "unreachable", f"baddate TimeMap at {baddate.url}/{b}/present is malformed: link 1 "
+                                   "(http://x.example/a): datetime 'yesterday' is not an HTTP date"),
+        ("huge", "unreachable", f"huge TimeMap: body exceeds 1000 bytes (limit --max-timemap) at {huge.url}/{b}/present"),
+    ]
+    # Each failed lookup gave every citation of the source an unreachable result, with the same reason.
+    assert query(world["db"], "SELECT archive, result FROM witness_checks WHERE citation_id = 'wit/hearing-closed#1' "
+                              "AND archive IN ('malformed', 'baddate', 'huge') ORDER BY id") == [
+        ("malformed", "unreachable"), ("baddate", "unreachable"), ("huge", "unreachable")]
+    assert query(world["db"], "SELECT count(*) FROM witness_checks WHERE result = 'witnessed' AND archive IN "
+                              "('fake', 'malformed', 'baddate', 'huge')") == [(0,)]
+    # The error page was fetched and kept in the WARC, but is no witness capture: no file stored for it.
+    assert query(world["db"], "SELECT outcome, blake3 FROM witness_captures WHERE archive = 'fake' ORDER BY id") == [
+        ("elsewhere", None), ("not_a_memento", None)]
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"archives": []}, "archives: must be a non-empty list"),
+    ({"archives": [{"name": "x", "timemap": "https://a.example/tm/"}]},
+     "archives.0.timemap: must be an http(s) URL holding {url}, not 'https://a.example/tm/'"),
+    ({"archives": [{"name": "x", "timemap": "file:///etc/{url}"}]},
+     "archives.0.timemap: must be an http(s) URL with a host and no credentials, not 'file:///etc/{url}'"),
+    ({"archives": [{"name": "x", "timemap": "https://u:p@a.example/{url}"}]},
+     "archives.0.timemap: must be an http(s) URL with a host and no credentials, not 'https://u:p@a.example/{url}'"),
+    ({"archives": [{"name": "x", "timemap": "https://a.example/{url}", "rawmode": "id_"}]},
+     "archives.0: unknown key 'rawmode' (known: name, raw, submit, timemap)"),
+    ({"archives": [{"name": "x", "timemap": "https://a.example/{url}", "raw": "if_"}]},
+     "archives.0.raw: must be \"id_\" (Wayback-style raw replay) or null"),
+    ({"archives": [{"name": "x", "timemap": "https://a.example/{url}"}], "submit_interval": -1},
+     "submit_interval: must be a number of seconds from 0 to 3600"),
+    ({"archive": []}, "must be an object with \"archives\" (and \"submit_interval\"); unknown key 'archive'"),
+])
+def test_a_bad_config_file_is_a_usage_error_naming_the_key(world: dict, doc: dict, message: str) -> None:
+    config = world["tmp"] / "config.json"
+    config.write_text(json.dumps(doc), "utf-8")
+    before = query(world["db"], "SELECT max(seq) FROM log")
+    r = _witness(world, "--config", str(config))
+    assert (r.code, r.err.strip(), r.out) == (2, f"error: {config}: {message}", "")
+    assert query(world["db"], "SELECT max(seq) FROM log") == before
+
+
+@pytest.mark.parametrize("text, message", [
+    ('<http://a/>; rel="memento"; datetime="x', "line 1, column 38: a quoted value is never closed, found '\"'"),
+    ("<http://a/; rel=memento", "line 1, column 1: a link target opened with '<' is never closed with '>', found '<'"),
+    ("http://a/; rel=memento", "line 1, column 1: expected '<' to open a link target, found 'h'"),
+    ('<http://a/>; rel="memento",\n<http://b/> <http://c/>', "line 2, column 13: expected ';' before a parameter or ',' "
+                                                           "after a link, found '<'"),
+    ("<http://a/>;=x", "line 1, column 13: expected a parameter name, found '='"),
+    ("<http://a b/>", "line 1, column 1: link target 'http://a b/' is empty or holds white space, '<' or a control character"),
+    ("<http://a/>\x00", "line 1, column 12: a NUL character: not a link-format document"),
+])
+def test_link_format_errors_say_where(text: str, message: str) -> None:
+    with pytest.raises(linkformat.LinkFormatError) as err:
+        linkformat.parse(text)
+    assert str(err.value) == message
+
+
+def test_link_format_reads_what_archives_write() -> None:
+    doc = ('<http://a.example/tm>; rel="self"; type="application/link-format",\n'
+           '<http://a.example/>; rel="original",\r\n'
+           '<http://w.example/20250420100000/http://a.example/> ; rel="first memento" ; '
+           'datetime="Sun, 20 Apr 2025 10:00:00 GMT",\n'
+           '</20250422100000/http://a.example/>; rel=memento; datetime="Tue, 22 Apr 2025 10:00:00 GMT"; x="a\\"b",\n')
+    links = linkformat.parse(doc.encode())
+    assert [(link.target, link.rels) for link in links] == [
+        ("http://a.example/tm", ("self",)), ("http://a.example/", ("original",)),
+        ("http://w.example/20250420100000/http://a.example/", ("first", "memento")),
+        ("/20250422100000/http://a.example/", ("memento",))]
+    assert links[3].param("x") == 'a"b'
+    found = memento.parse_timemap(doc.encode(), "http://w.example/tm")
+    assert [(m.url, m.at) for m in found] == [
+        ("http://w.example/20250420100000/http://a.example/", "2025-04-20T10:00:00Z"),
+        ("http://w.example/20250422100000/http://a.example/", "2025-04-22T10:00:00Z")]
+    with pytest.raises(linkformat.LinkFormatError) as err:
+        linkformat.parse("<http://a/>, " * 3, max_links=2)
+    assert str(err.value) == "more than 2 links (limit): not read further"
+
+
+@pytest.mark.parametrize("url, raw", [
+    ("https://web.archive.org/web/20250421100200/https://example.org/a?b=1",
+     "https://web.archive.org/web/20250421100200id_/https://example.org/a?b=1"),
+    ("http://127.0.0.1:8080/c/20250420100000mp_/http://example.org/",
+     "http://127.0.0.1:8080/c/20250420100000id_/http://example.org/"),
+    ("https://archive.example/no-timestamp/http://example.org/", "https://archive.example/no-timestamp/http://example.org/"),
+])
+def test_raw_replay_address(url: str, raw: str) -> None:
+    assert memento.raw_url(memento.ArchiveSpec("x", "https://a/{url}", "id_"), url) == raw
+    assert memento.raw_url(memento.ArchiveSpec("x", "https://a/{url}", None), url) == url

@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-COMMANDS = ["run", "check", "lint", "verify", "quote", "add-source", "timestamp", "serve", "export", "verify-bag"]
+COMMANDS = ["run", "check", "lint", "verify", "quote", "add-source", "timestamp", "witness", "serve", "export", "verify-bag"]
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.S)
 
 
