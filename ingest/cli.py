@@ -263,7 +263,7 @@ def verify(archive_dir: str, live: bool, head_text: str | None, as_json: bool, p
         echo("A passing quote check means the quoted words are present in an intact archived copy "
              "captured at the recorded time; it does not mean the claim is true.")
         echo(report.trusted_time)
-        for line in report.ots:
+        for line in report.ots + report.witnesses:
             echo(line)
         for line in stamped:
             echo(line, err=True)

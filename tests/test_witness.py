@@ -5,8 +5,10 @@ malformed and a huge TimeMap. Every result per citation is asserted exactly."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
+import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -130,8 +132,16 @@ def _witness(world: dict, *args: str) -> object:
     return khronika("witness", "--archive", str(world["archive"]), *args, cwd=world["tmp"])
 
 
-def test_witness_results_per_citation_from_pywb(world: dict) -> None:
+@pytest.fixture(scope="module")
+def pywb_run(world: dict) -> dict:
+    """One witness run against pywb, and a copy of the archive right after it (for verify, the site, the bag)."""
     r = _witness(world, "wit", "--memento-archive", world["pywb"] + "/")
+    shutil.copytree(world["archive"], world["tmp"] / "after-pywb", ignore=shutil.ignore_patterns(".lock"))
+    return {"result": r, "archive": world["tmp"] / "after-pywb"}
+
+
+def test_witness_results_per_citation_from_pywb(world: dict, pywb_run: dict) -> None:
+    r = pywb_run["result"]
     name = world["pywb"].removeprefix("http://")
     b = world["site"].base
     assert r.code == 1, r.out + r.err  # one copy could not be used: said, and the exit code says so
@@ -177,8 +187,86 @@ def test_witness_results_per_citation_from_pywb(world: dict) -> None:
     ]
     # Claims keep their own status.
     assert query(world["db"], "SELECT DISTINCT status FROM claims") == [("sourced",)]
-    v = khronika("verify", "--archive", str(world["archive"]), cwd=world["tmp"])
+
+
+def test_verify_counts_witnesses_and_never_downgrades(world: dict, pywb_run: dict) -> None:
+    name = world["pywb"].removeprefix("http://")
+    v = khronika("verify", "--archive", str(pywb_run["archive"]), cwd=world["tmp"])
     assert v.code == 0, v.out + v.err
+    lines = [line for line in v.out.splitlines() if "witness" in line]
+    assert lines == [
+        f"warning witness differs citation wit/fined#1: the passage differs in {name}'s copy of 2025-04-20T10:00:00Z "
+        "(before our capture): \u201cthe defendant was fined thirty thousand roubles\u201d (not found; closest passage "
+        "at 10 differs by 3 edits (score 0.94))",
+        f"warning witness absent citation wit/lawyer#1: quote not in {name}'s copy of 2025-04-20T10:00:00Z (before our "
+        "capture) (not found, even approximately)",
+        "witnesses: 5 citation(s) looked up in other web archives: 1 witnessed, 1 differs, 1 absent, 1 unreachable, "
+        "1 no_memento (independent support or warnings; never in the exit code, never a claim's status)",
+    ]
+    j = khronika("verify", "--archive", str(pywb_run["archive"]), "--json", cwd=world["tmp"])
+    assert json.loads(j.out)["witnesses"] == {
+        "counts": {"witnessed": 1, "differs": 1, "absent": 1, "unreachable": 1, "no_memento": 1, "unverifiable": 0},
+        "citations": {"wit/appeal#1": "unreachable", "wit/fined#1": "differs", "wit/hearing-closed#1": "witnessed",
+                      "wit/lawyer#1": "absent", "wit/six-years#1": "no_memento"}}
+
+
+def test_a_witness_copy_altered_no_longer_counts(world: dict, pywb_run: dict) -> None:
+    copy = world["tmp"] / "altered"
+    shutil.copytree(pywb_run["archive"], copy)
+    for (blake3,) in query(copy / "archive.db", "SELECT blake3 FROM witness_captures WHERE memento_url LIKE '%present'"):
+        (copy / "files" / blake3[:2] / blake3).write_bytes(b"forged")
+    v = khronika("verify", "--archive", str(copy), cwd=world["tmp"])
+    assert v.code == 1  # the altered files themselves are a fixity mismatch
+    lines = [line for line in v.out.splitlines() if line.startswith(("warning witness unverifiable", "witnesses:"))]
+    assert [line.split(": the copy")[0] for line in lines[:2]] == [
+        "warning witness unverifiable citation wit/hearing-closed#1"] * 2
+    assert lines[2] == ("witnesses: 5 citation(s) looked up in other web archives: 0 witnessed, 1 differs, 1 absent, "
+                        "1 unreachable, 1 no_memento, 1 unverifiable (independent support or warnings; never in the exit "
+                        "code, never a claim's status)")
+
+
+def test_claim_page_and_bag_show_the_witnesses(world: dict, pywb_run: dict) -> None:
+    from test_web import make_datasette, text_of
+
+    name = world["pywb"].removeprefix("http://")
+    b = world["site"].base
+    ds = make_datasette(pywb_run["archive"])
+    html = text_of(ds, "/-/claim/wit/hearing-closed")
+    assert (f"Other archives: Also present in {name}&#39;s copy of 2025-04-20T10:00:00Z (before our capture). "
+            f'<a class="memento" href="{world["pywb"]}/20250420100000mp_/{b}/present" '
+            'rel="noopener noreferrer nofollow">Their copy</a>') in html
+    assert f"Also present in {name}&#39;s copy of 2025-04-01T00:00:00Z" not in html
+    assert f"Also present in {name}&#39;s copy of 2030-01-01T00:00:00Z (after our capture)." in html
+    fined = text_of(ds, "/-/claim/wit/fined")
+    assert f"Other archives: The passage differs in {name}&#39;s copy of 2025-04-20T10:00:00Z (before our capture)." in fined
+    assert "+the defendant was fined thirty thousand roubles" in fined
+    assert "(this never changes the claim's status)" in fined
+    r = khronika("export", "wit", "--archive", str(pywb_run["archive"]), "--out", str(world["tmp"] / "bag"),
+                 cwd=world["tmp"])
+    assert r.code == 0, r.err
+    bag_db = world["tmp"] / "bag" / "data" / "archive.db"
+    assert query(bag_db, "SELECT citation_id, result FROM witness_checks ORDER BY id") == query(
+        pywb_run["archive"] / "archive.db", "SELECT citation_id, result FROM witness_checks ORDER BY id")
+    kinds = query(bag_db, "SELECT refers_to, count(*) FROM bag_warc_records GROUP BY refers_to ORDER BY refers_to")
+    assert ("witness_captures", 5) in kinds and ("witness_lookups", 5) in kinds
+    report = (world["tmp"] / "bag" / "data" / "report.html").read_text("utf-8")
+    assert f"Other archives: Also present in {name}&#x27;s copy of 2030-01-01T00:00:00Z (after our capture)." in report
+    fp = next(line.split()[-1] for line in r.out.splitlines() if line.startswith("key fingerprint "))
+    v = khronika("verify-bag", str(world["tmp"] / "bag"), "--key-fingerprint", fp, cwd=world["tmp"])
+    assert v.code == 0, v.out + v.err
+
+
+def test_the_witness_tables_rebuild_from_the_log(world: dict, pywb_run: dict) -> None:
+    copy = world["tmp"] / "rebuilt"
+    shutil.copytree(pywb_run["archive"], copy)
+    tables = ("witness_lookups", "witness_captures", "witness_checks")
+    before = {t: query(copy / "archive.db", f"SELECT * FROM {t} ORDER BY id") for t in tables}
+    for suffix in ("", "-wal", "-shm"):
+        (copy / f"archive.db{suffix}").unlink(missing_ok=True)
+    r = khronika("verify", "--archive", str(copy), cwd=world["tmp"])
+    assert r.code == 0, r.out + r.err
+    assert {t: query(copy / "archive.db", f"SELECT * FROM {t} ORDER BY id") for t in tables} == before
+    assert len(before["witness_checks"]) == 6
 
 
 def _raw_timemap(body: bytes, length: int | None = None) -> RawServer:
@@ -325,3 +413,47 @@ def test_link_format_reads_what_archives_write() -> None:
 def test_raw_replay_address(url: str, raw: str) -> None:
     assert memento.raw_url(memento.ArchiveSpec("x", "https://a/{url}", "id_"), url) == raw
     assert memento.raw_url(memento.ArchiveSpec("x", "https://a/{url}", None), url) == url
+
+
+def test_a_second_run_uses_the_copies_it_has(world: dict, pywb_run: dict) -> None:
+    name = world["pywb"].removeprefix("http://")
+    count = "SELECT outcome, count(*) FROM witness_captures WHERE archive = ? GROUP BY outcome ORDER BY outcome"
+    before = query(world["db"], count, (name,))
+    r = _witness(world, "wit", "--memento-archive", world["pywb"] + "/")
+    assert r.code == 1, r.out + r.err
+    # the four copies are not fetched again; the redirect that was no copy is asked again, and refused again
+    assert before == [("captured", 4), ("elsewhere", 1)]
+    assert query(world["db"], count, (name,)) == [("captured", 4), ("elsewhere", 2)]
+    latest = query(world["db"], "SELECT result FROM witness_checks WHERE archive = ? AND lookup_id IN (SELECT max(id) "
+                                "FROM witness_lookups WHERE archive = ? GROUP BY source_id) ORDER BY id", (name, name))
+    assert latest == [("differs",), ("absent",), ("no_memento",), ("unreachable",), ("witnessed",), ("witnessed",)]
+
+
+def test_submit_asks_each_archive_at_the_configured_pace_and_records_every_request(world: dict) -> None:
+    b = world["site"].base
+    saver = Site()
+    for path in ("present", "edited", "gone", "moved", "lacking"):
+        saver.set(f"/save/{b}/{path}", b"", status=302, Location=f"/web/20991231000000/{b}/{path}")
+        saver.set(f"/web/20991231000000/{b}/{path}", b"<html><body>archived</body></html>", Content_Type="text/html",
+                  Memento_Datetime="Thu, 31 Dec 2099 00:00:00 GMT")
+    config = world["tmp"] / "saver.json"
+    config.write_text(json.dumps({"archives": [{"name": "saver", "timemap": saver.base + "/tm/{url}", "raw": "id_",
+                                                "submit": saver.base + "/save/{url}"}], "submit_interval": 1}), "utf-8")
+    try:
+        r = _witness(world, "wit", "--config", str(config), "--submit")
+    finally:
+        saver.close()
+    assert r.code == 0, r.out + r.err
+    rows = query(world["db"], "SELECT source_id, outcome, status, memento_url, request_url FROM witness_submissions "
+                              "WHERE archive = 'saver' ORDER BY id")
+    assert rows == [(f"wit/{p}", "submitted", 200, f"{saver.base}/web/20991231000000/{b}/{p}", f"{saver.base}/save/{b}/{p}")
+                    for p in ("edited", "gone", "lacking", "moved", "present")]
+    assert {saver.hits[f"/save/{b}/{p}"] for p in ("edited", "gone", "lacking", "moved", "present")} == {1}
+    times = [dt.datetime.fromisoformat(t.replace("Z", "+00:00")) for (t,) in query(
+        world["db"], "SELECT requested_at FROM witness_submissions WHERE archive = 'saver' ORDER BY id")]
+    assert min((later - earlier).total_seconds() for earlier, later in zip(times, times[1:])) >= 1.0
+    assert [line for line in r.out.splitlines() if line.startswith("submitted")][0] == (
+        f"submitted wit/edited to saver: {saver.base}/web/20991231000000/{b}/edited")
+    # each request and its answer is in the WARC, as every exchange is
+    assert query(world["db"], "SELECT count(*) FROM witness_submissions WHERE archive = 'saver' AND warc_file IS NOT NULL "
+                              "AND hops LIKE '%/save/%'") == [(5,)]

@@ -33,6 +33,8 @@ class Report:
     warnings: list[Any] = field(default_factory=list)  # consistency findings: shown, never in the exit code
     trusted_time: str = ""  # what the checked timestamps prove about the log
     ots: list[str] = field(default_factory=list)  # what OpenTimestamps proofs say (never counted as checked)
+    witnesses: list[str] = field(default_factory=list)  # what other web archives hold (never in the exit code)
+    witness_states: dict[str, Any] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         c = Counter(ch.state for ch in self.checks)
@@ -57,4 +59,4 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         return {"counts": self.counts(), "checks": [c.as_json() for c in self.checks],
                 "warnings": [w.as_json() for w in self.warnings], "trusted_time": self.trusted_time,
-                "opentimestamps": self.ots}
+                "opentimestamps": self.ots, **({"witnesses": self.witness_states} if self.witness_states else {})}

@@ -16,6 +16,7 @@ from typing import Any
 
 import blake3 as blake3_mod
 
+from ingest.checks import witnessed
 from ingest.checks.consistency import check_archive
 from ingest.checks.results import (  # noqa: F401
     DRIFT,
@@ -385,6 +386,7 @@ def verify(archive: Archive, *, head: Head | None = None, live: bool = False, li
     drift.update_claims(archive)
     say("consistency")
     report = Report(checks, gaps, check_archive(archive.db), timestamps.archive_coverage(archive, stamps), ots_lines)
+    report.witnesses, report.witness_states = witnessed.verify_lines(archive.db, intact)
     _store_results(archive, report)
     return report
 

@@ -50,8 +50,10 @@ def copy_warc_records(archive_root: Path, rows: CaseRows, target: Path) -> list[
     """Copy every record of the case's captures and attempts (redirect hops, final exchange,
     resource records), each archive WARC file's warcinfo record first; return their places."""
     wanted: dict[str, dict[int, tuple[str, str, dict[str, Any]]]] = {}
-    for table in ("captures", "attempts", "post_files"):  # post_files: a Telegram post's channel page and media
-        for r in rows.tables[table]:
+    # post_files: a Telegram post's channel page and media; witness lookups, copies and submissions are
+    # HTTP exchanges written by the same runner.
+    for table in ("captures", "attempts", "post_files", "witness_lookups", "witness_captures", "witness_submissions"):
+        for r in rows.tables.get(table, []):
             if r["warc_file"] and r["warc_offset"] is not None:
                 wanted.setdefault(r["warc_file"], {}).setdefault(r["warc_offset"], (table, str(r["id"]), r))
     records: list[dict[str, Any]] = []

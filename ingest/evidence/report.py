@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest import __version__
+from ingest.checks import witnessed
 from ingest.display import bidi_visible
 from ingest.claims.blocks import describe, pieces, runs_for
 from ingest.store.log import Head
@@ -91,6 +92,7 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
     sources = {s["id"]: s for s in t["sources"]}
     by_subject = {r["subject"]: r for r in results}
     drift = current_drift(t.get("drift_checks", []), t["citations"])
+    witnesses = witnessed.latest_in(t)
     out: list[str] = []
     w = out.append
     w("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
@@ -167,6 +169,11 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
             elif d is not None:
                 w(f"<p class=\"state-drift\">Live source since the archived copy: {_e(d['finding'])} since "
                   f"{_e(d['since'])} (last checked {_e(d['observed_at'])}): {_e(d['detail'])}</p>")
+            for wr in witnesses.get(ci["id"], []):  # other web archives: never part of the status
+                ours = f" Our copy of it: <code>data/files/{_e(wr['blake3'])}</code>." if wr["blake3"] else ""
+                w(f"<p class=\"witness\">Other archives: {_e(witnessed.phrase(wr))}{ours}</p>")
+                if wr["diff"]:
+                    w(f"<pre>{_e(wr['diff'])}</pre>")
             res = by_subject.get(f"citation {ci['id']}")
             if res is None:
                 w("<p class=\"state-unverifiable\">No quote check at export time (wanted source or not checked).</p>")

@@ -52,8 +52,12 @@ def case_rows(db: sqlite_utils.Database, case_id: str) -> CaseRows:
     citations = rows_in(db, "citations", "claim_id", {c["id"] for c in claims}, "claim_id, n")
     posts = rows_in(db, "telegram_posts", "source_id", sids, "capture_id")
     post_files = rows_in(db, "post_files", "source_id", sids, "id")  # a post's channel page and media
+    # What other web archives held of the case's URLs (witness): lookups, copies, checks, submissions.
+    witness = {t: rows_in(db, t, "source_id", sids, "id")
+               for t in ("witness_lookups", "witness_captures", "witness_checks", "witness_submissions")}
     blake3s = {c["blake3"] for c in captures} | {a["blake3"] for a in attempts} | {c["blake3"] for c in citations}
     blake3s |= {f["blake3"] for f in post_files}
+    blake3s |= {w["blake3"] for w in witness["witness_captures"]}
     blake3s.add(case["case_file_blake3"])
     # Timestamps cover the whole log, not one case: every token travels, with its certificates and pins.
     stamps = list(db.query("SELECT * FROM timestamps ORDER BY id"))
@@ -63,7 +67,8 @@ def case_rows(db: sqlite_utils.Database, case_id: str) -> CaseRows:
     files = rows_in(db, "files", "blake3", blake3s, "blake3")
     extractions = rows_in(db, "extractions", "blake3", {f["blake3"] for f in files}, "id")
     warcs = rows_in(db, "warcs", "name", {c["warc_file"] for c in captures} | {a["warc_file"] for a in attempts}
-                    | {f["warc_file"] for f in post_files}, "name")
+                    | {f["warc_file"] for f in post_files}
+                    | {r["warc_file"] for rs in witness.values() for r in rs if "warc_file" in r}, "name")
     drift_checks = rows_in(db, "drift_checks", "citation_id", {c["id"] for c in citations}, "id")
     people = list(db.query("SELECT * FROM people WHERE case_id = ? ORDER BY id", [case_id]))
     return CaseRows(case, {
@@ -71,7 +76,7 @@ def case_rows(db: sqlite_utils.Database, case_id: str) -> CaseRows:
         "attempts": attempts, "extractions": extractions, "claims": claims, "citations": citations,
         "drift_checks": drift_checks,
         "timestamps": stamps, "ots_proofs": proofs, "people": people, "telegram_posts": posts,
-        "post_files": post_files,
+        "post_files": post_files, **witness,
     })
 
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from datasette.database import QueryInterrupted
 from markupsafe import Markup
 
+from ingest.checks import witnessed
 from ingest.claims.blocks import describe, pieces, runs_for
 from ingest.claims.fragments import text_fragment_url
 from ingest.display import href
@@ -170,7 +171,22 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
         c["page_image"] = page_image_href(c["blake3"], c["media_type"], c["found_page"]) if c["ocr"] else None
         c["post"] = await posts.post_card(datasette, c["source_id"], c["capture_id"])
     await history.claim_drift(datasette, claim, cites)
+    await _witnesses(datasette, claim["id"], cites)
     return {"claim": claim, "citations": cites, "history": await history.claim_history(datasette, claim["id"])}
+
+
+async def _witnesses(datasette: Any, claim_id: str, cites: list[dict[str, Any]]) -> None:
+    """What other web archives hold of each citation's quote (never part of its status)."""
+    for c in cites:
+        c["witnesses"] = []
+    if not await one(datasette, "SELECT 1 FROM sqlite_master WHERE name = 'witness_checks'"):
+        return
+    found = await rows(datasette, witnessed.LATEST_SQL.format(where="AND cl.id = ?"), [claim_id])
+    by_id = {c["id"]: c for c in cites}
+    for w in found:
+        w["phrase"] = witnessed.phrase(w)
+        w["memento_link"] = href(w["memento_url"]) if is_web_url(w["memento_url"]) else None
+        by_id[w["citation_id"]]["witnesses"].append(w)
 
 
 async def timeline_page(datasette: Any, case: str) -> dict[str, Any]:
