@@ -357,7 +357,7 @@ def verify_bag(path: str, key_fingerprint: str | None, as_json: bool, extract_cp
         echo(report.headline())
         _print_results(report)
         echo(report.trusted_time)
-        for line in report.ots:
+        for line in report.ots + report.witnesses:
             echo(line)
         echo("A passing quote check means the quoted words are present in an intact archived copy "
              "captured at the recorded time; it does not mean the claim is true.")

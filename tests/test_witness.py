@@ -254,6 +254,9 @@ def test_claim_page_and_bag_show_the_witnesses(world: dict, pywb_run: dict) -> N
     fp = next(line.split()[-1] for line in r.out.splitlines() if line.startswith("key fingerprint "))
     v = khronika("verify-bag", str(world["tmp"] / "bag"), "--key-fingerprint", fp, cwd=world["tmp"])
     assert v.code == 0, v.out + v.err
+    assert v.out.splitlines()[-2] == (
+        "witnesses: 5 citation(s) looked up in other web archives: 1 witnessed, 1 differs, 1 absent, 1 unreachable, "
+        "1 no_memento (independent support or warnings; never in the exit code, never a claim's status)")
 
 
 def test_the_witness_tables_rebuild_from_the_log(world: dict, pywb_run: dict) -> None:
@@ -350,7 +353,7 @@ def test_bad_archives_are_recorded_plainly_and_never_witness(world: dict) -> Non
     ({"archives": [{"name": "x", "timemap": "https://u:p@a.example/{url}"}]},
      "archives.0.timemap: must be an http(s) URL with a host and no credentials, not 'https://u:p@a.example/{url}'"),
     ({"archives": [{"name": "x", "timemap": "https://a.example/{url}", "rawmode": "id_"}]},
-     "archives.0: unknown key 'rawmode' (known: name, raw, submit, timemap)"),
+     "archives.0: unknown key 'rawmode' (known: name, raw, submit, timegate, timemap)"),
     ({"archives": [{"name": "x", "timemap": "https://a.example/{url}", "raw": "if_"}]},
      "archives.0.raw: must be \"id_\" (Wayback-style raw replay) or null"),
     ({"archives": [{"name": "x", "timemap": "https://a.example/{url}"}], "submit_interval": -1},
@@ -457,3 +460,36 @@ def test_submit_asks_each_archive_at_the_configured_pace_and_records_every_reque
     # each request and its answer is in the WARC, as every exchange is
     assert query(world["db"], "SELECT count(*) FROM witness_submissions WHERE archive = 'saver' AND warc_file IS NOT NULL "
                               "AND hops LIKE '%/save/%'") == [(5,)]
+
+
+def test_a_timemap_too_large_is_not_read_and_the_timegate_is_asked(world: dict) -> None:
+    b = world["site"].base
+    gated = Site()
+    gated.set(f"/tm/{b}/present", b"<http://x.example/>; rel=\"memento\",\n" * 100, Content_Type="application/link-format")
+    gated.set(f"/tg/{b}/present", b"", status=302, Location=f"/web/20250420100000/{b}/present", Vary="accept-datetime",
+              Link=f'<{b}/present>; rel="original", <{gated.base}/web/20250420100000/{b}/present>; rel="memento"; '
+                   f'datetime="Sun, 20 Apr 2025 10:00:00 GMT", <{gated.base}/web/20300101000000/{b}/present>; '
+                   'rel="next memento"; datetime="Tue, 01 Jan 2030 00:00:00 GMT"')
+    for stamp, when in (("20250420100000", "Sun, 20 Apr 2025 10:00:00 GMT"), ("20300101000000", "Tue, 01 Jan 2030 00:00:00 GMT")):
+        gated.set(f"/web/{stamp}id_/{b}/present", page(f"Then {QUOTE_A}, it said."), Content_Type="text/html",
+                  Memento_Datetime=when, Link=f'<{b}/present>; rel="original"')
+    config = world["tmp"] / "gated.json"
+    config.write_text(json.dumps({"archives": [{"name": "gated", "timemap": gated.base + "/tm/{url}", "raw": "id_",
+                                                "timegate": gated.base + "/tg/{url}"}]}), "utf-8")
+    try:
+        r = _witness(world, "wit", "--config", str(config), "--max-timemap", "1000")
+    finally:
+        gated.close()
+    assert r.code == 0, r.out + r.err
+    assert query(world["db"], "SELECT result, relation, memento_datetime FROM witness_checks WHERE archive = 'gated' "
+                              "AND citation_id = 'wit/hearing-closed#1' ORDER BY id") == [
+        ("witnessed", "before", "2025-04-20T10:00:00Z"), ("witnessed", "after", "2030-01-01T00:00:00Z")]
+    (detail, hops, reference), = query(world["db"], "SELECT detail, hops, reference_at FROM witness_lookups WHERE "
+                                                    "archive = 'gated' AND source_id = 'wit/present'")
+    assert detail == (f"gated TimeMap: body exceeds 1000 bytes (limit --max-timemap) at {gated.base}/tm/{b}/present; "
+                      "its TimeGate named 2 memento(s)")
+    asked = json.loads(hops)[-1]
+    assert (asked["url"], asked["status"]) == (f"{gated.base}/tg/{b}/present", 302)
+    sent = dict(asked["request_headers"])["Accept-Datetime"]
+    assert memento.iso(memento.http_date(sent)) == reference  # our capture's time, to the second
+    assert gated.hits.get(f"/web/20250420100000/{b}/present") is None  # the redirect was read, not followed

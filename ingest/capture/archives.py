@@ -12,7 +12,7 @@ from ingest.errors import WitnessConfigError
 
 CONFIG_NAME = "witnesses.json"
 SUBMIT_INTERVAL = 10.0  # seconds between two submissions to one archive (Save Page Now asks for restraint)
-_KEYS = {"name", "timemap", "raw", "submit"}
+_KEYS = {"name", "timemap", "raw", "submit", "timegate"}
 
 
 def _template(file: str, where: str, value: Any) -> str:
@@ -55,9 +55,10 @@ def parse_config(data: str, file: str) -> tuple[list[ArchiveSpec], float]:
         raw = item.get("raw")
         if raw is not None and raw != "id_":
             raise WitnessConfigError(f"{file}: {where}.raw: must be \"id_\" (Wayback-style raw replay) or null")
-        submit = item.get("submit")
+        submit, gate = item.get("submit"), item.get("timegate")
         specs.append(ArchiveSpec(name, _template(file, f"{where}.timemap", item.get("timemap")), raw,
-                                 None if submit is None else _template(file, f"{where}.submit", submit)))
+                                 None if submit is None else _template(file, f"{where}.submit", submit),
+                                 None if gate is None else _template(file, f"{where}.timegate", gate)))
     interval = doc.get("submit_interval", SUBMIT_INTERVAL)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 <= interval <= 3600:
         raise WitnessConfigError(f"{file}: submit_interval: must be a number of seconds from 0 to 3600")

@@ -82,6 +82,7 @@ class FetchConfig:
     # Called with (from, to) before a redirect is followed; a reason refuses it (a witness's
     # memento must not lead out of its archive to the live web).
     redirect_guard: Callable[[str, str], str | None] | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request (a TimeGate's Accept-Datetime)
 
 
 @dataclass
@@ -195,6 +196,7 @@ def fetch(url: str, config: FetchConfig | None = None) -> FetchResult:
             "User-Agent": config.user_agent,
             "Accept": "*/*",
             "Accept-Encoding": ACCEPT_ENCODING,
+            **config.headers,
         },
     )
     seen: dict[str, int] = {}

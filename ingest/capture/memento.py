@@ -42,6 +42,7 @@ class ArchiveSpec:
     timemap: str
     raw: str | None = None
     submit: str | None = None
+    timegate: str | None = None  # asked with Accept-Datetime when the TimeMap is too large to read
 
     def timemap_url(self, url: str) -> str:
         return self.timemap.replace("{url}", url)
@@ -49,8 +50,8 @@ class ArchiveSpec:
 
 DEFAULT_ARCHIVES = (
     ArchiveSpec("Internet Archive", "https://web.archive.org/web/timemap/link/{url}", "id_",
-                "https://web.archive.org/save/{url}"),
-    ArchiveSpec("archive.today", "https://archive.today/timemap/{url}", None, None),
+                "https://web.archive.org/save/{url}", "https://web.archive.org/web/{url}"),
+    ArchiveSpec("archive.today", "https://archive.today/timemap/{url}", None, None, "https://archive.today/timegate/{url}"),
 )
 
 
@@ -60,7 +61,8 @@ def wayback(base: str) -> ArchiveSpec:
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"--memento-archive {base!r}: not an http(s) URL")
-    return ArchiveSpec(parts.netloc + parts.path.rstrip("/"), base + "timemap/link/{url}", "id_", base + "save/{url}")
+    return ArchiveSpec(parts.netloc + parts.path.rstrip("/"), base + "timemap/link/{url}", "id_", base + "save/{url}",
+                       base + "{url}")
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class TimeMap:
     hops: list[Hop]
     fetched_at: str
     status: int
+    via: str | None = None  # why the TimeGate was asked instead of reading the TimeMap
 
 
 class LookupFailed(Exception):
@@ -133,8 +136,9 @@ def closest(mementos: list[Memento], at: dt.datetime) -> tuple[Memento | None, M
 
 
 def lookup(spec: ArchiveSpec, url: str, config: FetchConfig, max_bytes: int = MAX_TIMEMAP,
-           max_mementos: int = MAX_MEMENTOS) -> TimeMap:
-    """Fetch and read the archive's TimeMap for `url`; LookupFailed when there is none to read."""
+           max_mementos: int = MAX_MEMENTOS, at: dt.datetime | None = None) -> TimeMap:
+    """Fetch and read the archive's TimeMap for `url`; LookupFailed when there is none to read. A
+    TimeMap over the limits is not read; the archive's TimeGate is asked instead, for `at`."""
     from ingest.capture.fetch import fetch
 
     where = spec.timemap_url(url)
@@ -144,8 +148,10 @@ def lookup(spec: ArchiveSpec, url: str, config: FetchConfig, max_bytes: int = MA
     except FetchFailed as exc:
         if exc.outcome == "gone":
             raise LookupFailed(NO_MEMENTO, f"{spec.name} holds no copy ({exc.reason})", exc.hops) from None
-        reason = exc.reason.replace("(limit --max-body)", "(limit --max-timemap)")
-        raise LookupFailed(UNREACHABLE, f"{spec.name} TimeMap: {reason}", exc.hops) from None
+        reason = f"{spec.name} TimeMap: " + exc.reason.replace("(limit --max-body)", "(limit --max-timemap)")
+        if spec.timegate and at is not None and "(limit --max-body)" in exc.reason:
+            return timegate(spec, url, at, config, reason, exc.hops)
+        raise LookupFailed(UNREACHABLE, reason, exc.hops) from None
     try:
         mementos = parse_timemap(result.body, result.final_url, max_mementos)
     except linkformat.LinkFormatError as exc:
@@ -153,6 +159,38 @@ def lookup(spec: ArchiveSpec, url: str, config: FetchConfig, max_bytes: int = MA
     if not mementos:
         raise LookupFailed(NO_MEMENTO, f"{spec.name} holds no copy (its TimeMap lists no memento)", result.hops)
     return TimeMap(where, mementos, result.hops, result.fetched_at, result.status)
+
+
+def timegate(spec: ArchiveSpec, url: str, at: dt.datetime, config: FetchConfig, why: str,
+             earlier: list[Hop]) -> TimeMap:
+    """The mementos an archive's TimeGate names for `at` (RFC 7089 section 4): the one it selects
+    and its Link header's first, prev, next and last mementos. The TimeGate's redirect is read,
+    not followed."""
+    from ingest.capture.fetch import fetch
+
+    assert spec.timegate is not None
+    where = spec.timegate.replace("{url}", url)
+    stop = "TimeGate answer read"
+    asked = dataclasses.replace(config, headers={**config.headers, "Accept-Datetime": email.utils.format_datetime(
+        at.astimezone(dt.UTC), usegmt=True)}, redirect_guard=lambda source, target: stop)
+    try:
+        result = fetch(where, asked)
+        hops = result.hops
+    except FetchFailed as exc:
+        hops = exc.hops
+        if not (exc.reason.startswith(stop) and hops):
+            outcome = NO_MEMENTO if exc.outcome == "gone" else UNREACHABLE
+            raise LookupFailed(outcome, f"{why}; its TimeGate: {exc.reason}", earlier + hops) from None
+    answer = hops[-1]
+    links = header(answer.response_headers, "link") or ""
+    try:
+        mementos = parse_timemap(links.encode("utf-8", "replace"), answer.url, max_mementos=1000)
+    except linkformat.LinkFormatError as exc:
+        raise LookupFailed(UNREACHABLE, f"{why}; its TimeGate's Link header is malformed: {exc}", earlier + hops) from None
+    if not mementos:
+        raise LookupFailed(UNREACHABLE, f"{why}; its TimeGate at {where} named no memento (HTTP {answer.status})",
+                           earlier + hops)
+    return TimeMap(where, mementos, earlier + hops, answer.started_at, answer.status, via=why)
 
 
 def raw_url(spec: ArchiveSpec, memento_url: str) -> str:

@@ -159,7 +159,8 @@ class Witness:
         base = {"source_id": sid, "archive": spec.name, "timemap_url": spec.timemap_url(url),
                 "reference_at": memento.iso(earliest), "looked_up_at": utcnow()}
         try:
-            tm = memento.lookup(spec, url, self.options.fetch, self.options.max_timemap, self.options.max_mementos)
+            tm = memento.lookup(spec, url, self.options.fetch, self.options.max_timemap, self.options.max_mementos,
+                                earliest)
         except memento.LookupFailed as exc:
             status = exc.hops[-1].status if exc.hops else None
             lookup = self._record("witness_lookup", "witness_lookups", {
@@ -167,7 +168,9 @@ class Witness:
                 **self._warc(exc.hops)})
             return [self._check(r, spec, lookup["id"], exc.outcome, exc.reason) for r in rows]
         lookup = self._record("witness_lookup", "witness_lookups", {
-            **base, "outcome": "found", "detail": f"{len(tm.mementos)} memento(s) listed", "mementos": len(tm.mementos),
+            **base, "outcome": "found", "mementos": len(tm.mementos),
+            "detail": f"{tm.via}; its TimeGate named {len(tm.mementos)} memento(s)" if tm.via
+            else f"{len(tm.mementos)} memento(s) listed",
             "status": tm.status, **self._warc(tm.hops)})
         chosen: dict[str, list[tuple[str, memento.Memento]]] = {}
         for r in rows:

@@ -35,6 +35,7 @@ from typing import Any
 
 import sqlite_utils
 
+from ingest.checks import witnessed
 from ingest.checks.verify import (
     MISMATCH,
     MISSING,
@@ -163,6 +164,7 @@ def _verify(bag: Path, key_fingerprint: str | None, limits: WorkerLimits) -> Bag
         check_log(bag, db, info, signed, checks)
         ots_lines: list[str] = []
         trusted = check_timestamps(bag, db, checks, ots_lines)
+        report.witnesses, report.witness_states = witnessed.verify_lines(db, intact)
     finally:
         db.close()
     report.trusted_time, report.ots = trusted, ots_lines
