@@ -241,6 +241,9 @@ def test_claim_page_and_bag_show_the_witnesses(world: dict, pywb_run: dict) -> N
     assert f"Other archives: The passage differs in {name}&#39;s copy of 2025-04-20T10:00:00Z (before our capture)." in fined
     assert "+the defendant was fined thirty thousand roubles" in fined
     assert "(this never changes the claim's status)" in fined
+    search = text_of(ds, "/-/search?q=thirty+thousand")
+    assert (f'<span class="witness-of">{name}\'s copy of 2025-04-20T10:00:00Z, a witness for '
+            '<a href="/-/source/wit/edited">wit/edited</a></span>') in search
     r = khronika("export", "wit", "--archive", str(pywb_run["archive"]), "--out", str(world["tmp"] / "bag"),
                  cwd=world["tmp"])
     assert r.code == 0, r.err

@@ -274,6 +274,11 @@ async def search_page(datasette: Any, q: str | None) -> dict[str, Any]:
         d["sources"] = await rows(datasette, """
             SELECT DISTINCT s.id, s.title, s.outlet FROM captures c JOIN sources s ON s.id = c.source_id
             WHERE c.blake3 = ? ORDER BY s.id""", [d["blake3"]])
+    if docs and await one(datasette, "SELECT 1 FROM sqlite_master WHERE name = 'witness_captures'"):
+        for d in docs:  # a copy from another web archive is no source's capture: say whose witness it is
+            d["witness_of"] = await rows(datasette, """
+                SELECT DISTINCT source_id, archive, memento_datetime FROM witness_captures
+                WHERE blake3 = ? ORDER BY source_id, archive""", [d["blake3"]])
     result["documents"] = docs
     for c in claims:
         c["snippet"] = snippet(c["text"], terms, width=120)
