@@ -58,7 +58,7 @@ def witness(case_id: str | None, archive_dir: str, bases: tuple[str, ...], confi
     that is malformed or too large is recorded as such and never counts. --submit (off by
     default) first asks the archives to capture each URL, no faster than the configured
     interval. Exit 0: every citation got an answer; 1: some archive could not be read
-    (unreachable); 2: usage or configuration error.
+    (unreachable), or a submission failed; 2: usage or configuration error.
 
     Example: python -m ingest witness workers-power --memento-archive https://web.archive.org/web/
     """
@@ -100,7 +100,8 @@ def witness(case_id: str | None, archive_dir: str, bases: tuple[str, ...], confi
     for line in stamped:
         echo(line, err=True)
     echo(f"log head {head}")
-    sys.exit(EXIT_FAILED if counts["unreachable"] else EXIT_OK)
+    refused = any(s["outcome"] != "submitted" for s in report.submissions)
+    sys.exit(EXIT_FAILED if counts["unreachable"] or refused else EXIT_OK)
 
 
 def _show(row: dict[str, Any]) -> None:

@@ -438,10 +438,11 @@ def test_a_second_run_uses_the_copies_it_has(world: dict, pywb_run: dict) -> Non
 def test_submit_asks_each_archive_at_the_configured_pace_and_records_every_request(world: dict) -> None:
     b = world["site"].base
     saver = Site()
-    for path in ("present", "edited", "gone", "moved", "lacking"):
+    for path in ("present", "edited", "gone", "moved"):
         saver.set(f"/save/{b}/{path}", b"", status=302, Location=f"/web/20991231000000/{b}/{path}")
         saver.set(f"/web/20991231000000/{b}/{path}", b"<html><body>archived</body></html>", Content_Type="text/html",
                   Memento_Datetime="Thu, 31 Dec 2099 00:00:00 GMT")
+    saver.set(f"/save/{b}/lacking", b"slow down", status=429, Content_Type="text/plain")
     config = world["tmp"] / "saver.json"
     config.write_text(json.dumps({"archives": [{"name": "saver", "timemap": saver.base + "/tm/{url}", "raw": "id_",
                                                 "submit": saver.base + "/save/{url}"}], "submit_interval": 1}), "utf-8")
@@ -449,11 +450,15 @@ def test_submit_asks_each_archive_at_the_configured_pace_and_records_every_reque
         r = _witness(world, "wit", "--config", str(config), "--submit")
     finally:
         saver.close()
-    assert r.code == 0, r.out + r.err
-    rows = query(world["db"], "SELECT source_id, outcome, status, memento_url, request_url FROM witness_submissions "
-                              "WHERE archive = 'saver' ORDER BY id")
-    assert rows == [(f"wit/{p}", "submitted", 200, f"{saver.base}/web/20991231000000/{b}/{p}", f"{saver.base}/save/{b}/{p}")
-                    for p in ("edited", "gone", "lacking", "moved", "present")]
+    assert r.code == 1, r.out + r.err  # one archive refused a submission: said, and the exit code says so
+    rows = query(world["db"], "SELECT source_id, outcome, status, memento_url, request_url, detail FROM "
+                              "witness_submissions WHERE archive = 'saver' ORDER BY id")
+    ok = [(f"wit/{p}", "submitted", 200, f"{saver.base}/web/20991231000000/{b}/{p}", f"{saver.base}/save/{b}/{p}", None)
+          for p in ("edited", "gone", "lacking", "moved", "present")]
+    ok[2] = ("wit/lacking", "failed", 429, None, f"{saver.base}/save/{b}/lacking",
+             f"HTTP 429 Too Many Requests at {saver.base}/save/{b}/lacking")
+    assert rows == ok
+    assert f"not submitted wit/lacking to saver: HTTP 429 Too Many Requests at {saver.base}/save/{b}/lacking" in r.out
     assert {saver.hits[f"/save/{b}/{p}"] for p in ("edited", "gone", "lacking", "moved", "present")} == {1}
     times = [dt.datetime.fromisoformat(t.replace("Z", "+00:00")) for (t,) in query(
         world["db"], "SELECT requested_at FROM witness_submissions WHERE archive = 'saver' ORDER BY id")]
