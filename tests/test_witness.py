@@ -501,3 +501,20 @@ def test_a_timemap_too_large_is_not_read_and_the_timegate_is_asked(world: dict) 
     sent = dict(asked["request_headers"])["Accept-Datetime"]
     assert memento.iso(memento.http_date(sent)) == reference  # our capture's time, to the second
     assert gated.hits.get(f"/web/20250420100000/{b}/present") is None  # the redirect was read, not followed
+
+
+@pytest.mark.parametrize("result, ours_found, said", [
+    ("witnessed", True, "Also present in IA's copy of 2025-04-21T10:02:00Z (before our capture)."),
+    ("witnessed", False, "Present in IA's copy of 2025-04-21T10:02:00Z (before our capture), though not found in our "
+                         "archived copy."),
+    ("differs", True, "The passage differs in IA's copy of 2025-04-21T10:02:00Z (before our capture)."),
+    ("absent", True, "Not in IA's copy of 2025-04-21T10:02:00Z (before our capture)."),
+    ("no_memento", True, "IA holds no copy of this page."),
+    ("unreachable", True, "IA could not be used: why"),
+])
+def test_witness_phrases(result: str, ours_found: bool, said: str) -> None:
+    from ingest.checks.witnessed import phrase
+
+    row = {"archive": "IA", "memento_datetime": "2025-04-21T10:02:00Z", "relation": "before", "result": result,
+           "detail": "why"}
+    assert phrase(row, ours_found) == said

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,8 +75,6 @@ def _parse_time(at: str | None) -> dt.datetime:
 
 def _cited_urls(rows: list[dict[str, Any]]) -> set[str]:
     """The URLs a copy of the cited page may be of: the source's, and every hop our captures followed."""
-    import json
-
     urls = {rows[0]["url"]}
     for r in rows:
         urls |= {h["url"] for h in json.loads(r["anchored_hops"] or "[]")}

@@ -44,11 +44,12 @@ def summary_state(rows: list[dict[str, Any]], intact: set[str] | None = None) ->
     return "unverifiable"
 
 
-def phrase(r: dict[str, Any]) -> str:
-    """One result as the claim page and the report say it."""
+def phrase(r: dict[str, Any], ours_found: bool = True) -> str:
+    """One result as the claim page and the report say it (`ours_found`: whether our own archived
+    copy holds the quote, so that "also" is said only when it does)."""
     copy = f"{r['archive']}'s copy of {r['memento_datetime']} ({r['relation']} our capture)"
     if r["result"] == "witnessed":
-        return f"Also present in {copy}."
+        return f"Also present in {copy}." if ours_found else f"Present in {copy}, though not found in our archived copy."
     if r["result"] == "differs":
         return f"The passage differs in {copy}."
     if r["result"] == "absent":

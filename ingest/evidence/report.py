@@ -171,7 +171,7 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
                   f"{_e(d['since'])} (last checked {_e(d['observed_at'])}): {_e(d['detail'])}</p>")
             for wr in witnesses.get(ci["id"], []):  # other web archives: never part of the status
                 ours = f" Our copy of it: <code>data/files/{_e(wr['blake3'])}</code>." if wr["blake3"] else ""
-                w(f"<p class=\"witness\">Other archives: {_e(witnessed.phrase(wr))}{ours}</p>")
+                w(f"<p class=\"witness\">Other archives: {_e(witnessed.phrase(wr, ci['match'] in ('exact', 'normalized')))}{ours}</p>")
                 if wr["diff"]:
                     w(f"<pre>{_e(wr['diff'])}</pre>")
             res = by_subject.get(f"citation {ci['id']}")

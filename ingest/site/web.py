@@ -184,7 +184,7 @@ async def _witnesses(datasette: Any, claim_id: str, cites: list[dict[str, Any]])
     found = await rows(datasette, witnessed.LATEST_SQL.format(where="AND cl.id = ?"), [claim_id])
     by_id = {c["id"]: c for c in cites}
     for w in found:
-        w["phrase"] = witnessed.phrase(w)
+        w["phrase"] = witnessed.phrase(w, by_id[w["citation_id"]]["found"])
         w["memento_link"] = href(w["memento_url"]) if is_web_url(w["memento_url"]) else None
         by_id[w["citation_id"]]["witnesses"].append(w)
 
