@@ -61,7 +61,7 @@ async def source(datasette, request):  # type: ignore[no-untyped-def]
 
 
 async def search(datasette, request):  # type: ignore[no-untyped-def]
-    return await _page(datasette, request, "khronika_search.html", lambda: web.search_page(datasette, request.args.get("q")))
+    return await _page(datasette, request, "khronika_search.html", lambda: web.search_page(datasette, request.args.get("q"), request.args))
 
 
 async def person(datasette, request):  # type: ignore[no-untyped-def]

@@ -16,7 +16,9 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from html import escape
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
+
+from ingest.text.stems import WORD, search_stem
 
 ALLOW_SQL_ENV = "KHRONIKA_ALLOW_SQL"  # set by `serve --allow-sql` (bound to 127.0.0.1 only)
 # Every string or blob a query may build or read: randomblob(10**9) is refused by SQLite itself.
@@ -95,6 +97,18 @@ def problem(query_string: str) -> str | None:
     return None
 
 
+def table_search(query_string: str) -> str:
+    """The query string with each `_search` (and `_search_<column>`) of a table page turned into the
+    stems of its words, ё folded: the indexes keep every word's stem, so Datasette's own search then
+    finds what the site's search finds (ёлкина finds Елкиной) instead of one exact spelling."""
+    pairs = parse_qsl(query_string, keep_blank_values=True)
+    if not any(k == "_search" or k.startswith("_search_") for k, _ in pairs):
+        return query_string
+    out = [(k, " ".join(search_stem(w) for w in WORD.findall(v)) if k == "_search" or k.startswith("_search_") else v)
+           for k, v in pairs]
+    return urlencode(out)
+
+
 def _add_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     present = {k.lower() for k, _ in headers}
     out = list(headers)
@@ -130,6 +144,11 @@ def wrap(app: App) -> App:
         if why is not None:
             await _refuse(scope, send, why)
             return
+
+        query = scope.get("query_string", b"").decode("latin-1")
+        rewritten = table_search(query)
+        if rewritten != query:
+            scope = dict(scope, query_string=rewritten.encode("latin-1"))
 
         async def send_with_headers(event: dict[str, Any]) -> None:
             if event["type"] == "http.response.start":

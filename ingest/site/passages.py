@@ -8,6 +8,7 @@ from markupsafe import Markup, escape
 
 from ingest.store.db import fold
 from ingest.text.extraction import PAGE_SEPARATOR
+from ingest.text.stems import search_stem
 
 CONTEXT = 200
 SNIPPET = 90
@@ -47,9 +48,24 @@ def search_terms(q: str | None) -> list[str]:
     return [w.lower() for w in WORD.findall(fold(q or "") or "")][:16]
 
 
+def _phrase(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"*'
+
+
 def fts_query(terms: list[str]) -> str:
-    """Every word as a quoted prefix term: a name finds its inflected forms (Азарян → Азаряна)."""
-    return " ".join('"' + t.replace('"', '""') + '"*' for t in terms)
+    """Every word as a quoted prefix term, or its Snowball stem as one: a word finds the words
+    that begin with it (Азарян → Азаряна) and the inflected forms that share its stem
+    (Поризковой → Поризкова, старость → старости), since the index keeps each word's stem."""
+    parts = []
+    for t in terms:
+        s = search_stem(t)
+        parts.append(f"({_phrase(t)} OR {_phrase(s)})" if s != t else _phrase(t))
+    return " AND ".join(parts)
+
+
+def highlight_stems(terms: list[str]) -> list[str]:
+    """What a highlighted word may begin with: each term and its stem."""
+    return sorted({x for t in terms for x in (t, search_stem(t))}, key=len, reverse=True)
 
 
 def snippet(text: str, terms: list[str], width: int = SNIPPET) -> list[tuple[Markup, bool]]:
@@ -71,7 +87,7 @@ def _snippet(text: str, terms: list[str], width: int) -> list[tuple[str, bool, i
     if not text:
         return []
     folded = fold(text) or ""
-    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)) + r")\w*",
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in highlight_stems(terms)) + r")\w*",
                          re.IGNORECASE) if terms else None
     first = pattern.search(folded) if pattern else None
     at = first.start() if first else 0

@@ -18,6 +18,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.text.stems import index_form
 from ingest.claims import people
 from ingest.errors import ArchiveError
 
@@ -170,6 +171,15 @@ def _person_variants(conn: sqlite3.Connection) -> None:
             [(pid, v.key, slug, case_id, v.text, v.how, int(v.whole), made_by) for v in people.variants(person)])
 
 
+def _index_claims(conn: sqlite3.Connection) -> None:
+    """The published copy's claim index in the form of the text index: words folded, each followed
+    by its stem (the live archive's triggers keep it folded only, in plain SQL any connection runs)."""
+    conn.execute("DELETE FROM claims_fts")
+    for rowid, text, people in conn.execute("SELECT rowid, text, people FROM claims").fetchall():
+        conn.execute("INSERT INTO claims_fts (rowid, text, people) VALUES (?, ?, ?)",
+                     [rowid, index_form(text), index_form(people)])
+
+
 def _inspect(db_path: Path) -> dict[str, object]:
     from datasette.cli import inspect_
 
@@ -194,6 +204,7 @@ def snapshot(archive: Path) -> Snapshot:
         dst.execute("PRAGMA journal_mode=DELETE")
         with dst:
             scrubbed = _scrub(dst, archive)
+            _index_claims(dst)
             _person_variants(dst)
         dst.execute("VACUUM")
     finally:

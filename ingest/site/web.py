@@ -22,10 +22,12 @@ from markupsafe import Markup
 
 from ingest.checks import witnessed
 from ingest.claims.blocks import describe, pieces, runs_for
+from ingest.claims.cases import SOURCE_KINDS
 from ingest.claims.fragments import text_fragment_url
 from ingest.display import href
 from ingest.site import history, posts
 from ingest.site.passages import context, fts_query, search_terms, snippet
+from ingest.site.searchfilters import read_filters
 from ingest.site.timeline import claim_href  # noqa: F401  (the plugin links claims through web)
 from ingest.site.timeline import DRIFT_COLOUR, STATUS_STYLE, parse_date, shape, timeline_svg
 from ingest.text.extraction import PDF_TYPES
@@ -240,10 +242,13 @@ async def source_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
             "post": await posts.post_card(datasette, source["id"])}
 
 
-async def search_page(datasette: Any, q: str | None) -> dict[str, Any]:
+async def search_page(datasette: Any, q: str | None, args: Any = None) -> dict[str, Any]:
     q = (q or "")[:500]
     terms = search_terms(q)
-    result: dict[str, Any] = {"q": q, "terms": terms, "documents": [], "claims": [], "message": None}
+    filters, problems = read_filters(args or {})
+    result: dict[str, Any] = {"q": q, "terms": terms, "documents": [], "claims": [], "message": None,
+                              "filters": filters, "problems": problems, "kinds": SOURCE_KINDS,
+                              "cases": await rows(datasette, "SELECT id, title FROM cases ORDER BY id")}
     if not q.strip():
         result["message"] = "Type one or more words to search the archived documents and the claims."
         return result
@@ -251,21 +256,25 @@ async def search_page(datasette: Any, q: str | None) -> dict[str, Any]:
         result["message"] = "The search found no words in your query (only letters and digits are searched)."
         return result
     match = fts_query(terms)
+    params = dict(filters.params(), match=match, scan=MAX_RESULTS * 4, limit=MAX_RESULTS)
+    only_docs = f" AND rowid IN ({filters.documents()})" if filters.any else ""
+    only_claims = f" AND rowid IN ({filters.claims()})" if filters.any else ""
     try:
         # Newest matches first, read straight off the index in rowid order: ranking every match
         # of a common word costs too much in a large archive.
-        docs = await rows(datasette, """
+        docs = await rows(datasette, f"""
             SELECT e.id, e.blake3, e.title, e.text FROM
-              (SELECT rowid AS id FROM extractions_fts WHERE extractions_fts MATCH ? ORDER BY rowid DESC LIMIT ?) m
+              (SELECT rowid AS id FROM extractions_fts WHERE extractions_fts MATCH :match{only_docs}
+               ORDER BY rowid DESC LIMIT :scan) m
             JOIN extractions e ON e.id = m.id
             WHERE e.id = (SELECT max(id) FROM extractions WHERE blake3 = e.blake3 AND text IS NOT NULL
                           AND (extractor = 'tesseract') = (e.extractor = 'tesseract'))
-            ORDER BY e.id DESC LIMIT ?""", [match, MAX_RESULTS * 4, MAX_RESULTS])
-        claims = await rows(datasette, """
+            ORDER BY e.id DESC LIMIT :limit""", params)
+        claims = await rows(datasette, f"""
             SELECT c.id, c.text, c.status, c.date, c.drift, c.drift_since FROM
-              (SELECT rowid FROM claims_fts WHERE claims_fts MATCH ? ORDER BY rowid DESC LIMIT ?) m
+              (SELECT rowid FROM claims_fts WHERE claims_fts MATCH :match{only_claims} ORDER BY rowid DESC LIMIT :scan) m
             JOIN claims c ON c.rowid = m.rowid WHERE c.withdrawn = 0
-            ORDER BY c.rowid DESC LIMIT ?""", [match, MAX_RESULTS * 4, MAX_RESULTS])
+            ORDER BY c.rowid DESC LIMIT :limit""", params)
     except QueryInterrupted:
         result["message"] = "The search took too long; add words to narrow it."
         return result
@@ -285,5 +294,5 @@ async def search_page(datasette: Any, q: str | None) -> dict[str, Any]:
         c["drift_label"] = history.drift_label(c["drift"], c["drift_since"])
     result["claims"] = claims
     if not docs and not claims:
-        result["message"] = "Nothing found."
+        result["message"] = "Nothing found" + (f" ({filters.described()})." if filters.any else ".")
     return result

@@ -11,6 +11,8 @@ import sqlite_utils
 from ingest.store.derived import CLAIM_PERSONS_VIEW
 from ingest.store.log import canonical
 from ingest.store.witnesses import WITNESS_SCHEMA
+from ingest.text.stems import index_form
+from ingest.text.stems import version as stems_version
 
 # Columns computed from other rows or files: stored for reading, never logged, always recomputable.
 DERIVED = {
@@ -189,6 +191,11 @@ SCHEMA: dict[str, dict[str, Any]] = {
         pk=("claim_id", "person"),
         foreign_keys=[("claim_id", "claims", "id")],
     ),
+    "search_index": dict(
+        # Derived: the form each full-text index was made in (text/stems.version()); another form is rebuilt.
+        columns={"name": str, "form": str},
+        pk="name",
+    ),
     "verify_runs": dict(
         columns={"id": int, "checked_at": str, "counts": str, "exit_code": int, "gaps": str},
         pk="id",
@@ -349,6 +356,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             "CREATE VIRTUAL TABLE extractions_fts USING fts5(title, text, content='', "
             "tokenize=\"unicode61 remove_diacritics 2\")"
         )
+    reindex_texts(db)
 
 
 def get_row(db: sqlite_utils.Database, table: str, key: Any) -> dict[str, Any] | None:
@@ -416,7 +424,24 @@ def upsert(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> None:
 
 
 def index_text(db: sqlite_utils.Database, extraction_id: int, title: str | None, text: str) -> None:
-    db.execute("INSERT INTO extractions_fts(rowid, title, text) VALUES (?, ?, ?)", [extraction_id, fold(title), fold(text)])
+    """Index an extraction: its words folded, each followed by its Snowball stem (text/stems)."""
+    db.execute("INSERT INTO extractions_fts(rowid, title, text) VALUES (?, ?, ?)",
+               [extraction_id, index_form(title), index_form(text)])
+
+
+def reindex_texts(db: sqlite_utils.Database) -> None:
+    """Index every extracted text again when the index was made in another form (before stems,
+    or by another stemmer version): the index is derived, the texts are kept."""
+    form = stems_version()
+    row = db.execute("SELECT form FROM search_index WHERE name = 'extractions_fts'").fetchone()
+    if row is not None and row[0] == form:
+        return
+    with db.conn:
+        db.execute("INSERT INTO extractions_fts(extractions_fts) VALUES ('delete-all')")
+        for eid, title, text in db.execute("SELECT id, title, text FROM extractions WHERE text IS NOT NULL").fetchall():
+            index_text(db, eid, title, text)
+        db.execute("INSERT INTO search_index (name, form) VALUES ('extractions_fts', ?) "
+                   "ON CONFLICT(name) DO UPDATE SET form = excluded.form", [form])
 
 
 def max_seq(db: sqlite_utils.Database) -> int:
