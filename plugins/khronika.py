@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from ingest.claims.people import name_key
 from ingest.display import bidi_visible
-from ingest.site import copies, guard, persons, web
+from ingest.site import cite, copies, copypage, guard, persons, web
 
 CASE, SLUG = web.SLUG, web.SLUG
 
@@ -82,6 +82,45 @@ async def people(datasette, request):  # type: ignore[no-untyped-def]
     return Response.html(html)
 
 
+async def copy(datasette, request):  # type: ignore[no-untyped-def]
+    h = request.url_vars["hash"]
+    async def make():  # type: ignore[no-untyped-def]
+        ctx = await copypage.copy_page(datasette, h, request.args.get("citation"))
+        ci = (ctx["quote"] or {}).get("citation")
+        if ci:
+            before, after = web.context_words(ci["selector_prefix"], ci["selector_suffix"], kept=web.SELECTOR)
+            ctx["at_quote"] = web.archive_fragment_href(ci["blake3"], ci["exact"], before, after)
+        return ctx
+    return await _page(datasette, request, "khronika_copy.html", make)
+
+
+async def warc_record(datasette, request):  # type: ignore[no-untyped-def]
+    try:
+        body, headers = await copypage.warc_record(datasette, request.url_vars["capture"], _db_path(datasette))
+    except web.NotFound as exc:
+        return _plain_404(str(exc))
+    return Response(body, status=200, headers=headers, content_type="application/warc")
+
+
+async def source_text(datasette, request):  # type: ignore[no-untyped-def]
+    v = request.url_vars
+    return await _page(datasette, request, "khronika_text.html", lambda: cite.text_page(datasette, v["case"], v["slug"]))
+
+
+async def cite_json(datasette, request):  # type: ignore[no-untyped-def]
+    v, a = request.url_vars, request.args
+    try:
+        data = await cite.cite(datasette, v["case"], v["slug"], a.get("start"), a.get("end"), a.get("selected"))
+    except web.NotFound as exc:
+        return Response.json({"block": None, "note": str(exc)}, status=404)
+    return Response.json(data)
+
+
+async def cite_script(datasette, request):  # type: ignore[no-untyped-def]
+    return Response(cite.SCRIPT.read_bytes(), status=200, content_type="application/javascript; charset=utf-8",
+                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
+
+
 def _plain_404(message: str) -> Response:
     return Response.text(message, status=404, headers={"X-Content-Type-Options": "nosniff"})
 
@@ -130,6 +169,11 @@ def register_routes(datasette):  # type: ignore[no-untyped-def]
         (r"^/-/search$", search),
         (rf"^/-/person/(?P<slug>{SLUG})$", person),
         (r"^/-/people$", people),
+        (r"^/-/copy/(?P<hash>[^/]*)$", copy),
+        (r"^/-/warc/(?P<capture>[0-9]{1,12})$", warc_record),
+        (rf"^/-/source/(?P<case>{CASE})/(?P<slug>{SLUG})/text$", source_text),
+        (rf"^/-/cite/(?P<case>{CASE})/(?P<slug>{SLUG})$", cite_json),
+        (r"^/-/khronika-cite\.js$", cite_script),
         (r"^/-/archive/(?P<hash>[^/]*)/text$", archived_text),
         (r"^/-/archive/(?P<hash>[^/]*)/page/(?P<page>[0-9]{1,6})\.png$", page_image),
         (r"^/-/archive/(?P<hash>.*)$", archived),

@@ -14,7 +14,7 @@ from conftest import ROOT
 
 STATEMENT_B3 = "77ec5b6c21335dde4704c9ffd284a08f78d6af07d7104a9f16316287f9b658c6"
 STATEMENT_SHA = "f50210f1743d5db8831df08177726a7377f47f07a284594612b240304f22d88e"
-CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 
 HOSTILE_HTML = """<!doctype html><html><head><meta charset="utf-8">
 <title>Report &lt;script&gt;alert(1)&lt;/script&gt; &lt;img src=x onerror=alert(1)&gt;</title>

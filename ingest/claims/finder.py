@@ -271,3 +271,18 @@ def report(t: Text, finding: Finding, lines_of: Sequence[str] = ()) -> list[str]
     if finding.hidden:
         out += ["", f"{finding.hidden} more occurrence(s) not shown"]
     return out
+
+
+def citation_for(t: Text, source: str, start: int, end: int,
+                 stance: str = "mentions") -> tuple[list[str], str, tuple[int, int]]:
+    """The citation lines for the words at [start, end) of `t` (widened to whole words), anchored
+    again, with a prefix when they occur more than once; or why none is offered; and the span."""
+    start, end = max(0, start), min(len(t.text), end)
+    if start < end:
+        start, end = _whole_words(t.text, start, end)
+    if start >= end:
+        return [], "nothing but white space is selected", (start, end)
+    quote = _quote_of(t.text[start:end])
+    repeated = anchor(t.text, quote, pages=t.pages, blocks=t.blocks).match == "ambiguous"
+    lines, problem = _block(t, source, start, end, _page(t, start), repeated, stance)
+    return lines, problem, (start, end)

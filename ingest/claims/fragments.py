@@ -20,8 +20,31 @@ def text_fragment_url(url: str, quote: str, prefix: str | None = None,
         scheme = urlsplit(url).scheme.lower()
     except ValueError:
         return None
+    directive = text_directive(quote, prefix, suffix)
+    if scheme not in ("http", "https") or directive is None:
+        return None
+    return url.split("#", 1)[0] + "#" + directive
+
+
+def context_words(prefix: str | None, suffix: str | None, n: int = 3,
+                  kept: int = 32) -> tuple[str | None, str | None]:
+    """The last `n` whole words of the text before a quote and the first `n` after it, for a
+    fragment's prefix- and -suffix. A selector keeps `kept` characters either side (claims/anchor's
+    CONTEXT), so one that long may begin or end inside a word: that word is left out; a shorter one
+    reaches the start or end of the text."""
+    before = (prefix or "").split()
+    after = (suffix or "").split()
+    cut_before = len(prefix or "") >= kept and not (prefix or " ")[0].isspace()
+    cut_after = len(suffix or "") >= kept and not (suffix or " ")[-1].isspace()
+    before = before[-n:] if len(before) > n else before[1:] if cut_before else before
+    after = after[:n] if len(after) > n else after[:-1] if cut_after else after
+    return (" ".join(before) or None, " ".join(after) or None)
+
+
+def text_directive(quote: str, prefix: str | None = None, suffix: str | None = None) -> str | None:
+    """`:~:text=[prefix-,]start[,end][,-suffix]` for `quote`, or None for an empty quote."""
     words = quote.split()
-    if scheme not in ("http", "https") or not words:
+    if not words:
         return None
     n = min(5, len(words) // 2)
     if len(" ".join(words)) > LONG_FRAGMENT and n:
@@ -32,4 +55,4 @@ def text_fragment_url(url: str, quote: str, prefix: str | None = None,
         parts.insert(0, _encode(prefix) + "-")
     if suffix and suffix.split():
         parts.append("-" + _encode(suffix))
-    return url.split("#", 1)[0] + "#:~:text=" + ",".join(parts)
+    return ":~:text=" + ",".join(parts)

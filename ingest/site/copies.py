@@ -13,7 +13,8 @@ from ingest.text.ocr import OcrUnavailable, PageFailed, pdftoppm_version, render
 # Media types the archive route may answer with; anything else is offered as a download.
 INLINE = {"text/html", "text/plain", "application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"}
 AS_TEXT = {"application/yaml", "application/x-yaml", "text/yaml", "application/json", "text/csv", "text/markdown"}
-ARCHIVE_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+# Sandboxed wherever it is shown; only Khronika's own copy page may frame it.
+ARCHIVE_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 
 
 async def archived_file(datasette: Any, blake3: str, db_path: str | None) -> tuple[bytes, dict[str, str], str]:
@@ -40,6 +41,7 @@ async def archived_file(datasette: Any, blake3: str, db_path: str | None) -> tup
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
         "Content-Security-Policy": ARCHIVE_CSP,
+        "X-Frame-Options": "SAMEORIGIN",
         "Cache-Control": "public, max-age=31536000, immutable",
     }
     charset = serve_label(decoded["charset"]) if decoded else None

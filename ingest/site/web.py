@@ -21,9 +21,10 @@ from datasette.database import QueryInterrupted
 from markupsafe import Markup
 
 from ingest.checks import witnessed
+from ingest.claims.anchor import CONTEXT as SELECTOR
 from ingest.claims.blocks import describe, pieces, runs_for
 from ingest.claims.cases import SOURCE_KINDS
-from ingest.claims.fragments import text_fragment_url
+from ingest.claims.fragments import context_words, text_directive, text_fragment_url
 from ingest.display import href
 from ingest.site import history, posts
 from ingest.site.passages import context, fts_query, search_terms, snippet
@@ -38,6 +39,12 @@ SLUG = r"[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?"
 MAX_RESULTS = 50
 PROVES = ("The quoted words are present in an intact archived copy of the source captured at {at}. "
           "This does not prove the claim true.")
+
+CASE_STATES = (("sourced", "sourced"), ("partly_sourced", "partly sourced"), ("unsourced", "unsourced"),
+               ("contested", "contested"))
+VERDICTS = {0: "every check passed", 1: "a mismatch or something missing", 3: "drift in the live sources",
+            4: "something could not be checked (unverifiable)"}
+
 
 class NotFound(Exception):
     pass
@@ -74,6 +81,15 @@ def page_image_href(blake3: str | None, media_type: str | None, page: int | None
     if (media_type or "").split(";")[0].strip() in PDF_TYPES:
         return f"/-/archive/{blake3}/page/{page or 1}.png"
     return f"/-/archive/{blake3}"
+
+
+def archive_fragment_href(blake3: str | None, exact: str | None, before: str | None, after: str | None) -> str | None:
+    """The archived copy, scrolled to and highlighting the quote (with the words around it, so a
+    repeated quote highlights this occurrence)."""
+    directive = text_directive(exact or "", before, after)
+    if not blake3 or directive is None:
+        return None
+    return f"/-/archive/{blake3}#{directive}"
 
 
 def source_href(source_id: str) -> str:
@@ -132,9 +148,24 @@ TRUSTED_TIME = """(SELECT t.gen_time || ' per TSA ' || t.signer FROM timestamps 
 async def home_page(datasette: Any) -> dict[str, Any]:
     cases = await rows(datasette, """
         SELECT c.*, (SELECT count(*) FROM claims WHERE case_id = c.id AND withdrawn = 0) AS claim_count,
-               (SELECT count(*) FROM sources WHERE case_id = c.id) AS source_count
+               (SELECT count(*) FROM sources WHERE case_id = c.id) AS source_count,
+               (SELECT count(*) FROM sources WHERE case_id = c.id AND wanted = 1) AS wanted_count
         FROM cases c ORDER BY c.id""")
-    return {"cases": cases}
+    states = await rows(datasette, """
+        SELECT case_id, status, count(*) AS n, sum(drift IS NOT NULL AND drift != 'none') AS drifting
+        FROM claims WHERE withdrawn = 0 GROUP BY case_id, status""")
+    for case in cases:
+        mine = [s for s in states if s["case_id"] == case["id"]]
+        case["states"] = [(label, sum(s["n"] for s in mine if s["status"] == status), status)
+                          for status, label in CASE_STATES]
+        case["drifting"] = sum(s["drifting"] or 0 for s in mine)
+    run = await one(datasette, "SELECT * FROM verify_runs ORDER BY id DESC LIMIT 1")
+    if run is not None:
+        counts = json.loads(run["counts"] or "{}")
+        run["summary"] = ", ".join(f"{n} {state}" for state, n in counts.items())
+        run["verdict"] = VERDICTS.get(run["exit_code"], f"exit code {run['exit_code']}")
+    head = await one(datasette, "SELECT seq, hash, time FROM log ORDER BY seq DESC LIMIT 1")
+    return {"cases": cases, "verify": run, "head": head}
 
 
 async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
@@ -168,7 +199,9 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
                     c["passage"]["pieces"] = pieces(ex["text"], c["start"], c["end"], runs_for(ex)[0])
         live = c["source_url"] if is_web_url(c["source_url"]) else None
         c["live_url"] = live
-        c["fragment_url"] = href(text_fragment_url(live, c["exact"] or c["quote"])) if live else None
+        before, after = context_words(c["selector_prefix"], c["selector_suffix"], kept=SELECTOR) if c["found"] else (None, None)
+        c["fragment_url"] = href(text_fragment_url(live, c["exact"] or c["quote"], before, after)) if live else None
+        c["at_quote"] = archive_fragment_href(c["blake3"], c["exact"], before, after) if c["found"] else None
         c["proves"] = PROVES.format(at=c["captured_at"]) if c["found"] else None
         c["page_image"] = page_image_href(c["blake3"], c["media_type"], c["found_page"]) if c["ocr"] else None
         c["post"] = await posts.post_card(datasette, c["source_id"], c["capture_id"])
