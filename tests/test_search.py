@@ -137,9 +137,10 @@ def test_datasette_table_search_folds_and_stems_like_the_site(ds: Any, path: str
 
 
 def test_an_index_made_before_stems_is_made_again_on_opening(tmp_path: Path) -> None:
+    from ingest.store.archive import Archive
     from ingest.store.db import open_db
 
-    db = open_db(tmp_path / "a.db")
+    db = open_db(tmp_path / "archive.db")
     with db.conn:
         db.execute("INSERT INTO files (blake3, sha256, size, media_type, path, stored_at) VALUES ('b', 's', 1, 't', 'p', 't')")
         db.execute("INSERT INTO extractions (id, blake3, text) VALUES (1, 'b', 'арест Поризковой')")
@@ -148,6 +149,7 @@ def test_an_index_made_before_stems_is_made_again_on_opening(tmp_path: Path) -> 
         db.execute("DELETE FROM search_index")
     assert db.execute("SELECT rowid FROM extractions_fts WHERE extractions_fts MATCH 'поризков'").fetchall() == []
     db.close()
-    again = open_db(tmp_path / "a.db")
-    assert again.execute("SELECT rowid FROM extractions_fts WHERE extractions_fts MATCH 'поризков'").fetchall() == [(1,)]
-    assert again.execute("SELECT name FROM search_index").fetchall() == [("extractions_fts",)]
+    with Archive.open(tmp_path) as archive:
+        again = archive.db
+        assert again.execute("SELECT rowid FROM extractions_fts WHERE extractions_fts MATCH 'поризков'").fetchall() == [(1,)]
+        assert again.execute("SELECT name FROM search_index").fetchall() == [("extractions_fts",)]

@@ -89,6 +89,7 @@ class Archive:
         archive = cls(root, db, lock_fd)
         if write:
             archive.recover()
+            dbm.reindex_texts(db)  # an index made before stems (or by another stemmer) is made again
         return archive
 
     def close(self) -> None:

@@ -356,7 +356,6 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             "CREATE VIRTUAL TABLE extractions_fts USING fts5(title, text, content='', "
             "tokenize=\"unicode61 remove_diacritics 2\")"
         )
-    reindex_texts(db)
 
 
 def get_row(db: sqlite_utils.Database, table: str, key: Any) -> dict[str, Any] | None:
@@ -431,7 +430,8 @@ def index_text(db: sqlite_utils.Database, extraction_id: int, title: str | None,
 
 def reindex_texts(db: sqlite_utils.Database) -> None:
     """Index every extracted text again when the index was made in another form (before stems,
-    or by another stemmer version): the index is derived, the texts are kept."""
+    or by another stemmer version): the index is derived, the texts are kept. Called when an
+    archive is opened for writing, never by a bare open_db (a benchmark's database is left alone)."""
     form = stems_version()
     row = db.execute("SELECT form FROM search_index WHERE name = 'extractions_fts'").fetchone()
     if row is not None and row[0] == form:
