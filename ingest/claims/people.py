@@ -2,8 +2,9 @@
 (Latin transliterations by iuliia, Russian case forms by pymorphy3) so that any of them finds them.
 
 A variant is a search key, never an identity: two people are one only when the case file says
-so (one entry with aliases). The variants are recorded with the people row, with the versions of
-the libraries that made them, so the tables derived from them can be rebuilt from the log alone.
+so (one entry with aliases). The people rows are logged as the case file gives them; the variants
+are made from them where names are looked up (the published copy's person_variants, with the
+versions of the libraries that made them: `tools()`), so a run never loads the dictionary.
 """
 
 from __future__ import annotations
