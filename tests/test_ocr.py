@@ -384,7 +384,9 @@ def test_source_page_shows_the_ocr_flag_and_both_texts(scans: tuple[Path, Any]) 
     ids = query(scans[0] / "archive.db", "SELECT id FROM extractions WHERE blake3 = ? ORDER BY id", (LETTER,))
     assert re.findall(r'<p class="meta[^"]*">(.*?)</p>', letter)[-2:] == [
         'Extracted title: <span class="extracted-title">untitled</span> · author: <span class="extracted-author">'
-        f'anonymous</span> · <a href="/-/archive/{LETTER}/text">extracted text</a> (40 characters)',
+        f'anonymous</span> · <a href="/-/archive/{LETTER}/text">extracted text</a> (40 characters) · '
+        '<a class="cite-text" href="/-/source/scans/letter/text">select a passage to cite it</a> · '
+        f'<a class="copy-page" href="/-/copy/{LETTER}">archived copy with its capture record</a>',
         f'<a href="/-/archive/{LETTER}/text?extraction={ids[1][0]}">OCR text</a> (tesseract {ocr.tesseract_version()}, '
         "52 characters): a machine's reading of the page images",
     ]
