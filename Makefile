@@ -5,10 +5,18 @@ PY := $(VENV)/bin/python
 
 .PHONY: ingest test serve verify bench export clean-archive
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml .venv-mitm/.installed
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e .
+	touch $@
+
+# mitmproxy for browser capture's recording proxy, in a virtual environment of its own: it pins
+# cryptography, h11, Brotli and ruamel.yaml below the versions the project needs (see capture/proxy.py)
+.venv-mitm/.installed: pyproject.toml
+	test -x .venv-mitm/bin/python || $(PYTHON) -m venv .venv-mitm
+	.venv-mitm/bin/python -m pip install -q --upgrade pip
+	.venv-mitm/bin/python -m pip install -q mitmproxy
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed .venv-pywb/.installed

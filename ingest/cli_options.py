@@ -71,3 +71,32 @@ def fetch_config(proxy: str | None, allow_private: bool, user_agent: str | None 
         return config
 
     return build
+
+
+def browser_options(f: Any) -> Any:
+    """The browser capture's mode and limits (run)."""
+    for option in reversed((
+        click.option("--browser", "browser_mode", type=click.Choice(["case", "auto"]), default="case", show_default=True,
+                     help="case: in the browser only the sources whose case file says `capture: browser`; auto: also "
+                          "every page whose HTTP capture is incomplete (both captures are kept)."),
+        click.option("--browser-timeout", type=click.FloatRange(1), default=60.0, show_default=True,
+                     help="Seconds for one page in the browser: loading, waiting and scrolling."),
+        click.option("--browser-idle-cap", type=click.FloatRange(0), default=10.0, show_default=True,
+                     help="Seconds to wait for the network to be idle, at most (after loading, after scrolling)."),
+        click.option("--browser-max-requests", type=click.IntRange(1), default=500, show_default=True,
+                     help="Requests one page may make; later ones are refused and listed."),
+        click.option("--browser-max-bytes", type=click.IntRange(1), default=128 * 2**20, show_default=True,
+                     help="Response bytes one page may receive in all."),
+        click.option("--browser-screenshot-height", type=click.IntRange(100), default=10000, show_default=True,
+                     help="Pixels of the full-page screenshot, at most; a longer page is cut, and the capture says so."),
+    )):
+        f = option(f)
+    return f
+
+
+def browser_settings(browser_timeout: float, browser_idle_cap: float, browser_max_requests: int,
+                     browser_max_bytes: int, browser_screenshot_height: int):  # type: ignore[no-untyped-def]
+    from ingest.capture.browser import BrowserOptions
+
+    return BrowserOptions(page_timeout=browser_timeout, idle_cap=browser_idle_cap, max_requests=browser_max_requests,
+                          max_bytes=browser_max_bytes, screenshot_height=browser_screenshot_height)

@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ingest import faults
+from ingest import browsing, faults
 from ingest.capture import posts, telegram
+from ingest.capture.browser import BrowserOptions
 from ingest.capture.hops import hops_json
 from ingest.capture.local import MAX_LOCAL, LocalRefused, read_document
 from ingest.capture.media import sniff_media_type
@@ -57,6 +58,10 @@ class RunOptions:
     max_local: int = MAX_LOCAL  # bytes of one local document, counted while reading
     limits: WorkerLimits = field(default_factory=WorkerLimits)
     ocr: bool = True  # OCR images and PDF pages without a text layer (run --no-ocr: off)
+    browser: BrowserOptions = field(default_factory=BrowserOptions)
+    # "case": in the browser only the sources whose case file says `capture: browser`; "auto": also
+    # every page whose HTTP capture is incomplete (its text is not in it), after that capture.
+    browser_mode: str = "case"
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,9 @@ class Runner:
         if moved:
             assert previous is not None
             self._address_changed(sid, previous["url"] or previous["local_path"], source.url)
+        if source.method == browsing.METHOD:
+            browsing.capture_source(self, source, sid, previous, moved)
+            return
         started = utcnow()
         try:
             result = telegram.fetch_source(source.url, self._fetch_config())  # a Telegram post: its preview
@@ -295,6 +303,8 @@ class Runner:
         self._extract(jobs())
         self._extract(self._ocr_jobs(done))
         self.record_posts()
+        if self.options.browser_mode == "auto" and not self.options.offline:
+            browsing.browse_incomplete(self, cases)
 
     def record_posts(self) -> None:
         """Telegram posts newly extracted: their rows, and (unless --offline) their channel page and media."""
@@ -413,6 +423,7 @@ def run(cases: list[Case], archive: Archive, options: RunOptions, progress: Prog
                 runner.report.drift[k] = runner.report.drift.get(k, 0) + v
             runner.report.not_sourced += outcome.not_sourced
             runner.report.drift_changes += outcome.drift_changes
+            runner.report.notes += browsing.mark(archive, case.id)
     finally:
         runner.finish()
     return runner.report

@@ -78,3 +78,13 @@ def test_ocr_bench_reads_every_scanned_page_and_reports_pages_per_minute(tmp_pat
     row = markdown({"machine": machine(), "ocr": o}).splitlines()[-1]
     assert row == (f"| OCR, scanned A4 pages (300 dpi, rus+eng, tesseract {ocr.tesseract_version()}) | "
                    f"1 of 1 pages in {o['seconds']} s: {o['pages_per_minute']} pages/min | | measured |")
+
+
+def test_the_bench_reports_browser_captures_per_minute() -> None:
+    from ingest.bench.report import markdown
+
+    results = {"machine": machine(), "browser": {"pages": 3, "seconds": 17.1, "per_minute": 10.5, "error": None,
+                                                 "outcomes": {"complete": 3}, "browser": "chromium 1 (playwright 2)"}}
+    assert markdown(results).splitlines()[-1] == (
+        "| browser captures per minute (a script-rendered page, behind the recording proxy, chromium 1 (playwright 2)) "
+        "| 3 pages in 17.1 s: 10.5 per minute ({'complete': 3}) | | measured |")

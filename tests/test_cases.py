@@ -56,7 +56,7 @@ def test_scalars_stay_strings(tmp_path: Path) -> None:
 
 BAD = [
     ("unknown key", GOOD_HEAD + "    colour: red\n",
-     ['demo.yml:7: sources.0.colour: unknown key "colour" (allowed: id, url, path, wanted, telegram, title, kind, outlet, language, published, published_after)']),
+     ['demo.yml:7: sources.0.colour: unknown key "colour" (allowed: id, url, path, wanted, telegram, title, kind, outlet, language, published, published_after, capture)']),
     ("duplicate source id", GOOD_HEAD + "  - id: doc\n    wanted: true\n",
      ['demo.yml:7: sources.1.id: duplicate source id "doc" (first on line 5)']),
     ("duplicate yaml key", GOOD_HEAD + "    path: docs/a.txt\n",
@@ -94,6 +94,11 @@ BAD = [
     ("bad stance and page", GOOD_HEAD + "claims:\n  - id: c1\n    text: A claim.\n    citations:\n      - source: doc\n        quote: Alpha\n        stance: proves\n        page: first\n",
      ['demo.yml:13: claims.0.citations.0.stance: "proves" is not one of: supports, contradicts, mentions',
       'demo.yml:14: claims.0.citations.0.page: "first" is not a page number (1, 2, ...)']),
+    ("capture on a local document", GOOD_HEAD + "    capture: browser\n",
+     ["demo.yml:7: sources.0.capture: capture: applies to a url source only"]),
+    ("unknown capture method", "case:\n  id: demo\n  title: Demo\n  capture: chrome\nsources:\n  - id: doc\n    url: https://example.org/a\n    capture: wget\n",
+     ['demo.yml:4: case.capture: "chrome" is not one of: http, browser',
+      'demo.yml:8: sources.0.capture: "wget" is not one of: http, browser']),
     ("partial claim date ok, bad note", GOOD_HEAD + "claims:\n  - id: c1\n    text: A claim.\n    date: 2025-05\n    date_note: guessed\n    citations:\n      - source: doc\n        quote: Alpha\n        stance: supports\n",
      ['demo.yml:11: claims.0.date_note: "guessed" is not one of: as stated, inferred']),
 ]
@@ -241,3 +246,15 @@ def test_readme_required_keys_are_the_ones_the_loader_requires(tmp_path: Path) -
     for person, path in (("  - name: P\n", "people.0.id"), ("  - id: p\n", "people.0.name")):
         changed = README_FULL_CASE.replace("claims:\n", f"people:\n{person}claims:\n")
         assert errors_of(tmp_path, changed) == [f"demo.yml:8: {path}: required key is missing"], path
+
+
+def test_capture_method_comes_from_the_source_else_the_case(tmp_path: Path) -> None:
+    text = ("case:\n  id: demo\n  title: Demo\n  capture: browser\nsources:\n"
+            "  - id: a\n    url: https://example.org/a\n"
+            "  - id: b\n    url: https://example.org/b\n    capture: http\n"
+            "  - id: doc\n    path: docs/a.txt\n  - id: w\n    wanted: true\n")
+    case = load_case(write_case(tmp_path, text), "demo.yml")
+    assert [(s.id, s.method) for s in case.sources] == [("a", "browser"), ("b", "http"), ("doc", "local_file"),
+                                                        ("w", "wanted")]
+    plain = load_case(write_case(tmp_path, GOOD_HEAD.replace("path: docs/a.txt", "url: https://example.org/a")), "demo.yml")
+    assert [s.method for s in plain.sources] == ["http"]

@@ -1,4 +1,4 @@
-"""Benchmarks (`make bench`): ingest against a bare extraction loop, workers, re-runs, fixity, memory, Datasette latency.
+"""Benchmarks (`make bench`): ingest against a bare extraction loop, workers, re-runs, fixity, memory, OCR, browser capture, Datasette latency.
 
 Everything is measured in one run on the same files. Ingest runs are the real command
 (`python -m ingest run --offline`) in a child process, timed from start to exit, with the
@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from ingest.bench.browser_bench import bench_browser
 from ingest.bench.ingest_bench import bench_ingest
 from ingest.bench.ocr_bench import bench_ocr
 from ingest.bench.report import machine, markdown, plans_text
@@ -44,16 +45,18 @@ from ingest.bench.web_bench import bench_web, build_web_db, find_metadata
 @click.option("--skip-ingest", is_flag=True)
 @click.option("--skip-web", is_flag=True)
 @click.option("--ocr-pages", type=click.IntRange(0), default=10, show_default=True, help="Scanned A4 pages to OCR (0: skip).")
+@click.option("--browser-pages", type=click.IntRange(0), default=10, show_default=True,
+              help="Pages to capture in the browser (0: skip).")
 def main(docs: int, corpus: Path | None, claims: int | None, workers: int, web_docs: int, web_claims: int, requests: int,
          metadata_path: Path | None, out: Path, work: Path, quick: bool, skip_ingest: bool, skip_web: bool,
-         ocr_pages: int) -> None:
+         ocr_pages: int, browser_pages: int) -> None:
     """Measure ingest, re-runs, fixity, memory and Datasette latency; write JSON and print a Markdown table.
 
     Example: python -m ingest.bench --docs 2000 --workers 2
     """
     if quick:
         docs, web_docs, web_claims, requests = min(docs, 200), min(web_docs, 2000), min(web_claims, 20000), min(requests, 20)
-        ocr_pages = min(ocr_pages, 2)
+        ocr_pages, browser_pages = min(ocr_pages, 2), min(browser_pages, 3)
     if claims is None:  # one claim per document
         claims = docs if corpus is None else sum(
             1 for p in corpus.iterdir() if p.name.endswith((".html", ".html.gz", ".pdf", ".txt")))
@@ -66,6 +69,8 @@ def main(docs: int, corpus: Path | None, claims: int | None, workers: int, web_d
     if ocr_pages:
         results["ocr"] = bench_ocr(work / "ocr", ocr_pages, say)
     results["telegram"] = bench_telegram(work / "telegram", 50 if quick else 1000, workers, say)
+    if browser_pages:
+        results["browser"] = bench_browser(browser_pages, say)
     if not skip_web:
         db_path = work / f"web-{web_docs}-{web_claims}" / "archive.db"
         if not (db_path.parent / "complete").exists():

@@ -77,6 +77,11 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| OCR, scanned A4 pages ({o['dpi']} dpi, {o['languages']}, tesseract {o['tesseract']}) | "
                      f"{o['pages_read']} of {o['pages']} pages in {o['seconds']} s: {o['pages_per_minute']} pages/min"
                      f"{', error: ' + o['error'] if o['error'] else ''} | | measured |")
+    b = results.get("browser")
+    if b:
+        lines.append(f"| browser captures per minute (a script-rendered page, behind the recording proxy, {b['browser']}) | "
+                     f"{b['pages']} pages in {b['seconds']} s: {b['per_minute']} per minute ({b['outcomes']})"
+                     f"{', error: ' + b['error'] if b['error'] else ''} | | measured |")
     web = results.get("web")
     if web:
         lines.append(f"| Datasette DB | {web['documents']} documents, {web['claims']} claims, {web['db_mib']} MiB | | |")

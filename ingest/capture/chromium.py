@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -68,8 +68,9 @@ def executable() -> Path:
 
 
 @contextmanager
-def launched() -> Iterator[tuple[Any, str]]:
-    """(browser, "chromium VERSION (playwright VERSION)") for the duration of the block."""
+def launched(extra_args: Sequence[str] = ()) -> Iterator[tuple[Any, str]]:
+    """(browser, "chromium VERSION (playwright VERSION)") for the duration of the block, launched
+    with FLAGS and `extra_args` (browser capture's proxy and quiet flags)."""
     path = executable()
     try:
         from importlib.metadata import version
@@ -79,7 +80,7 @@ def launched() -> Iterator[tuple[Any, str]]:
         raise BrowserUnavailable("Chromium not available: the Python package playwright is not installed") from None
     with sync_playwright() as p:
         try:
-            browser = p.chromium.launch(executable_path=str(path), args=list(FLAGS))
+            browser = p.chromium.launch(executable_path=str(path), args=[*FLAGS, *extra_args])
         except Error as exc:
             raise BrowserUnavailable(f"Chromium not available: {path} did not start ({_first_line(exc)})") from None
         try:

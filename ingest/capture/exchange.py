@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 import httpx
 
 from ingest.capture.hops import Hop, redact
-from ingest.capture.policy import AddressRefused, Deadline, ResolveFailed
+from ingest.capture.backend import Deadline
+from ingest.capture.policy import AddressRefused, ResolveFailed
 from ingest.errors import FetchFailed
 
 # Bodies of redirects and error responses are evidence too, but they are not

@@ -33,13 +33,11 @@ from ingest.capture.exchange import (
 )
 from ingest.capture.hops import mask_userinfo
 from ingest.capture.media import sniff_media_type
+from ingest.capture.backend import Deadline, GuardedBackend, install_backend
 from ingest.capture.policy import (
     AddressRefused,
-    Deadline,
-    GuardedBackend,
     ResolveFailed,
     check_address,
-    install_backend,
     is_ip_literal,
     resolve_allowed,
 )

@@ -28,6 +28,7 @@ class Hop:
     port: int | None
     tls: dict | None
     started_at: str
+    request_body: bytes = b""  # as sent (a browser's POST); HTTP capture sends none
 
 
 def hops_json(hops: list[Hop]) -> str | None:

@@ -50,7 +50,7 @@ def _http_request_bytes(hop: Any) -> bytes:
         target += "?" + parts.query
     lines = [f"{hop.method} {target} {hop.http_version}"]
     lines += [f"{k}: {v}" for k, v in hop.request_headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + getattr(hop, "request_body", b"")
 
 
 def local_document_uri(case_id: str, path: str) -> str:
@@ -218,6 +218,18 @@ class RunWarc:
             warc_content_type=media_type, warc_headers_dict=_headers(date, None),
         )
         self._writer.ensure_digest(record, block=True, payload=True)
+        return self._write(record)
+
+    def write_metadata(self, uri: str, data: bytes, media_type: str, date: str) -> RecordRef:
+        """A WARC metadata record about `uri` (a browser capture's provenance, a certificate chain)."""
+        if self._writer is None:
+            self._open()
+        assert self._writer is not None
+        record = self._writer.create_warc_record(
+            uri, "metadata", payload=io.BytesIO(data), length=len(data),
+            warc_content_type=media_type, warc_headers_dict=_headers(date, None),
+        )
+        self._writer.ensure_digest(record, block=True, payload=False)
         return self._write(record)
 
     def close(self) -> CompletedWarc | None:

@@ -23,6 +23,7 @@ MAX_CASE_FILE_BYTES = 4 * 2**20
 SOURCE_KINDS = ("report", "statement", "court-document", "social-post", "other")
 STANCES = ("supports", "contradicts", "mentions")
 DATE_NOTES = ("as stated", "inferred")
+CAPTURE_METHODS = ("http", "browser")
 HEX = re.compile(r"^[0-9a-f]{6,64}$")
 
 
@@ -39,10 +40,11 @@ class Source:
     url: str | None = None
     path: str | None = None  # as written, relative to the case file's folder
     wanted: bool = False
+    capture: str = "http"  # how a url source is captured: http | browser (the case's `capture:` by default)
 
     @property
     def method(self) -> str:
-        return "http" if self.url else "local_file" if self.path else "wanted"
+        return self.capture if self.url else "local_file" if self.path else "wanted"
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ class Case:
 
 
 SOURCE_KEYS = ("id", "url", "path", "wanted", "telegram", "title", "kind", "outlet", "language", "published",
-               "published_after")
+               "published_after", "capture")
 TELEGRAM_KEYS = ("channel", "from", "to", "base")
 CLAIM_KEYS = ("id", "text", "date", "date_note", "type", "people", "citations")
 CITATION_KEYS = ("source", "quote", "stance", "prefix", "suffix", "page", "capture", "spans")
@@ -143,19 +145,20 @@ def load_case(file: Path | str, display_name: str | None = None) -> Case:
     for line, path, message in structural:
         v.error(line, path, message)
     top = v.mapping(tree, "", ("case", "sources", "people", "claims"), ("case", "sources"))
-    case_id, title, description = "", "", None
+    case_id, title, description, capture = "", "", None, None
     sources: list[Source] = []
     claims: list[Claim] = []
     people: list[Person] | None = None
     if top is not None:
         if "case" in top:
-            meta = v.mapping(top["case"], "case", ("id", "title", "description"), ("id", "title"))
+            meta = v.mapping(top["case"], "case", ("id", "title", "description", "capture"), ("id", "title"))
             if meta is not None:
                 case_id = v.slug(meta, "id", "case") or ""
                 title = v.string(meta, "title", "case") or ""
                 description = v.string(meta, "description", "case")
+                capture = v.choice(meta, "capture", "case", CAPTURE_METHODS)
         if "sources" in top:
-            sources = _sources(v, top["sources"])
+            sources = _sources(v, top["sources"], capture or "http")
         if "people" in top and top["people"].value is not None:
             people = parse_people(v, top["people"])
         if "claims" in top and top["claims"].value is not None:
@@ -167,7 +170,7 @@ def load_case(file: Path | str, display_name: str | None = None) -> Case:
     return Case(case_id, title, description, file, display, raw, sources, claims, people)
 
 
-def _sources(v: Validator, node: Node) -> list[Source]:
+def _sources(v: Validator, node: Node, case_capture: str) -> list[Source]:
     if not isinstance(node.value, list) or not node.value:
         v.error(node.line, "sources", "expected a non-empty list of sources")
         return []
@@ -191,6 +194,9 @@ def _sources(v: Validator, node: Node) -> list[Source]:
             v.error(m["wanted"].line, f"{path}.wanted", "wanted: false means nothing; give url or path instead")
         if "published" in m and "published_after" in m:
             v.error(m["published_after"].line, f"{path}.published_after", "give published or published_after, not both")
+        capture = v.choice(m, "capture", path, CAPTURE_METHODS)
+        if capture is not None and "url" not in m:
+            v.error(m["capture"].line, f"{path}.capture", "capture: applies to a url source only")
         source = Source(
             id=sid or "",
             line=item.line,
@@ -203,6 +209,7 @@ def _sources(v: Validator, node: Node) -> list[Source]:
             url=v.url(m, "url", path),
             path=v.local_path(m, "path", path),
             wanted=wanted,
+            capture=(capture or case_capture) if "url" in m else "http",
         )
         if "telegram" in m and m["telegram"].value is not None:
             family = telegram_family(v, m["telegram"], f"{path}.telegram", source)

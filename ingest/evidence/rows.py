@@ -58,6 +58,10 @@ def case_rows(db: sqlite_utils.Database, case_id: str) -> CaseRows:
     blake3s = {c["blake3"] for c in captures} | {a["blake3"] for a in attempts} | {c["blake3"] for c in citations}
     blake3s |= {f["blake3"] for f in post_files}
     blake3s |= {w["blake3"] for w in witness["witness_captures"]}
+    browsed = rows_in(db, "browser_captures", "source_id", sids, "id")
+    marked = rows_in(db, "marked_screenshots", "citation_id", {c["id"] for c in citations}, "id")
+    blake3s |= {m["blake3"] for m in marked}
+    blake3s |= {b[k] for b in browsed for k in ("dom_blake3", "screenshot_blake3", "pdf_blake3", "provenance_blake3")}
     blake3s.add(case["case_file_blake3"])
     # Timestamps cover the whole log, not one case: every token travels, with its certificates and pins.
     stamps = list(db.query("SELECT * FROM timestamps ORDER BY id"))
@@ -77,6 +81,7 @@ def case_rows(db: sqlite_utils.Database, case_id: str) -> CaseRows:
         "drift_checks": drift_checks,
         "timestamps": stamps, "ots_proofs": proofs, "people": people, "telegram_posts": posts,
         "post_files": post_files, **witness,
+        "browser_captures": browsed, "marked_screenshots": marked,
     })
 
 

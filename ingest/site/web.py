@@ -205,6 +205,9 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
         c["proves"] = PROVES.format(at=c["captured_at"]) if c["found"] else None
         c["page_image"] = page_image_href(c["blake3"], c["media_type"], c["found_page"]) if c["ocr"] else None
         c["post"] = await posts.post_card(datasette, c["source_id"], c["capture_id"])
+        c["browser"] = await browser_capture(datasette, c["capture_id"])
+        c["marked"] = await one(datasette, "SELECT * FROM marked_screenshots WHERE citation_id = ? AND capture_id = ? "
+                                           "ORDER BY id DESC LIMIT 1", [c["id"], c["capture_id"]]) if c["browser"] else None
     await history.claim_drift(datasette, claim, cites)
     await _witnesses(datasette, claim["id"], cites)
     return {"claim": claim, "citations": cites, "history": await history.claim_history(datasette, claim["id"])}
@@ -244,6 +247,16 @@ async def timeline_page(datasette: Any, case: str) -> dict[str, Any]:
     return {"case": row, "svg": timeline_svg(claims), "dated": dated, "undated": undated, "legend": legend_svg}
 
 
+async def browser_capture(datasette: Any, capture_id: int | None) -> dict[str, Any] | None:
+    """The browser capture that made a capture, with its failures read, or None."""
+    if capture_id is None:
+        return None
+    row = await one(datasette, "SELECT * FROM browser_captures WHERE capture_id = ? ORDER BY id LIMIT 1", [capture_id])
+    if row is not None:
+        row["failure_list"] = json.loads(row["failures"] or "[]")
+    return row
+
+
 async def source_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
     source = await one(datasette, "SELECT * FROM sources WHERE id = ?", [f"{case}/{slug}"])
     if source is None:
@@ -259,6 +272,7 @@ async def source_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
         ex = await one(datasette, LATEST_EXTRACTION, [cap["blake3"]])
         cap["extraction"] = ex
         cap["ocr"] = await one(datasette, LATEST_OCR, [cap["blake3"]])
+        cap["browser"] = await browser_capture(datasette, cap["id"]) if cap["method"] == "browser" else None
         cap["changed"] = previous is not None and previous["blake3"] != cap["blake3"]
         cap["diff"] = None
         if cap["changed"]:

@@ -10,6 +10,7 @@ import sqlite_utils
 
 from ingest.store.derived import CLAIM_PERSONS_VIEW
 from ingest.store.fts import index_text, reindex_texts  # noqa: F401  (callers use dbm.index_text)
+from ingest.store.browsertables import BROWSER_SCHEMA
 from ingest.store.log import canonical
 from ingest.store.witnesses import WITNESS_SCHEMA
 
@@ -22,7 +23,8 @@ DERIVED = {
 # Tables whose rows are written only through the log (and checked against it by verify).
 LOGGED_TABLES = ("cases", "sources", "files", "captures", "attempts", "extractions", "warcs", "claims", "citations",
                  "drift_checks", "timestamps", "ots_proofs", "people", "telegram_posts", "post_files",
-                 "witness_lookups", "witness_captures", "witness_checks", "witness_submissions")
+                 "witness_lookups", "witness_captures", "witness_checks", "witness_submissions",
+                 "browser_captures", "marked_screenshots")
 
 SCHEMA: dict[str, dict[str, Any]] = {
     "files": dict(
@@ -212,10 +214,15 @@ SCHEMA: dict[str, dict[str, Any]] = {
 
 SCHEMA.update(WITNESS_SCHEMA)
 
+SCHEMA.update(BROWSER_SCHEMA)
+
 INDEXES = [
     ("captures", ["source_id", "version"]),
     ("captures", ["blake3"]),
     ("attempts", ["source_id"]),
+    ("browser_captures", ["source_id"]),
+    ("browser_captures", ["capture_id"]),
+    ("marked_screenshots", ["citation_id"]),
     ("extractions", ["blake3"]),
     ("sources", ["case_id"]),
     ("claims", ["case_id"]),
