@@ -18,6 +18,7 @@ from ingest.cli_options import (
     extract_limits,
     fetch_config,
     fetch_network,
+    visibility_option,
     worker_limits,
 )
 from ingest.cli_timestamp import parse_tsas, stamp_lines, timestamp, tsa_options
@@ -122,13 +123,14 @@ def check(case_files: tuple[str, ...]) -> None:
 @click.option("--no-ocr", is_flag=True, help="Do not OCR images and PDF pages without a text layer; their quotes are unverifiable.")
 @click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another run holding the archive.")
 @browser_options
+@visibility_option
 @tsa_options
 def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: bool, workers: int, timeout: float,
         connect_timeout: float, read_timeout: float, max_body: int, max_decoded: int, max_redirects: int,
         max_local: int, proxy: str | None, user_agent: str | None, allow_private: bool, ca_file: str | None,
         resolve: dict, extract_cpu: int, extract_memory: int,
-        extract_timeout: float, no_ocr: bool, wait: float, browser_mode: str, tsa_urls: tuple[str, ...],
-        tsa_certs: tuple[str, ...], **browser: Any) -> None:
+        extract_timeout: float, no_ocr: bool, wait: float, browser_mode: str, visibility: str,
+        tsa_urls: tuple[str, ...], tsa_certs: tuple[str, ...], **browser: Any) -> None:
     """Capture, extract and record every source of the case files; anchor their claims.
 
     By default only sources never captured are fetched; --refresh re-fetches URL sources to
@@ -155,7 +157,7 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
                                  total_timeout=timeout, max_redirects=max_redirects)
     options = RunOptions(
         refresh=refresh, offline=offline, fetch=fetching, workers=workers, max_local=max_local, ocr=not no_ocr,
-        limits=worker_limits(extract_cpu, extract_memory, extract_timeout),
+        visibility=visibility, limits=worker_limits(extract_cpu, extract_memory, extract_timeout),
         browser=browser_settings(**browser), browser_mode=browser_mode,
     )
     tty = sys.stderr.isatty()

@@ -100,3 +100,10 @@ def browser_settings(browser_timeout: float, browser_idle_cap: float, browser_ma
 
     return BrowserOptions(page_timeout=browser_timeout, idle_cap=browser_idle_cap, max_requests=browser_max_requests,
                           max_bytes=browser_max_bytes, screenshot_height=browser_screenshot_height)
+def visibility_option(f: Any) -> Any:
+    """--visibility for run: how the visibility stage judges HTML quotes."""
+    return click.option(
+        "--visibility", type=click.Choice(["full", "static", "off"]), default="full", show_default=True,
+        help="Judge whether readers can see HTML quotes: the static pass, then Chromium for what it cannot "
+             "decide (full); no browser, the undecided recorded as unchecked (static); not now (off: such "
+             "quotes do not count as found until a run judges them).")(f)

@@ -62,6 +62,7 @@ class RunOptions:
     # "case": in the browser only the sources whose case file says `capture: browser`; "auto": also
     # every page whose HTTP capture is incomplete (its text is not in it), after that capture.
     browser_mode: str = "case"
+    visibility: str = "full"  # full: static pass, then Chromium | static: no browser | off: not judged
 
 
 @dataclass(frozen=True)
@@ -409,14 +410,20 @@ def _tool() -> str:
 
 
 def run(cases: list[Case], archive: Archive, options: RunOptions, progress: Progress | None = None) -> RunReport:
-    """Capture every case's due sources, extract, anchor claims, check drift; the batch always completes."""
-    from ingest.claims import standing
+    """Capture every case's due sources, extract, anchor claims, check drift, judge visibility; the batch always completes."""
+    from ingest.claims import drift, standing
+    from ingest.claims.visibility import visibility_stage
 
     runner = Runner(archive, options, progress)
     try:
         runner.capture_and_extract(cases)
+        before = {case.id: drift.standing(case.id, archive.db) for case in cases}
+        stale = [case for case in cases if standing.record(archive, case)]
+        runner.report.notes += visibility_stage(archive, options.visibility)  # its own stage: one browser at most
+        for case in stale:
+            standing.mark_done(archive, case)
         for case in cases:
-            outcome = standing.bring_up_to_date(archive, case)
+            outcome = standing.collect(archive, case, before[case.id])
             for k, v in outcome.counts.items():
                 runner.report.claims[k] = runner.report.claims.get(k, 0) + v
             for k, v in outcome.drift.items():

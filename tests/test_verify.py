@@ -83,7 +83,7 @@ def test_clean_archive_verifies_and_claims_are_sourced(built: tuple[Path, Path, 
     _, archive, _ = built
     code, report = verify_json(archive)
     assert code == 0
-    assert report["counts"] == {"ok": 11, "mismatch": 0, "missing": 0, "unverifiable": 0, "drift": 0}
+    assert report["counts"] == {"ok": 13, "mismatch": 0, "missing": 0, "unverifiable": 0, "drift": 0}  # 2 of them visibility
     rows = query(archive / "archive.db", "SELECT id, status, supporting_outlets FROM claims ORDER BY id")
     assert rows == [("t/held", "sourced", 2), ("t/released", "sourced", 1)]
     cit = query(archive / "archive.db", "SELECT id, match, exact, rules FROM citations ORDER BY id")

@@ -1,4 +1,5 @@
-"""Benchmarks (`make bench`): ingest against a bare extraction loop, workers, re-runs, fixity, memory, OCR, browser capture, Datasette latency.
+"""Benchmarks (`make bench`): ingest against a bare extraction loop, workers, re-runs, fixity, memory, the
+visibility stage (quotes checked per second), OCR, browser capture, Datasette latency.
 
 Everything is measured in one run on the same files. Ingest runs are the real command
 (`python -m ingest run --offline`) in a child process, timed from start to exit, with the
@@ -24,6 +25,7 @@ from ingest.bench.ingest_bench import bench_ingest
 from ingest.bench.ocr_bench import bench_ocr
 from ingest.bench.report import machine, markdown, plans_text
 from ingest.bench.telegram_bench import bench_telegram
+from ingest.bench.visibility_bench import bench_visibility
 from ingest.bench.web_bench import bench_web, build_web_db, find_metadata
 
 
@@ -47,9 +49,11 @@ from ingest.bench.web_bench import bench_web, build_web_db, find_metadata
 @click.option("--ocr-pages", type=click.IntRange(0), default=10, show_default=True, help="Scanned A4 pages to OCR (0: skip).")
 @click.option("--browser-pages", type=click.IntRange(0), default=10, show_default=True,
               help="Pages to capture in the browser (0: skip).")
+@click.option("--visibility-pages", type=click.IntRange(1), default=50, show_default=True,
+              help="Styled pages rendered in Chromium to measure the visibility stage's browser pass.")
 def main(docs: int, corpus: Path | None, claims: int | None, workers: int, web_docs: int, web_claims: int, requests: int,
          metadata_path: Path | None, out: Path, work: Path, quick: bool, skip_ingest: bool, skip_web: bool,
-         ocr_pages: int, browser_pages: int) -> None:
+         ocr_pages: int, browser_pages: int, visibility_pages: int) -> None:
     """Measure ingest, re-runs, fixity, memory and Datasette latency; write JSON and print a Markdown table.
 
     Example: python -m ingest.bench --docs 2000 --workers 2
@@ -57,6 +61,7 @@ def main(docs: int, corpus: Path | None, claims: int | None, workers: int, web_d
     if quick:
         docs, web_docs, web_claims, requests = min(docs, 200), min(web_docs, 2000), min(web_claims, 20000), min(requests, 20)
         ocr_pages, browser_pages = min(ocr_pages, 2), min(browser_pages, 3)
+        visibility_pages = min(visibility_pages, 10)
     if claims is None:  # one claim per document
         claims = docs if corpus is None else sum(
             1 for p in corpus.iterdir() if p.name.endswith((".html", ".html.gz", ".pdf", ".txt")))
@@ -66,6 +71,8 @@ def main(docs: int, corpus: Path | None, claims: int | None, workers: int, web_d
                                "note": "measured while other processes may share the machine; see load averages"}
     if not skip_ingest:
         results["ingest"] = bench_ingest(work / "ingest", 0 if corpus and docs == 2000 else docs, claims, workers, corpus, say)
+        # Its own stage: ingest above ran with --visibility off, so its overhead is measured without it.
+        results["visibility"] = bench_visibility(work / "ingest" / "archive-1", work / "visibility", visibility_pages, say)
     if ocr_pages:
         results["ocr"] = bench_ocr(work / "ocr", ocr_pages, say)
     results["telegram"] = bench_telegram(work / "telegram", 50 if quick else 1000, workers, say)

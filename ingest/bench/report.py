@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.bench.common import PACKAGES, TARGETS
+from ingest.bench.visibility_bench import markdown_rows
 
 # -- machine and report ----------------------------------------------------------------------------
 
@@ -72,6 +73,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"| extractions equal to bare loop's | {ing['documents'] - ing['extractions_differing_from_bare_loop']} of {ing['documents']} | all | "
             f"{'met' if not ing['extractions_differing_from_bare_loop'] else 'missed'} |",
         ]
+    if results.get("visibility"):
+        lines += markdown_rows(results["visibility"])
     o = results.get("ocr")
     if o:
         lines.append(f"| OCR, scanned A4 pages ({o['dpi']} dpi, {o['languages']}, tesseract {o['tesseract']}) | "

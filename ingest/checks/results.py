@@ -12,7 +12,7 @@ STATES = (OK, MISMATCH, MISSING, UNVERIFIABLE, DRIFT)
 
 @dataclass(frozen=True)
 class Check:
-    check: str  # fixity | reproducibility | quote | log | head | timestamp | live
+    check: str  # fixity | reproducibility | quote | visibility | log | head | timestamp | live
     subject: str
     state: str
     detail: str

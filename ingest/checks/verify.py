@@ -352,6 +352,7 @@ def held_drift(db: Any, skip: set[str] | None = None) -> list[Check]:
 def verify(archive: Archive, *, head: Head | None = None, live: bool = False, live_options: Any = None,
            progress: Callable[[str], None] | None = None, limits: Any = None) -> Report:
     """Run every check; `limits` (ingest.text.workers.WorkerLimits) bound each re-extraction."""
+    from ingest.checks.visible import check_visibility
     from ingest.claims import drift
     from ingest.claims.status import update_status
 
@@ -366,6 +367,8 @@ def verify(archive: Archive, *, head: Head | None = None, live: bool = False, li
     quote_checks, gaps = check_quotes(archive, intact)
     gaps = wanted_gaps(archive.db) + gaps
     checks += quote_checks
+    say("visibility")
+    checks += [Check("visibility", *found) for found in check_visibility(archive, intact)]
     say("log")
     checks += check_log(archive, head)
     say("timestamps")

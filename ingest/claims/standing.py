@@ -1,4 +1,8 @@
-"""A run's claim phase for one case: claims, status and drift brought up to date, and what changed."""
+"""A run's claim phase for one case: claims, status and drift brought up to date (`record`), and what changed (`collect`).
+
+The run calls `record` for every case, then the visibility stage (which may change a claim's
+status), then `mark_done` and `collect`, so that what a case's summary says includes visibility.
+"""
 
 from __future__ import annotations
 
@@ -28,27 +32,33 @@ def _up_to_date(archive: Archive, case: Case) -> bool:
     return row is not None and row[0] == blake3_of(case.raw) and row[1] == archive.log.head().seq
 
 
-def _mark_done(archive: Archive, case: Case) -> None:
+def mark_done(archive: Archive, case: Case) -> None:
+    """Note the log head the case's claims are now up to date with (after the visibility stage)."""
     with archive.db.conn:
         dbm.upsert(archive.db, "claims_state", {
             "case_id": case.id, "case_file_blake3": blake3_of(case.raw), "log_seq": archive.log.head().seq})
 
 
-def bring_up_to_date(archive: Archive, case: Case) -> Standing:
-    """Record and anchor the case's claims, check the citations whose sources moved since, and say
-    which claims are not sourced and whose drift changed."""
-    out = Standing()
-    before = drift.standing(case.id, archive.db)
+def record(archive: Archive, case: Case) -> bool:
+    """Record and anchor the case's claims and check the citations whose sources moved since,
+    unless nothing changed since the last time; whether it did (the caller then marks it done)."""
     # Before the check below: an archive made before people were recorded (or whose variant
     # libraries changed) records them even when nothing else changed.
     with archive.batch():
         record_people(archive, case)
-    if not _up_to_date(archive, case):
-        with archive.batch():
-            record_claims(archive, case)
-            drift.check_citations(archive, case_id=case.id)
-        drift.update_claims(archive, case.id)
-        _mark_done(archive, case)
+    if _up_to_date(archive, case):
+        return False
+    with archive.batch():
+        record_claims(archive, case)
+        drift.check_citations(archive, case_id=case.id)
+    drift.update_claims(archive, case.id)
+    return True
+
+
+def collect(archive: Archive, case: Case, before: dict[str, tuple[str, str | None, str]]) -> Standing:
+    """The case's claims by status and drift, which are not sourced, and whose drift changed since `before`
+    (`drift.standing` taken before `record`)."""
+    out = Standing()
     rows = archive.db.execute(
         "SELECT id, status, status_reason, drift, drift_since, drift_reason FROM claims "
         "WHERE case_id = ? AND withdrawn = 0 ORDER BY id", [case.id]).fetchall()

@@ -13,6 +13,7 @@ from typing import Any
 from ingest.claims.anchor import Anchor, anchor, needed_rules
 from ingest.claims.blocks import describe, gate, runs_for
 from ingest.claims.cases import Case, Citation, Claim
+from ingest.claims.verdict import HIDDEN, INTERACTION, UNCHECKED, is_html
 from ingest.store import db as dbm
 from ingest.store.archive import Archive
 from ingest.store.files import blake3_of
@@ -236,7 +237,7 @@ def compute_status(citations: list[dict[str, Any]], intact: set[str] | None = No
     supporting = [c for c in citations if c["stance"] == "supports"]
     def ok(c: dict[str, Any]) -> bool:
         return c["match"] in FOUND and (intact is None or c["blake3"] in intact) \
-            and c["id"] not in (refused or ())
+            and c["id"] not in (refused or ()) and seen(c) is None
     found = [c for c in supporting if ok(c)]
     outlets = {c.get("outlet") or c["source_id"] for c in found}
     if any(c["stance"] == "contradicts" for c in citations):
@@ -254,6 +255,8 @@ def compute_status(citations: list[dict[str, Any]], intact: set[str] | None = No
     read = [str(c["n"]) for c in found if c.get("ocr")]
     by_ocr = (f" (citation{'s' if len(read) > 1 else ''} {', '.join(read)} found in OCR text: "
               "compare with the page image)") if read else ""
+    joined += "".join(f"; citation {c['n']} ({c['source_id']}) is visible only on interaction: {c['v_reason']}"
+                      for c in found if c.get("v_state") == INTERACTION)
     if supporting and len(found) == len(supporting):
         return "sourced", f"all {len(supporting)} supporting quote(s) present in archived captures{by_ocr}{meta}{joined}", len(outlets)
     missing = "; ".join(f"citation {c['n']} ({c['source_id']}): {_why_not(c, intact)}" for c in supporting if not ok(c))
@@ -269,15 +272,37 @@ def _why_not(c: dict[str, Any], intact: set[str] | None) -> str:
         return c["reason"]
     if intact is not None and c["blake3"] not in intact:
         return f"its capture {c['blake3']} is missing or altered"
-    return "the quote check did not pass it (see verify)"
+    return seen(c) or "the quote check did not pass it (see verify)"
+
+
+def seen(c: dict[str, Any]) -> str | None:
+    """Why a found quote does not count, as far as readers' eyes go; None when it counts.
+
+    An HTML quote counts only once judged visible (or visible on interaction) in its capture."""
+    if c["match"] not in FOUND or not is_html(c.get("media_type")):
+        return None
+    if c.get("v_state") is None or c.get("v_blake3") != c["blake3"]:
+        return "visibility not yet checked"
+    if c["v_state"] == HIDDEN:
+        return f"present only in text hidden from readers: {c['v_reason']}"
+    if c["v_state"] == UNCHECKED:
+        return f"visibility unchecked: {c['v_reason']}"
+    return None
+
+
+# A claim's citations with what status needs: the source's outlet, the capture's completeness and
+# media type, and the quote's visibility.
+STATUS_SQL = (
+    "SELECT citations.*, sources.outlet, captures.completeness, files.media_type, v.state AS v_state, "
+    "v.reason AS v_reason, v.blake3 AS v_blake3 FROM citations "
+    "JOIN sources ON sources.id = citations.source_id LEFT JOIN captures ON captures.id = citations.capture_id "
+    "LEFT JOIN files ON files.blake3 = citations.blake3 "
+    "LEFT JOIN visibility v ON v.citation_id = citations.id WHERE claim_id = ? ORDER BY n")
 
 
 def update_status(archive: Archive, key: str, intact: set[str] | None = None,
                   refused: set[str] | None = None) -> str:
-    rows = list(archive.db.query(
-        "SELECT citations.*, sources.outlet, captures.completeness FROM citations "
-        "JOIN sources ON sources.id = citations.source_id LEFT JOIN captures ON captures.id = citations.capture_id "
-        "WHERE claim_id = ? ORDER BY n", [key]))
+    rows = list(archive.db.query(STATUS_SQL, [key]))
     status, reason, outlets = compute_status(rows, intact, refused)
     archive.db.execute(
         "UPDATE claims SET status = ?, status_reason = ?, supporting_outlets = ? WHERE id = ?",

@@ -116,6 +116,7 @@ def case_subjects(rows: CaseRows, seqs: set[int]) -> tuple[set[str], tuple[str, 
     for table, key in rows.keys():
         exact.add(f"{table} row {key}")
     exact |= {f"citation {c['id']}" for c in rows.tables["citations"]}
+    exact |= {f"visibility of citation {c['id']}" for c in rows.tables["citations"]}
     exact |= {f"warc {w['name']}" for w in rows.tables["warcs"]}
     prefixes = tuple(f"file {f['blake3']} " for f in rows.tables["files"]) + tuple(
         f"extraction {e['id']} of " for e in rows.tables["extractions"])

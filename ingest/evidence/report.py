@@ -93,6 +93,7 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
     by_subject = {r["subject"]: r for r in results}
     drift = current_drift(t.get("drift_checks", []), t["citations"])
     witnesses = witnessed.latest_in(t)
+    visibility = {v["citation_id"]: v for v in t.get("visibility", [])}
     out: list[str] = []
     w = out.append
     w("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
@@ -163,6 +164,11 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
                 f = files.get(cap["blake3"], {})
                 w(f"<p>Capture {_e(cap['id'])} at {_e(cap['captured_at'])}: content BLAKE3 <span class=\"hash\">{_e(cap['blake3'])}"
                   f"</span>, content SHA-256 <span class=\"hash\">{_e(f.get('sha256'))}</span>, file <code>data/files/{_e(cap['blake3'])}</code>.</p>")
+            seen = visibility.get(ci["id"])
+            if seen is not None:
+                why = f": {seen['reason']}" if seen["reason"] else ""
+                w(f"<p class=\"visibility\">Visibility to a reader: {_e(seen['state'])}{_e(why)} (decided by "
+                  f"{_e(seen['method'])} at {_e(seen['checked_at'])}).</p>")
             d = drift.get(ci["id"])
             if d is not None and d["finding"] == "quote_present":
                 w(f"<p>Live source: quote still present when last checked ({_e(d['observed_at'])}).</p>")

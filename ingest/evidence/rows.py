@@ -55,6 +55,7 @@ def case_rows(db: sqlite_utils.Database, case_id: str) -> CaseRows:
     # What other web archives held of the case's URLs (witness): lookups, copies, checks, submissions.
     witness = {t: rows_in(db, t, "source_id", sids, "id")
                for t in ("witness_lookups", "witness_captures", "witness_checks", "witness_submissions")}
+    visibility = rows_in(db, "visibility", "citation_id", {c["id"] for c in citations}, "citation_id")
     blake3s = {c["blake3"] for c in captures} | {a["blake3"] for a in attempts} | {c["blake3"] for c in citations}
     blake3s |= {f["blake3"] for f in post_files}
     blake3s |= {w["blake3"] for w in witness["witness_captures"]}
@@ -80,7 +81,7 @@ def case_rows(db: sqlite_utils.Database, case_id: str) -> CaseRows:
         "attempts": attempts, "extractions": extractions, "claims": claims, "citations": citations,
         "drift_checks": drift_checks,
         "timestamps": stamps, "ots_proofs": proofs, "people": people, "telegram_posts": posts,
-        "post_files": post_files, **witness,
+        "post_files": post_files, **witness, "visibility": visibility,
         "browser_captures": browsed, "marked_screenshots": marked,
     })
 
@@ -91,7 +92,7 @@ def entry_belongs(entry: dict[str, Any], keys: set[tuple[str, str]], case_id: st
         return False
     if (table, str(key)) in keys:
         return True
-    return table in ("sources", "claims", "citations", "people") and str(key).startswith(case_id + "/")
+    return table in ("sources", "claims", "citations", "people", "visibility") and str(key).startswith(case_id + "/")
 
 
 def reduced(entry: dict[str, Any]) -> dict[str, Any]:

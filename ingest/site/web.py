@@ -25,6 +25,7 @@ from ingest.claims.anchor import CONTEXT as SELECTOR
 from ingest.claims.blocks import describe, pieces, runs_for
 from ingest.claims.cases import SOURCE_KINDS
 from ingest.claims.fragments import context_words, text_directive, text_fragment_url
+from ingest.claims.status import seen as unseen_reason
 from ingest.display import href
 from ingest.site import history, posts
 from ingest.site.passages import context, fts_query, search_terms, snippet
@@ -179,14 +180,17 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
         SELECT ci.*, s.title AS source_title, s.outlet, s.published, s.published_after, s.url AS source_url,
                s.wanted, s.kind, cap.captured_at, cap.version, cap.url AS capture_url, f.sha256, f.media_type,
                {TRUSTED_TIME.format(cap="ci.capture_id")} AS trusted,
-               e.extractor
+               e.extractor,
+               v.state AS v_state, v.reason AS v_reason, v.method AS v_method, v.blake3 AS v_blake3
         FROM citations ci JOIN sources s ON s.id = ci.source_id
         LEFT JOIN captures cap ON cap.id = ci.capture_id
         LEFT JOIN files f ON f.blake3 = ci.blake3
         LEFT JOIN extractions e ON e.id = ci.extraction_id
+        LEFT JOIN visibility v ON v.citation_id = ci.id
         WHERE ci.claim_id = ? ORDER BY ci.n""", [claim["id"]])
     for c in cites:
         c["found"] = c["match"] in ("exact", "normalized")
+        c["unseen"] = unseen_reason(c)  # why a found quote does not count: hidden from readers, or unchecked
         c["passage"] = None
         crossed = json.loads(c["crossed"]) if c["crossed"] else []
         c["joined"] = describe(crossed, c["found"]) if crossed else None
@@ -202,7 +206,7 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
         before, after = context_words(c["selector_prefix"], c["selector_suffix"], kept=SELECTOR) if c["found"] else (None, None)
         c["fragment_url"] = href(text_fragment_url(live, c["exact"] or c["quote"], before, after)) if live else None
         c["at_quote"] = archive_fragment_href(c["blake3"], c["exact"], before, after) if c["found"] else None
-        c["proves"] = PROVES.format(at=c["captured_at"]) if c["found"] else None
+        c["proves"] = PROVES.format(at=c["captured_at"]) if c["found"] and not c["unseen"] else None
         c["page_image"] = page_image_href(c["blake3"], c["media_type"], c["found_page"]) if c["ocr"] else None
         c["post"] = await posts.post_card(datasette, c["source_id"], c["capture_id"])
         c["browser"] = await browser_capture(datasette, c["capture_id"])

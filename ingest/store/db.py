@@ -24,7 +24,7 @@ DERIVED = {
 LOGGED_TABLES = ("cases", "sources", "files", "captures", "attempts", "extractions", "warcs", "claims", "citations",
                  "drift_checks", "timestamps", "ots_proofs", "people", "telegram_posts", "post_files",
                  "witness_lookups", "witness_captures", "witness_checks", "witness_submissions",
-                 "browser_captures", "marked_screenshots")
+                 "browser_captures", "marked_screenshots", "visibility")
 
 SCHEMA: dict[str, dict[str, Any]] = {
     "files": dict(
@@ -166,6 +166,13 @@ SCHEMA: dict[str, dict[str, Any]] = {
         },
         pk="id",
         foreign_keys=[("capture_id", "captures", "id"), ("source_id", "sources", "id"), ("blake3", "files", "blake3")],
+    ),
+    "visibility": dict(
+        # Whether a reader can see the citation's passage in its (HTML) capture, and what decided it.
+        # No foreign key: a withdrawn citation's row is deleted while this record of it stays.
+        columns={"citation_id": str, "blake3": str, "exact": str, "state": str, "reason": str, "method": str,
+                 "detail": str, "checked_at": str},
+        pk="citation_id",
     ),
     "claims_state": dict(
         # Derived: the log head after a case's claims were last brought up to date, so a run
