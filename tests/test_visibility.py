@@ -375,10 +375,10 @@ def test_a_page_whose_scripts_never_stop_is_unchecked_and_the_next_page_still_re
         first = worker.render("http://127.0.0.1:9/hang", hang, "text/html", [Q])
         assert ([verdict(v) for v in first[0]], first[1]) == (
             [("visibility unchecked", "rendering in Chromium did not finish within 8 s")], {})
-        assert worker.proc is None  # the whole process group was killed
+        assert worker.process.proc is None  # the browser's process groups were killed
         second = worker.render("http://127.0.0.1:9/fine", fine, "text/html", [Q])
         assert [verdict(v) for v in second[0]] == [("hidden", "off-screen")]
-        group = worker.proc.pid if worker.proc else None
+        group = worker.process.proc.pid if worker.process.proc else None
     finally:
         worker.close()
     assert group is not None
