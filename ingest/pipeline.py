@@ -411,25 +411,17 @@ def _tool() -> str:
 
 def run(cases: list[Case], archive: Archive, options: RunOptions, progress: Progress | None = None) -> RunReport:
     """Capture every case's due sources, extract, anchor claims, check drift, judge visibility; the batch always completes."""
-    from ingest.claims import drift, standing
-    from ingest.claims.visibility import visibility_stage
+    from ingest.claims import standing
 
     runner = Runner(archive, options, progress)
     try:
         runner.capture_and_extract(cases)
-        before = {case.id: drift.standing(case.id, archive.db) for case in cases}
-        stale = [case for case in cases if standing.record(archive, case)]
-        runner.report.notes += visibility_stage(archive, options.visibility)  # its own stage: one browser at most
-        for case in stale:
-            standing.mark_done(archive, case)
+        outcome, notes = standing.claim_phase(archive, cases, options.visibility)
+        runner.report.notes += notes
+        runner.report.claims, runner.report.drift = dict(outcome.counts), dict(outcome.drift)
+        runner.report.not_sourced += outcome.not_sourced
+        runner.report.drift_changes += outcome.drift_changes
         for case in cases:
-            outcome = standing.collect(archive, case, before[case.id])
-            for k, v in outcome.counts.items():
-                runner.report.claims[k] = runner.report.claims.get(k, 0) + v
-            for k, v in outcome.drift.items():
-                runner.report.drift[k] = runner.report.drift.get(k, 0) + v
-            runner.report.not_sourced += outcome.not_sourced
-            runner.report.drift_changes += outcome.drift_changes
             runner.report.notes += browsing.mark(archive, case.id)
     finally:
         runner.finish()

@@ -149,6 +149,9 @@ def test_a_quote_in_og_description_is_found_and_flagged(run: tuple[Path, object]
          "1 of them only in the page's metadata (og:description), not in its visible text"),
         ("shells/extended", "sourced", "all 1 supporting quote(s) present in archived captures"),
     ]
+    # Only the quote in the page's text is judged for visibility; the metadata one carries its own flag.
+    assert query(archive / "archive.db", "SELECT citation_id, state, reason FROM visibility") == [
+        ("shells/extended#1", "visible", None)]
 
 
 def test_verify_says_where_the_quote_was_found(run: tuple[Path, object]) -> None:

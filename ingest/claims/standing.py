@@ -1,7 +1,8 @@
 """A run's claim phase for one case: claims, status and drift brought up to date (`record`), and what changed (`collect`).
 
-The run calls `record` for every case, then the visibility stage (which may change a claim's
-status), then `mark_done` and `collect`, so that what a case's summary says includes visibility.
+`claim_phase` calls `record` for every case, then the visibility stage (which may change a
+claim's status), then `mark_done` and `collect`, so that what the run's summary says includes
+visibility.
 """
 
 from __future__ import annotations
@@ -73,3 +74,25 @@ def collect(archive: Archive, case: Case, before: dict[str, tuple[str, str | Non
         if was != now:
             out.drift_changes.append((cid, was, now, since, why))
     return out
+
+
+def claim_phase(archive: Archive, cases: list[Case], visibility: str) -> tuple[Standing, list[str]]:
+    """A run's claim phase for all its cases: record each, judge visibility once for all (one browser
+    at most), then what every case's claims stand at, summed; and the visibility stage's notes."""
+    from ingest.claims.visibility import visibility_stage
+
+    before = {case.id: drift.standing(case.id, archive.db) for case in cases}
+    stale = [case for case in cases if record(archive, case)]
+    notes = visibility_stage(archive, visibility)
+    for case in stale:
+        mark_done(archive, case)
+    total = Standing()
+    for case in cases:
+        one = collect(archive, case, before[case.id])
+        for k, v in one.counts.items():
+            total.counts[k] = total.counts.get(k, 0) + v
+        for k, v in one.drift.items():
+            total.drift[k] = total.drift.get(k, 0) + v
+        total.not_sourced += one.not_sourced
+        total.drift_changes += one.drift_changes
+    return total, notes

@@ -278,8 +278,9 @@ def _why_not(c: dict[str, Any], intact: set[str] | None) -> str:
 def seen(c: dict[str, Any]) -> str | None:
     """Why a found quote does not count, as far as readers' eyes go; None when it counts.
 
-    An HTML quote counts only once judged visible (or visible on interaction) in its capture."""
-    if c["match"] not in FOUND or not is_html(c.get("media_type")):
+    An HTML quote counts only once judged visible (or visible on interaction) in its capture; one
+    found only in the page's metadata is not judged (its own flag says where it was found)."""
+    if c["match"] not in FOUND or not is_html(c.get("media_type")) or c.get("found_in_metadata"):
         return None
     if c.get("v_state") is None or c.get("v_blake3") != c["blake3"]:
         return "visibility not yet checked"

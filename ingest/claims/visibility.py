@@ -21,7 +21,9 @@ from ingest.store.log import utcnow
 
 NOT_LOCATED = "the quote was not located in the page's text nodes"
 
-# Anchored citations of claims in force with the capture and extraction they are anchored in.
+# Anchored citations of claims in force with the capture and extraction they are anchored in. A
+# quote found only in the page's metadata (og:description, JSON-LD) is not in the text the page
+# shows at all: it is not judged here, and its citation carries that flag instead.
 CITATIONS_SQL = """
 SELECT ci.id, ci.claim_id, ci.blake3, ci.exact, ci.quote, cap.url, cap.final_url, cap.media_type,
        cap.captured_at, e.charset, v.state AS v_state, v.blake3 AS v_blake3, v.exact AS v_exact,
@@ -30,7 +32,7 @@ FROM citations ci JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0
 JOIN captures cap ON cap.id = ci.capture_id
 LEFT JOIN extractions e ON e.id = ci.extraction_id
 LEFT JOIN visibility v ON v.citation_id = ci.id
-WHERE ci.match IN ('exact', 'normalized') ORDER BY ci.id"""
+WHERE ci.match IN ('exact', 'normalized') AND ci.found_in_metadata IS NULL ORDER BY ci.id"""
 
 
 @dataclass
