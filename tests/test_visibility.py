@@ -66,6 +66,8 @@ MORE: dict[str, tuple[bytes, tuple[str, str], tuple[str, str]]] = {
     "hidden-by-script": (page(f'<p id="q">{Q}</p><script>document.getElementById("q").style.display="none"</script>'),
                          ("undecided", "the page runs scripts"), ("hidden", "display:none")),
     "repeated-visible": (page(f'<p hidden>{Q}</p><p>{Q}</p>'), ("visible", ""), ("visible", "")),
+    "scaled-to-nothing": (page(f'<p style="transform:scale(0)">{Q}</p>'),
+                          ("undecided", "CSS property transform in a style attribute"), ("hidden", "zero size")),
 }
 
 
