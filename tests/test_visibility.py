@@ -393,3 +393,34 @@ def test_a_page_whose_scripts_never_stop_is_unchecked_and_the_next_page_still_re
         time.sleep(0.2)
     with pytest.raises(ProcessLookupError):
         os.killpg(group, 0)
+
+
+def test_visibility_off_then_static_over_the_whole_table(tmp_path: Path, site: Site) -> None:
+    """--visibility off leaves every HTML quote uncounted ("not yet checked"); a later run with
+    --visibility static judges them all without a browser, the undecided recorded as unchecked."""
+    case = write_case(tmp_path / "case", site, TABLE)
+    archive = tmp_path / "archive"
+    db = archive / "archive.db"
+    off = khronika("run", str(case), "--archive", str(archive), "--visibility", "off")
+    assert off.code == 0, off.err
+    assert query(db, "SELECT count(*) FROM visibility") == [(0,)]
+    statuses = dict(query(db, "SELECT slug, status_reason FROM claims WHERE slug != 'comment'"))
+    assert statuses == {n: f"no supporting quote present; citation 1 (v/{n}): visibility not yet checked"
+                        for n in TABLE if n != "comment"}
+
+    static = khronika("run", str(case), "--archive", str(archive), "--visibility", "static")
+    assert static.code == 0, static.err
+    assert ("note: visibility of 13 quote(s): 3 visible, 1 visible on interaction, 6 hidden, 3 visibility unchecked "
+            "(13 by static)") in static.err
+    rows = {r[0].split("/")[1].split("#")[0]: r[1:] for r in query(
+        db, "SELECT citation_id, state, coalesce(reason, '') FROM visibility")}
+    expected = {}
+    for name in TABLE:
+        state, reason = (PAGES.get(name) or MORE[name])[1]
+        if name == "comment":
+            continue  # never anchored
+        expected[name] = (state, reason) if state != "undecided" else (
+            "visibility unchecked", f"Chromium not used; the static pass could not decide ({reason})")
+    assert rows == expected
+    statuses = {r[0]: (r[1], r[2]) for r in query(db, "SELECT slug, status, status_reason FROM claims WHERE slug != 'comment'")}
+    assert statuses == {n: expected_status(n, *expected[n]) for n in expected}
