@@ -167,13 +167,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
         pk="id",
         foreign_keys=[("capture_id", "captures", "id"), ("source_id", "sources", "id"), ("blake3", "files", "blake3")],
     ),
-    "visibility": dict(
-        # Whether a reader can see the citation's passage in its (HTML) capture, and what decided it.
-        # No foreign key: a withdrawn citation's row is deleted while this record of it stays.
+    "visibility": dict(  # can a reader see the citation's passage in its HTML capture; no FK: it outlives a withdrawn citation
         columns={"citation_id": str, "blake3": str, "exact": str, "state": str, "reason": str, "method": str,
-                 "detail": str, "checked_at": str},
-        pk="citation_id",
-    ),
+                 "detail": str, "checked_at": str}, pk="citation_id"),
     "claims_state": dict(
         # Derived: the log head after a case's claims were last brought up to date, so a run
         # in which nothing was recorded can skip re-checking them.
