@@ -12,6 +12,7 @@ from typing import Any
 
 from ingest.claims.anchor import Anchor, anchor, needed_rules
 from ingest.claims.blocks import describe, gate, runs_for
+from ingest.claims import origins
 from ingest.claims.cases import Case, Citation, Claim
 from ingest.claims.verdict import HIDDEN, INTERACTION, UNCHECKED, is_html
 from ingest.store import db as dbm
@@ -236,8 +237,7 @@ def compute_status(citations: list[dict[str, Any]], intact: set[str] | None = No
     """
     supporting = [c for c in citations if c["stance"] == "supports"]
     def ok(c: dict[str, Any]) -> bool:
-        return c["match"] in FOUND and (intact is None or c["blake3"] in intact) \
-            and c["id"] not in (refused or ()) and seen(c) is None
+        return counts(c, intact, refused)
     found = [c for c in supporting if ok(c)]
     outlets = {c.get("outlet") or c["source_id"] for c in found}
     if any(c["stance"] == "contradicts" for c in citations):
@@ -265,6 +265,12 @@ def compute_status(citations: list[dict[str, Any]], intact: set[str] | None = No
     if not supporting:
         return "unsourced", "no supporting citation", 0
     return "unsourced", f"no supporting quote present; {missing}", 0
+
+
+def counts(c: dict[str, Any], intact: set[str] | None = None, refused: set[str] | None = None) -> bool:
+    """Whether a citation's quote counts as found: anchored, in an intact capture, passed by the quote gate, seen."""
+    return c["match"] in FOUND and (intact is None or c["blake3"] in intact) and c["id"] not in (refused or ()) \
+        and seen(c) is None
 
 
 def _why_not(c: dict[str, Any], intact: set[str] | None) -> str:
@@ -304,11 +310,14 @@ STATUS_SQL = (
 def update_status(archive: Archive, key: str, intact: set[str] | None = None,
                   refused: set[str] | None = None) -> str:
     rows = list(archive.db.query(STATUS_SQL, [key]))
-    status, reason, outlets = compute_status(rows, intact, refused)
+    status, reason, _outlets = compute_status(rows, intact, refused)
+    found = [c for c in rows if c["stance"] == "supports" and counts(c, intact, refused)]
+    grouped = origins.group(origins.members_for(archive.db, archive.store, found))
     archive.db.execute(
-        "UPDATE claims SET status = ?, status_reason = ?, supporting_outlets = ? WHERE id = ?",
-        [status, reason, outlets, key],
+        "UPDATE claims SET status = ?, status_reason = ?, supporting_outlets = ?, origins = ? WHERE id = ?",
+        [status, reason, len(grouped.origins), grouped.summary, key],
     )
+    origins.store(archive.db, key, grouped)
     archive.commit()
     return status
 

@@ -129,7 +129,7 @@ def write_database(path: Path, rows: CaseRows, log_rows: list[dict[str, Any]], r
     db.conn.create_function("fold", 1, dbm.fold, deterministic=True)
     dbm.ensure_schema(db)
     with db.conn:
-        for table in dbm.LOGGED_TABLES:
+        for table in (*dbm.LOGGED_TABLES, "claim_origins", "origin_links"):
             if rows.tables[table]:
                 db[table].insert_all(rows.tables[table], pk=dbm.SCHEMA[table]["pk"])
         for e in rows.tables["extractions"]:

@@ -133,6 +133,11 @@ def render(rows: CaseRows, run: dict[str, Any] | None, results: list[dict[str, A
         people = ", ".join(json.loads(claim["people"] or "[]"))
         w(f"<p>Date: {_e(date)}. Type: {_e(claim['type'])}. People: {_e(people or 'none named')}. "
           f"Status at export: {_e(claim['status'])} ({_e(claim['status_reason'])}).</p>")
+        w(f"<p class=\"origins\">Independent origins: {_e(claim.get('origins') or 'not grouped at export')}.</p>")
+        links = [link for link in t.get("origin_links", []) if link["claim_id"] == claim["id"]]
+        if links:
+            w("<ul class=\"origin-links\">" + "".join(f"<li>{_e(link['kind'])}: {_e(link['detail'])}</li>" for link in links)
+              + "</ul>")
         if (claim.get("drift") or "none") != "none":
             w(f"<p class=\"state-drift\">Live sources since the archived copies: {_e(claim['drift'])} since "
               f"{_e(claim['drift_since'])} ({_e(claim['drift_reason'])}).</p>")

@@ -76,7 +76,10 @@ def case_rows(db: sqlite_utils.Database, case_id: str) -> CaseRows:
                     | {r["warc_file"] for rs in witness.values() for r in rs if "warc_file" in r}, "name")
     drift_checks = rows_in(db, "drift_checks", "citation_id", {c["id"] for c in citations}, "id")
     people = list(db.query("SELECT * FROM people WHERE case_id = ? ORDER BY id", [case_id]))
+    claim_ids = {c["id"] for c in claims}
     return CaseRows(case, {
+        "claim_origins": rows_in(db, "claim_origins", "claim_id", claim_ids, "claim_id, n"),
+        "origin_links": rows_in(db, "origin_links", "claim_id", claim_ids, "claim_id, n"),
         "files": files, "cases": [case], "sources": sources, "warcs": warcs, "captures": captures,
         "attempts": attempts, "extractions": extractions, "claims": claims, "citations": citations,
         "drift_checks": drift_checks,

@@ -214,7 +214,21 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
                                            "ORDER BY id DESC LIMIT 1", [c["id"], c["capture_id"]]) if c["browser"] else None
     await history.claim_drift(datasette, claim, cites)
     await _witnesses(datasette, claim["id"], cites)
-    return {"claim": claim, "citations": cites, "history": await history.claim_history(datasette, claim["id"])}
+    return {"claim": claim, "citations": cites, "history": await history.claim_history(datasette, claim["id"]),
+            "origins": await claim_origins(datasette, claim["id"])}
+
+
+async def claim_origins(datasette: Any, claim_id: str) -> list[dict[str, Any]]:
+    """The claim's origins (claims/origins), each with its sources and the evidence that joins them."""
+    groups = await rows(datasette, "SELECT * FROM claim_origins WHERE claim_id = ? ORDER BY n", [claim_id])
+    links = await rows(datasette, "SELECT * FROM origin_links WHERE claim_id = ? ORDER BY n", [claim_id])
+    for g in groups:
+        ids = json.loads(g["sources"] or "[]")
+        g["source_list"] = [{"id": sid, "href": source_href(sid)} for sid in ids]
+        g["outlet_list"] = json.loads(g["outlets"] or "[]")
+        g["upstream_list"] = json.loads(g["upstream"] or "[]")
+        g["links"] = [link for link in links if link["source_id"] in ids]
+    return groups
 
 
 async def _witnesses(datasette: Any, claim_id: str, cites: list[dict[str, Any]]) -> None:

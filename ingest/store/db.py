@@ -17,7 +17,7 @@ from ingest.store.witnesses import WITNESS_SCHEMA
 # Columns computed from other rows or files: stored for reading, never logged, always recomputable.
 DERIVED = {
     "extractions": ("text",),
-    "claims": ("status", "status_reason", "supporting_outlets", "drift", "drift_since", "drift_reason"),
+    "claims": ("status", "status_reason", "supporting_outlets", "origins", "drift", "drift_since", "drift_reason"),
 }
 
 # Tables whose rows are written only through the log (and checked against it by verify).
@@ -85,10 +85,21 @@ SCHEMA: dict[str, dict[str, Any]] = {
         columns={
             "id": str, "case_id": str, "slug": str, "text": str, "date": str, "date_note": str, "type": str,
             "people": str, "withdrawn": int, "recorded_at": str, "status": str, "status_reason": str,
-            "supporting_outlets": int, "drift": str, "drift_since": str, "drift_reason": str,
+            "supporting_outlets": int, "drift": str, "drift_since": str, "drift_reason": str, "origins": str,
         },
         pk="id",
         foreign_keys=[("case_id", "cases", "id")],
+    ),
+    "claim_origins": dict(
+        # Derived (claims/origins, with each claim's status): the claim's supporting sources grouped into origins.
+        columns={"id": str, "claim_id": str, "n": int, "sources": str, "outlets": str, "upstream": str},
+        pk="id",
+    ),
+    "origin_links": dict(
+        # Derived with claim_origins: why two supporting sources (or a source and an outside origin) are one origin.
+        columns={"id": str, "claim_id": str, "n": int, "kind": str, "source_id": str, "other": str, "upstream": str,
+                 "score": float, "detail": str},
+        pk="id",
     ),
     "citations": dict(
         columns={
@@ -239,6 +250,8 @@ INDEXES = [
     ("people", ["case_id"]),
     ("people", ["slug"]),
     ("person_variants", ["key"]),
+    ("claim_origins", ["claim_id"]),
+    ("origin_links", ["claim_id"]),
     ("drift_checks", ["citation_id", "attempt_id"]),
     ("citation_drift", ["source_id"]),
     ("timestamps", ["head_seq"]),
