@@ -16,12 +16,13 @@ def lint(case_file: str) -> None:
     """Consistency warnings from a case file alone, before or after a run: no network, no database.
 
     Claim dates after their source's publication, "as stated" dates no quote states, dates in
-    quotes that differ from the claim's, near-identical claims, uncited and unused wanted sources.
+    quotes that differ from the claim's, local text documents whose narrative runs backwards,
+    near-identical claims, uncited and unused wanted sources.
     Exit 0: no warnings; 3: warnings (printed); 2: the case file is invalid.
 
     Example: python -m ingest lint cases/workers-power.yml
     """
-    from ingest.checks.consistency import check, from_case
+    from ingest.checks.consistency import check, from_case, unread
     from ingest.claims.cases import load_case
 
     try:
@@ -34,5 +35,9 @@ def lint(case_file: str) -> None:
     findings = check(*from_case(case))
     for f in findings:
         click.echo(for_terminal(f"warning consistency {f.rule} {f.subject}: {f.detail}"))
+    if not_read := unread(case):
+        click.echo(for_terminal(f"lint could not read the text of {len(not_read)} source(s), so their narrative was not "
+                                f"checked: {', '.join(not_read)} (a URL, or a document that is not plain text: verify "
+                                "checks the archived text after a run)"))
     click.echo(for_terminal(f"{case.display_name}: {len(findings)} consistency warning(s); nothing was changed."))
     sys.exit(3 if findings else 0)

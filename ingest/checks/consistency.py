@@ -1,34 +1,27 @@
-"""Consistency checks: dates that contradict their sources or quotes, duplicate claims, unused sources.
+"""Consistency checks: dates that contradict their sources or quotes, narratives that run backwards, duplicate claims, unused sources.
 
 Every finding is a warning with a reason, never a fix: the case file and the archive are left
 as they are, and a person decides. Dates written in quotes are found by pattern and parsed with
-dateparser (English and Russian); a date written without a year takes the claim's year, else
-the source's, and the finding says which.
+dateparser (English and Russian, checks/dates); a date written without a year takes the claim's
+year, else the source's, and the finding says which. A source's own text is read in order for
+sequence cues dated before the event given just before them (checks/narrative). `verify`
+keeps the findings in the table `consistency_findings`, which the case page shows.
 """
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
 from itertools import combinations
+from pathlib import Path
 from typing import Any
+
+from ingest.checks.dates import QuoteDate, dates_in, span  # noqa: F401  (QuoteDate: part of this module's API)
+from ingest.checks.narrative import Backwards, backwards
 
 WARNING = "warning"
 DUPLICATE_JACCARD = 0.9
-
-_EN_MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december"
-              "|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec")
-_RU_MONTHS = ("января|февраля|марта|апреля|мая|июня|июля|августа|сентября|октября|ноября|декабря"
-              "|январь|февраль|март|апрель|май|июнь|июль|август|сентябрь|октябрь|ноябрь|декабрь")
-_MONTH = rf"(?:{_EN_MONTHS}|{_RU_MONTHS})"
-_YEAR = r"(?:,?\s+(?P<{}>\d{{4}})(?:\s*(?:г\.|года|год))?)?"
-DATE_PATTERNS = (
-    re.compile(r"(?<!\d)(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})(?!\d)"),
-    re.compile(rf"(?<![\w\d])(?P<d>\d{{1,2}})\s+(?P<mon>{_MONTH})\b\.?{_YEAR.format('y')}", re.IGNORECASE),
-    re.compile(rf"\b(?P<mon>{_MONTH})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?!\d){_YEAR.format('y')}", re.IGNORECASE),
-)
 
 
 @dataclass(frozen=True)
@@ -50,6 +43,7 @@ class SourceFacts:
     published_after: str | None = None
     captured_at: str | None = None  # the first capture, when the archive has one
     wanted: bool = False
+    text: str | None = None  # its text (the archive's latest, or a local text file for lint); None: not read
 
 
 @dataclass(frozen=True)
@@ -59,49 +53,6 @@ class ClaimFacts:
     date: str | None = None
     date_note: str | None = None
     citations: tuple[tuple[str, str], ...] = ()  # (source id, quote)
-
-
-@dataclass(frozen=True)
-class QuoteDate:
-    written: str  # as the quote writes it
-    date: dt.date | None  # None: written like a date but no such day ("31.02.2025")
-    year_note: str | None  # how a missing year was resolved
-
-
-def span(value: str) -> tuple[dt.date, dt.date]:
-    """The first and last day a full or partial ISO date (YYYY, YYYY-MM, YYYY-MM-DD or a timestamp) covers."""
-    value = value[:10]
-    parts = [int(p) for p in value.split("-")]
-    if len(parts) == 1:
-        return dt.date(parts[0], 1, 1), dt.date(parts[0], 12, 31)
-    if len(parts) == 2:
-        last = calendar.monthrange(parts[0], parts[1])[1]
-        return dt.date(parts[0], parts[1], 1), dt.date(parts[0], parts[1], last)
-    day = dt.date(*parts)
-    return day, day
-
-
-def dates_in(quote: str, year: int | None, year_from: str) -> list[QuoteDate]:
-    """Every day-precise date written in `quote`; a date without a year takes `year` (from `year_from`)."""
-    import dateparser
-
-    found: list[tuple[int, QuoteDate]] = []
-    taken: list[tuple[int, int]] = []
-    for pattern in DATE_PATTERNS:
-        for m in pattern.finditer(quote):
-            if any(a < m.end() and m.start() < b for a, b in taken):
-                continue
-            written = m.group(0).strip().rstrip(",")
-            text, note = written, None
-            if not m.group("y"):
-                if year is None:
-                    continue  # no year anywhere to resolve it: not a date this check can compare
-                text, note = f"{written} {year}", f"year {year} taken from {year_from}"
-            parsed = dateparser.parse(text, languages=["en", "ru"],
-                                      settings={"DATE_ORDER": "DMY", "REQUIRE_PARTS": ["day", "month", "year"]})
-            taken.append((m.start(), m.end()))
-            found.append((m.start(), QuoteDate(written, parsed.date() if parsed else None, note)))
-    return [q for _, q in sorted(found, key=lambda f: f[0])]
 
 
 def _tokens(text: str) -> set[str]:
@@ -124,6 +75,8 @@ def check(claims: list[ClaimFacts], sources: list[SourceFacts]) -> list[Finding]
         if score >= DUPLICATE_JACCARD:
             findings.append(Finding("duplicate-claims", f"claim {a.id}",
                                     f"text nearly identical to claim {b.id} (token overlap {score:.2f})"))
+    for s in sources:
+        findings += _narrative(s)
     cited = {source for claim in claims for source, _ in claim.citations}
     for s in sources:
         if s.id in cited:
@@ -133,6 +86,22 @@ def check(claims: list[ClaimFacts], sources: list[SourceFacts]) -> list[Finding]
         else:
             findings.append(Finding("uncited-source", f"source {s.id}", "source cited by no claim"))
     return findings
+
+
+def _narrative(s: SourceFacts) -> list[Finding]:
+    if not s.text:
+        return []
+    known = s.published or s.published_after or s.captured_at
+    year = int(known[:4]) if known else None
+    where = f"source {s.id}'s publication date" if s.published or s.published_after else f"source {s.id}'s first capture"
+    return [Finding("narrative-backwards", f"source {s.id}", _backwards_detail(b)) for b in backwards(s.text, year, where)]
+
+
+def _backwards_detail(b: Backwards) -> str:
+    def dated(e: Any) -> str:
+        return f'"{e.written}" ({e.date.isoformat()}' + (f"; {e.year_note}" if e.year_note else "") + ")"
+    return (f'"{b.after.passage}" says "{b.cue}" but dates it {dated(b.after)}, before the event given just before it, '
+            f'"{b.before.passage}" {dated(b.before)}: the order or a date is wrong')
 
 
 def _source_bound(s: SourceFacts) -> tuple[dt.date, str] | None:
@@ -188,21 +157,52 @@ def _claim_dates(claim: ClaimFacts, sources: dict[str, SourceFacts]) -> list[Fin
     return out
 
 
+LOCAL_TEXT = (".txt", ".md")
+MAX_LOCAL_TEXT = 8 * 1024 * 1024
+
+
 def from_case(case: Any) -> tuple[list[ClaimFacts], list[SourceFacts]]:
-    """The facts the checks need from a loaded case file (ingest.claims.cases.Case)."""
+    """The facts the checks need from a loaded case file (ingest.claims.cases.Case); a local
+    plain-text document is read for the narrative rule, nothing else is."""
     claims = [ClaimFacts(c.id, c.text, c.date, c.date_note, tuple((x.source, x.quote) for x in c.citations))
               for c in case.claims]
-    sources = [SourceFacts(s.id, s.published, s.published_after, None, s.wanted) for s in case.sources]
+    sources = [SourceFacts(s.id, s.published, s.published_after, None, s.wanted, _local_text(case, s)) for s in case.sources]
     return claims, sources
+
+
+def unread(case: Any) -> list[str]:
+    """The sources of a case file whose text lint cannot read (a URL, a document that is not plain text)."""
+    return [s.id for s in case.sources if not s.wanted and _local_text(case, s) is None]
+
+
+def _local_text(case: Any, s: Any) -> str | None:
+    if not s.path or not s.path.lower().endswith(LOCAL_TEXT):
+        return None
+    path = Path(case.local_path(s))
+    try:
+        # Inside the case folder, a regular file, not followed through a link, and not huge: a case
+        # file is someone else's input.
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_LOCAL_TEXT \
+                or not path.resolve().is_relative_to(Path(case.folder).resolve()):
+            return None
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+# The text of a source's newest capture: its text layer, else its OCR text.
+LATEST_TEXT = ("SELECT e.text FROM captures c JOIN extractions e ON e.blake3 = c.blake3 WHERE c.source_id = s.id "
+               "AND e.text IS NOT NULL ORDER BY c.version DESC, (e.extractor = 'tesseract'), e.id DESC LIMIT 1")
 
 
 def from_db(db: Any) -> dict[str, tuple[list[ClaimFacts], list[SourceFacts]]]:
     """The same facts from the archive's tables, case by case (withdrawn claims left out)."""
     out: dict[str, tuple[list[ClaimFacts], list[SourceFacts]]] = {}
     for case in db.query("SELECT id FROM cases ORDER BY id"):
-        sources = [SourceFacts(r["slug"] or r["id"], r["published"], r["published_after"], r["first"], bool(r["wanted"]))
-                   for r in db.query("SELECT s.*, (SELECT MIN(captured_at) FROM captures c WHERE c.source_id = s.id) AS first "
-                                     "FROM sources s WHERE case_id = ? ORDER BY s.rowid", [case["id"]])]
+        sources = [SourceFacts(r["slug"] or r["id"], r["published"], r["published_after"], r["first"], bool(r["wanted"]),
+                               r["text"])
+                   for r in db.query(f"SELECT s.*, (SELECT MIN(captured_at) FROM captures c WHERE c.source_id = s.id) AS first, "
+                                     f"({LATEST_TEXT}) AS text FROM sources s WHERE case_id = ? ORDER BY s.rowid", [case["id"]])]
         slug = {r["id"]: r["slug"] or r["id"] for r in db.query("SELECT id, slug FROM sources WHERE case_id = ?", [case["id"]])}
         claims = []
         for r in db.query("SELECT * FROM claims WHERE case_id = ? AND withdrawn = 0 ORDER BY rowid", [case["id"]]):
@@ -213,8 +213,26 @@ def from_db(db: Any) -> dict[str, tuple[list[ClaimFacts], list[SourceFacts]]]:
     return out
 
 
-def check_archive(db: Any) -> list[Finding]:
+def by_case(db: Any) -> dict[str, list[Finding]]:
+    """Every case's findings, case by case."""
+    return {case_id: check(*facts) for case_id, facts in from_db(db).items()}
+
+
+def check_archive(db: Any, per_case: dict[str, list[Finding]] | None = None) -> list[Finding]:
     """Every case's findings; with more than one case, each subject names its case."""
-    per_case = from_db(db)
+    per_case = by_case(db) if per_case is None else per_case
     return [Finding(f.rule, f"{case_id}: {f.subject}" if len(per_case) > 1 else f.subject, f.detail)
-            for case_id, facts in per_case.items() for f in check(*facts)]
+            for case_id, found in per_case.items() for f in found]
+
+
+def store(db: Any, per_case: dict[str, list[Finding]], checked_at: str) -> None:
+    """Replace the table consistency_findings with these findings (derived: rebuilt by every verify)."""
+    with db.conn:
+        db.execute("DELETE FROM consistency_findings")
+        for case_id, found in per_case.items():
+            for n, f in enumerate(found, 1):
+                kind, _, slug = f.subject.partition(" ")
+                db.execute("INSERT INTO consistency_findings (id, case_id, n, rule, kind, ref, subject, state, detail, "
+                           "checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [f"{case_id}#{n}", case_id, n, f.rule, kind, f"{case_id}/{slug}", f.subject, f.state,
+                            f.detail, checked_at])

@@ -16,8 +16,7 @@ from typing import Any
 
 import blake3 as blake3_mod
 
-from ingest.checks import witnessed
-from ingest.checks.consistency import check_archive
+from ingest.checks import consistency, witnessed
 from ingest.checks.results import (  # noqa: F401
     DRIFT,
     MISMATCH,
@@ -388,13 +387,15 @@ def verify(archive: Archive, *, head: Head | None = None, live: bool = False, li
         update_status(archive, row["id"], intact, refused)
     drift.update_claims(archive)
     say("consistency")
-    report = Report(checks, gaps, check_archive(archive.db), timestamps.archive_coverage(archive, stamps), ots_lines)
+    per_case = consistency.by_case(archive.db)
+    report = Report(checks, gaps, consistency.check_archive(archive.db, per_case),
+                    timestamps.archive_coverage(archive, stamps), ots_lines)
     report.witnesses, report.witness_states = witnessed.verify_lines(archive.db, intact)
-    _store_results(archive, report)
+    consistency.store(archive.db, per_case, _store_results(archive, report))
     return report
 
 
-def _store_results(archive: Archive, report: Report) -> None:
+def _store_results(archive: Archive, report: Report) -> str:
     db = archive.db
     at = utcnow()
     with db.conn:
@@ -403,6 +404,7 @@ def _store_results(archive: Archive, report: Report) -> None:
             "gaps": json.dumps(report.gaps),
         }, pk="id").last_pk
         db["verify_results"].insert_all([dict(asdict(c), run_id=run_id, checked_at=at) for c in report.checks])
+    return at
 
 
 def is_archive(path: Path) -> bool:

@@ -262,7 +262,18 @@ async def timeline_page(datasette: Any, case: str) -> dict[str, Any]:
         legend_svg.append(("live source changed or gone since the archived copy", Markup(
             f'<svg viewBox="0 0 28 28" width="22" height="22"><circle cx="14" cy="14" r="11" fill="none" '
             f'stroke="{DRIFT_COLOUR}" stroke-width="2.5" stroke-dasharray="4 2"/></svg>')))
-    return {"case": row, "svg": timeline_svg(claims), "dated": dated, "undated": undated, "legend": legend_svg}
+    return {"case": row, "svg": timeline_svg(claims), "dated": dated, "undated": undated, "legend": legend_svg,
+            "consistency": await consistency_findings(datasette, case)}
+
+
+async def consistency_findings(datasette: Any, case: str) -> dict[str, Any]:
+    """The case's consistency findings from the last verify (checks/consistency), each linked to its claim or source."""
+    found = await rows(datasette, "SELECT * FROM consistency_findings WHERE case_id = ? ORDER BY n", [case])
+    for f in found:
+        f["href"] = claim_href(f["ref"]) if f["kind"] == "claim" else source_href(f["ref"]) if f["kind"] == "source" else None
+    last = await one(datasette, "SELECT max(checked_at) AS at FROM consistency_findings")
+    checked = await one(datasette, "SELECT max(checked_at) AS at FROM verify_runs")
+    return {"findings": found, "checked_at": (last or {}).get("at") or (checked or {}).get("at")}
 
 
 async def browser_capture(datasette: Any, capture_id: int | None) -> dict[str, Any] | None:

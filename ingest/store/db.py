@@ -211,6 +211,12 @@ SCHEMA: dict[str, dict[str, Any]] = {
         columns={"name": str, "form": str},
         pk="name",
     ),
+    "consistency_findings": dict(
+        # Derived: the consistency warnings of the last verify, rebuilt by every verify (checks/consistency).
+        columns={"id": str, "case_id": str, "n": int, "rule": str, "kind": str, "ref": str, "subject": str,
+                 "state": str, "detail": str, "checked_at": str},
+        pk="id",
+    ),
     "verify_runs": dict(
         columns={"id": int, "checked_at": str, "counts": str, "exit_code": int, "gaps": str},
         pk="id",
@@ -252,6 +258,7 @@ INDEXES = [
     ("person_variants", ["key"]),
     ("claim_origins", ["claim_id"]),
     ("origin_links", ["claim_id"]),
+    ("consistency_findings", ["case_id", "n"]),
     ("drift_checks", ["citation_id", "attempt_id"]),
     ("citation_drift", ["source_id"]),
     ("timestamps", ["head_seq"]),
