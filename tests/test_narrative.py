@@ -104,8 +104,8 @@ claims:
     lint = khronika("lint", str(case))
     assert (lint.code, lint.out.splitlines()) == (3, [
         story,
-        "lint could not read the text of 1 source(s), so their narrative was not checked: ru (a URL, or a document "
-        "that is not plain text: verify checks the archived text after a run)",
+        "lint could not read the text of 1 source(s), so their narrative was not checked: ru (a URL); verify checks "
+        "the archived texts after a run",
         f"{case}: 1 consistency warning(s); nothing was changed."]), lint.out + lint.err
     archive = tmp_path / "archive"
     assert khronika("run", str(case), "--archive", str(archive)).code == 0
@@ -149,3 +149,16 @@ def test_case_page_says_when_consistency_was_never_checked(tmp_path: Path) -> No
     assert khronika("run", str(case), "--archive", str(archive)).code == 0
     html = asyncio.run(make_datasette(archive).client.get("/-/timeline/c")).text
     assert '<p class="meta">Not checked yet: run <code>python -m ingest verify</code>.</p>' in html
+
+
+def test_lint_names_a_local_document_it_does_not_read(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "scan.pdf").write_bytes(b"%PDF-1.4 not read by lint")
+    case = tmp_path / "c.yml"
+    case.write_text("case:\n  id: c\n  title: C\nsources:\n  - id: scan\n    path: docs/scan.pdf\n", encoding="utf-8")
+    lint = khronika("lint", str(case))
+    assert (lint.code, lint.out.splitlines()) == (3, [
+        "warning consistency uncited-source source scan: source cited by no claim",
+        "lint could not read the text of 1 source(s), so their narrative was not checked: scan (not a .txt or .md "
+        "document); verify checks the archived texts after a run",
+        f"{case}: 1 consistency warning(s); nothing was changed."]), lint.out + lint.err

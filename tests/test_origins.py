@@ -238,3 +238,15 @@ def test_claim_page_report_and_package_show_the_origins(syndicated: tuple[Path, 
         assert conn.execute("SELECT count(*) FROM claim_origins").fetchone() == (7,)
     finally:
         conn.close()
+
+
+def test_a_hostile_canonical_link_is_no_address() -> None:
+    # javascript:, data: and empty hrefs name no page: no canonical link, nothing joined.
+    for href in ("javascript:alert(1)", "data:text/html,x", "", "http://[::1"):
+        html = f'<html><head><link rel="canonical" href="{href}"></head><body>x</body></html>'
+        found = canonical_link(html, "http://127.0.0.1:8000/a")
+        assert url_key(found) is None, href
+    members = [Member("c/a", "A", WIRE, urls=("http://127.0.0.1:8000/a",), canonical="javascript:alert(1)"),
+               Member("c/b", "B", OTHER, urls=("http://127.0.0.1:8000/b",), canonical="javascript:alert(1)")]
+    assert [o.sources for o in group(members).origins] == [("c/a",), ("c/b",)]
+    assert canonical_link("\x00<<<>>>" * 1000, None) is None

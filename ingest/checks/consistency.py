@@ -170,9 +170,28 @@ def from_case(case: Any) -> tuple[list[ClaimFacts], list[SourceFacts]]:
     return claims, sources
 
 
-def unread(case: Any) -> list[str]:
-    """The sources of a case file whose text lint cannot read (a URL, a document that is not plain text)."""
-    return [s.id for s in case.sources if not s.wanted and _local_text(case, s) is None]
+def unread(case: Any) -> list[tuple[str, str]]:
+    """(source id, why) for each source of a case file whose text lint does not read."""
+    out = []
+    for s in case.sources:
+        if not s.wanted and _local_text(case, s) is None:
+            out.append((s.id, _why_unread(case, s)))
+    return out
+
+
+def _why_unread(case: Any, s: Any) -> str:
+    if not s.path:
+        return "a URL"
+    if not s.path.lower().endswith(LOCAL_TEXT):
+        return "not a .txt or .md document"
+    path = Path(case.local_path(s))
+    if path.is_symlink():
+        return "a symbolic link, not followed"
+    if not path.is_file():
+        return "not a regular file"
+    if path.stat().st_size > MAX_LOCAL_TEXT:
+        return f"over {MAX_LOCAL_TEXT // (1024 * 1024)} MiB"
+    return "outside the case folder, or unreadable"
 
 
 def _local_text(case: Any, s: Any) -> str | None:

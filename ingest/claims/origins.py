@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from ingest.claims.attribution import Attribution, attributions, fold_name, same_name
+from ingest.claims.attribution import attributions, fold_name, same_name
 
 SHINGLE_WORDS = 3
 NUM_PERM = 256
@@ -74,7 +74,7 @@ class Origins:
 # -- what each member brings ---------------------------------------------------------------------
 
 _CACHE_SIZE = 256
-_text_cache: OrderedDict[str, tuple[Any, int, list[Attribution]]] = OrderedDict()
+_text_cache: OrderedDict[str, Any] = OrderedDict()
 
 
 def _tokens(text: str) -> list[str]:
@@ -88,30 +88,34 @@ def shingles(text: str, k: int = SHINGLE_WORDS) -> set[str]:
     return {" ".join(words[i:i + k]) for i in range(len(words) - k + 1)}
 
 
-def _read(text: str) -> tuple[Any, int, list[Attribution]]:
-    """A text's MinHash, shingle count and attribution phrases, computed once per text."""
+def _cached(kind: str, text: str, make: Any) -> Any:
+    """`make(text)`, computed once per text (keyed by its BLAKE3) and kind."""
     from ingest.store.files import blake3_of
 
-    key = blake3_of(text.encode("utf-8"))
+    key = kind + blake3_of(text.encode("utf-8"))
     if key in _text_cache:
         _text_cache.move_to_end(key)
         return _text_cache[key]
-    from datasketch import MinHash
-
-    grams = shingles(text)
-    mh = MinHash(num_perm=NUM_PERM, seed=SEED)
-    mh.update_batch([g.encode("utf-8") for g in sorted(grams)])
-    value = (mh, len(grams), attributions(text))
-    _text_cache[key] = value
+    value = _text_cache[key] = make(text)
     if len(_text_cache) > _CACHE_SIZE:
         _text_cache.popitem(last=False)
     return value
 
 
+def _minhash(text: str) -> tuple[Any, int]:
+    """A text's MinHash and shingle count (datasketch is imported only when two texts are compared)."""
+    from datasketch import MinHash
+
+    grams = shingles(text)
+    mh = MinHash(num_perm=NUM_PERM, seed=SEED)
+    mh.update_batch([g.encode("utf-8") for g in sorted(grams)])
+    return mh, len(grams)
+
+
 def similarity(a: str, b: str) -> tuple[float, float]:
     """(estimated Jaccard similarity of the two texts' shingles, estimated share of the smaller set in the other)."""
-    ma, na, _ = _read(a)
-    mb, nb, _ = _read(b)
+    ma, na = _cached("m", a, _minhash)
+    mb, nb = _cached("m", b, _minhash)
     if not na or not nb:
         return 0.0, 0.0
     j = float(ma.jaccard(mb))
@@ -146,7 +150,10 @@ def canonical_link(html: str, base: str | None) -> str | None:
         rels = (link.get("rel") or "").lower().split()
         href = (link.get("href") or "").strip()
         if "canonical" in rels and href:
-            return urljoin(base or "", href)
+            try:
+                return urljoin(base or "", href)
+            except ValueError:
+                return None  # a malformed address ("http://[::1") names no page
     return None
 
 
@@ -219,7 +226,7 @@ def _attributions(readable: list[Member], members: list[Member], groups: _Groups
     upstream: dict[str, str] = {}  # folded name of an outside origin -> the name as first written
     for m in readable:
         seen: set[str] = set()  # "s:" + a member named, or an outside name folded
-        for a in _read(m.text or "")[2]:
+        for a in _cached("a", m.text or "", attributions):
             key = fold_name(a.name)
             named = [o for o in members if o.source_id != m.source_id and any(same_name(key, fold_name(n)) for n in o.names)]
             own = any(same_name(key, fold_name(n)) for n in m.names)
