@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ingest.store.derived import CLAIM_PERSONS_VIEW
+from ingest.store.derived import CHECK_TABLES, CLAIM_PERSONS_VIEW
 from ingest.store.fts import index_text, reindex_texts  # noqa: F401  (callers use dbm.index_text)
 from ingest.store.browsertables import BROWSER_SCHEMA
 from ingest.store.log import canonical
@@ -90,17 +90,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         pk="id",
         foreign_keys=[("case_id", "cases", "id")],
     ),
-    "claim_origins": dict(
-        # Derived (claims/origins, with each claim's status): the claim's supporting sources grouped into origins.
-        columns={"id": str, "claim_id": str, "n": int, "sources": str, "outlets": str, "upstream": str},
-        pk="id",
-    ),
-    "origin_links": dict(
-        # Derived with claim_origins: why two supporting sources (or a source and an outside origin) are one origin.
-        columns={"id": str, "claim_id": str, "n": int, "kind": str, "source_id": str, "other": str, "upstream": str,
-                 "score": float, "detail": str},
-        pk="id",
-    ),
+    **CHECK_TABLES,
     "citations": dict(
         columns={
             "id": str, "claim_id": str, "n": int, "source_id": str, "quote": str, "stance": str, "prefix": str,
@@ -210,12 +200,6 @@ SCHEMA: dict[str, dict[str, Any]] = {
         # Derived: the form each full-text index was made in (text/stems.version()); another form is rebuilt.
         columns={"name": str, "form": str},
         pk="name",
-    ),
-    "consistency_findings": dict(
-        # Derived: the consistency warnings of the last verify, rebuilt by every verify (checks/consistency).
-        columns={"id": str, "case_id": str, "n": int, "rule": str, "kind": str, "ref": str, "subject": str,
-                 "state": str, "detail": str, "checked_at": str},
-        pk="id",
     ),
     "verify_runs": dict(
         columns={"id": int, "checked_at": str, "counts": str, "exit_code": int, "gaps": str},
