@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ingest.store.derived import CHECK_TABLES, CLAIM_PERSONS_VIEW
+from ingest.store.derived import CHECK_INDEXES, CHECK_TABLES, CLAIM_PERSONS_VIEW
 from ingest.store.fts import index_text, reindex_texts  # noqa: F401  (callers use dbm.index_text)
 from ingest.store.browsertables import BROWSER_SCHEMA
 from ingest.store.log import canonical
@@ -90,7 +90,6 @@ SCHEMA: dict[str, dict[str, Any]] = {
         pk="id",
         foreign_keys=[("case_id", "cases", "id")],
     ),
-    **CHECK_TABLES,
     "citations": dict(
         columns={
             "id": str, "claim_id": str, "n": int, "source_id": str, "quote": str, "stance": str, "prefix": str,
@@ -214,7 +213,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         columns={"seq": int, "time": str, "event": str, "table_name": str, "key": str, "row_hash": str, "prev": str, "hash": str, "entry": str},
         pk="seq",
     ),
-}
+} | CHECK_TABLES
 
 SCHEMA.update(WITNESS_SCHEMA)
 
@@ -240,9 +239,6 @@ INDEXES = [
     ("people", ["case_id"]),
     ("people", ["slug"]),
     ("person_variants", ["key"]),
-    ("claim_origins", ["claim_id"]),
-    ("origin_links", ["claim_id"]),
-    ("consistency_findings", ["case_id", "n"]),
     ("drift_checks", ["citation_id", "attempt_id"]),
     ("citation_drift", ["source_id"]),
     ("timestamps", ["head_seq"]),
@@ -252,7 +248,7 @@ INDEXES = [
     ("witness_lookups", ["source_id", "archive"]),
     ("witness_captures", ["memento_url"]),
     ("witness_checks", ["citation_id"]),
-]
+] + CHECK_INDEXES
 
 # Derived from claims.people by triggers, so every way a claim row is written keeps it current.
 _FOLD_SQL = "replace(replace({}, 'ё', 'е'), 'Ё', 'Е')"  # fold() in plain SQL: triggers run in any connection

@@ -26,6 +26,7 @@ CHECK_TABLES: dict[str, dict[str, Any]] = {
         pk="id",
     ),
 }
+CHECK_INDEXES = [("claim_origins", ["claim_id"]), ("origin_links", ["claim_id"]), ("consistency_findings", ["case_id", "n"])]
 
 # Which person each name in a claim's people list is: the person of the claim's case whose id,
 # name or alias it is (the case file's validation allows one at most).
