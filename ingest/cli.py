@@ -18,6 +18,7 @@ from ingest.cli_options import (
     extract_limits,
     fetch_config,
     fetch_network,
+    recording_options,
     visibility_option,
     worker_limits,
 )
@@ -120,6 +121,7 @@ def check(case_files: tuple[str, ...]) -> None:
 @click.option("--allow-private", is_flag=True, help="Allow private and loopback addresses (also KHRONIKA_ALLOW_PRIVATE=1).")
 @fetch_network
 @extract_limits
+@recording_options
 @click.option("--no-ocr", is_flag=True, help="Do not OCR images and PDF pages without a text layer; their quotes are unverifiable.")
 @click.option("--wait", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another run holding the archive.")
 @browser_options
@@ -129,7 +131,8 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
         connect_timeout: float, read_timeout: float, max_body: int, max_decoded: int, max_redirects: int,
         max_local: int, proxy: str | None, user_agent: str | None, allow_private: bool, ca_file: str | None,
         resolve: dict, extract_cpu: int, extract_memory: int,
-        extract_timeout: float, no_ocr: bool, wait: float, browser_mode: str, visibility: str,
+        extract_timeout: float, rehash: bool, commit_every: int, commit_seconds: float, no_ocr: bool,
+        wait: float, browser_mode: str, visibility: str,
         tsa_urls: tuple[str, ...], tsa_certs: tuple[str, ...], **browser: Any) -> None:
     """Capture, extract and record every source of the case files; anchor their claims.
 
@@ -156,7 +159,8 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
                                  connect_timeout=connect_timeout, read_timeout=read_timeout,
                                  total_timeout=timeout, max_redirects=max_redirects)
     options = RunOptions(
-        refresh=refresh, offline=offline, fetch=fetching, workers=workers, max_local=max_local, ocr=not no_ocr,
+        refresh=refresh, offline=offline, rehash=rehash, fetch=fetching, workers=workers, max_local=max_local,
+        ocr=not no_ocr, group_sources=commit_every, group_seconds=commit_seconds,
         visibility=visibility, limits=worker_limits(extract_cpu, extract_memory, extract_timeout),
         browser=browser_settings(**browser), browser_mode=browser_mode,
     )

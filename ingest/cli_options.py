@@ -19,6 +19,22 @@ def extract_limits(f: Any) -> Any:
     return f
 
 
+def recording_options(f: Any) -> Any:
+    """How `run` reads local documents again and how often it makes what it recorded durable."""
+    for option in reversed((
+        click.option("--rehash", is_flag=True, help="Read and hash every local document, even one whose size, mtime, "
+                     "inode and ctime are as when it was last read."),
+        click.option("--commit-every", type=click.IntRange(1), default=64, show_default=True,
+                     help="Sources recorded per log fsync and database commit; a crash loses at most the last "
+                     "group, which the next run captures again."),
+        click.option("--commit-seconds", type=click.FloatRange(0), default=1.0, show_default=True,
+                     help="Or fewer: a group is made durable after this many seconds (0: after every source "
+                     "and extraction)."),
+    )):
+        f = option(f)
+    return f
+
+
 def worker_limits(extract_cpu: int, extract_memory: int, extract_timeout: float):  # type: ignore[no-untyped-def]
     from ingest.text.workers import WorkerLimits
 

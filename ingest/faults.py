@@ -6,8 +6,11 @@ comparison. The points, in the order a capture passes them:
 
     after_file_store     a file is in files/, its row is not yet logged
     mid_warc             a response record is written, its request record is not
+    before_group_sync    a group of sources is stored and applied to the open transaction;
+                         none of its log entries is written yet (the next run redoes the group)
     mid_log              half of a log line is written and fsynced
-    after_log_before_db  a log entry is durable, its database row is not written
+    after_log_before_db  a log entry (in a group: the group's entries) is durable, its rows are
+                         not committed
     mid_extraction       some extractions are recorded, others are still to come
 """
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("after_file_store", "mid_warc", "mid_log", "after_log_before_db", "mid_extraction")
+POINTS = ("after_file_store", "mid_warc", "before_group_sync", "mid_log", "after_log_before_db", "mid_extraction")
 
 _FAULT = os.environ.get("KHRONIKA_FAULT") or None
 _AFTER = int(os.environ.get("KHRONIKA_FAULT_AFTER") or 1)

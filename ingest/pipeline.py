@@ -11,6 +11,7 @@ from ingest import browsing, faults
 from ingest.capture import posts, telegram
 from ingest.capture.browser import BrowserOptions
 from ingest.capture.hops import hops_json
+from ingest.capture import unchanged
 from ingest.capture.local import MAX_LOCAL, LocalRefused, read_document
 from ingest.capture.media import sniff_media_type
 from ingest.capture.warc import RunWarc, earlier_response, local_document_uri
@@ -25,7 +26,9 @@ from ingest.claims.recording import (
 from ingest.errors import FetchFailed, StoreError
 from ingest.store import db as dbm
 from ingest.store.archive import Archive
+from ingest.store.extractions import extraction_row
 from ingest.store.files import blake3_of
+from ingest.store.groups import GroupCommit
 from ingest.store.log import Head, utcnow
 from ingest.text import ocrqueue
 from ingest.text.completeness import record_incomplete
@@ -63,6 +66,11 @@ class RunOptions:
     # every page whose HTTP capture is incomplete (its text is not in it), after that capture.
     browser_mode: str = "case"
     visibility: str = "full"  # full: static pass, then Chromium | static: no browser | off: not judged
+    rehash: bool = False  # read every local document, even one that fstat says is unchanged
+    # Group commit: one log fsync and one database commit per this many sources, or per this
+    # many seconds, whichever comes first (a crash loses at most the last group).
+    group_sources: int = 64
+    group_seconds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -114,11 +122,25 @@ class Runner:
         self.report = RunReport()
         self._fresh: list[str] = []  # BLAKE3s of captures made for the source being processed
         self._versions = extractor_versions()
+        self._group = GroupCommit(archive, options.group_sources, options.group_seconds)
+        archive.before_sync.append(self.warc.sync)  # its records are on disk before the log names them
 
     def _result(self, sid: str, state: str, detail: str) -> None:
         result = SourceResult(sid, state, detail)
+        self._group.members.append(len(self.report.results))
         self.report.results.append(result)
         self.progress(result)
+
+    def _group_step(self, source_done: bool = False, waiting: bool = False) -> None:
+        lost = self._group.step(source_done, waiting)
+        if lost is not None:  # nothing since the last sync reached the log: what was new is not kept
+            members, exc = lost
+            for i in members:
+                r = self.report.results[i]
+                if r.state == NEW:
+                    self.report.results[i] = SourceResult(r.source_id, FAILED, f"not recorded: {exc}; the next run "
+                                                          "captures it again")
+            self.report.notes.append(f"a group of {len(members)} source(s) was not recorded: {exc}")
 
     def run_case(self, case: Case) -> Iterator[str]:
         """Capture the case's due sources; yield the BLAKE3 of each new capture as it is made."""
@@ -139,6 +161,7 @@ class Runner:
                 self._result(sid, FAILED, str(exc))
             except Exception as exc:  # noqa: BLE001 - the last resort: one source never stops the batch
                 self._internal_error(sid, source, exc)
+            self._group_step(source_done=True)
             # Outside the batch: the caller records extractions between two sources.
             fresh, self._fresh = self._fresh, []
             yield from fresh
@@ -175,6 +198,12 @@ class Runner:
     def _capture_local(self, case: Case, source: Source, sid: str) -> None:
         assert source.path is not None
         started, display = utcnow(), local_display_path(case, source)
+        previous = _latest_capture(self.archive, sid)
+        if (previous is not None and not self.options.refresh and not self.options.rehash
+                and unchanged.still_unchanged(self.archive.db, sid, display, previous["blake3"], case.folder, source.path)):
+            self._result(sid, UNCHANGED, f"unchanged ({previous['blake3'][:12]}; not re-read: size, mtime, inode and "
+                                         "ctime as when last read; --rehash reads it)")
+            return
         try:
             doc = read_document(case.folder, source.path, self.options.max_local)
         except LocalRefused as exc:
@@ -183,8 +212,8 @@ class Runner:
             return
         data, mtime = doc.data, doc.mtime
         digest = blake3_of(data)  # hashed once: the comparison, then the store
-        previous = _latest_capture(self.archive, sid)
         if previous is not None and digest == previous["blake3"]:
+            unchanged.remember(self.archive.db, sid, display, doc.identity, digest)
             if self.options.refresh:
                 self._attempt(sid, "local_file", None, "unchanged", None, started_at=started,
                               capture_id=previous["id"], blake3=previous["blake3"])
@@ -200,6 +229,7 @@ class Runner:
             "warc_file": ref.file, "warc_offset": ref.offset, "warc_length": ref.length,
         })
         self._attempt(sid, "local_file", None, "captured", None, started_at=started, capture_id=cid, blake3=blake3)
+        unchanged.remember(self.archive.db, sid, display, doc.identity, blake3)
         self._result(sid, NEW, f"captured {display} ({blake3[:12]}, {len(data)} bytes)")
 
     def _capture_url(self, source: Source, sid: str) -> None:
@@ -221,6 +251,7 @@ class Runner:
         if moved:
             assert previous is not None
             self._address_changed(sid, previous["url"] or previous["local_path"], source.url)
+        self._group_step(waiting=True)  # a fetch may take long: what came before it is made durable first
         if source.method == browsing.METHOD:
             browsing.capture_source(self, source, sid, previous, moved)
             return
@@ -301,8 +332,9 @@ class Runner:
                         yield job
             yield from self._pending_jobs(done, queued)
 
-        self._extract(jobs())
-        self._extract(self._ocr_jobs(done))
+        with self.archive.batch():  # group commit across sources and their extractions
+            self._extract(jobs())
+            self._extract(self._ocr_jobs(done))
         self.record_posts()
         if self.options.browser_mode == "auto" and not self.options.offline:
             browsing.browse_incomplete(self, cases)
@@ -335,8 +367,10 @@ class Runner:
                                  self._versions["tesseract"], self.options.ocr, done, self._record_extraction)
 
     def _extract(self, jobs: Iterator[Job]) -> None:
-        for job, extraction in run_jobs(jobs, workers=self.options.workers, limits=self.options.limits):
+        for job, extraction in run_jobs(jobs, workers=self.options.workers, limits=self.options.limits,
+                                        idle=self._group_step):
             self._record_extraction(job.key, extraction)
+            self._group_step()
             faults.point("mid_extraction")
 
     def _extracted(self) -> set[tuple[str, str, str]]:
@@ -376,18 +410,7 @@ class Runner:
 
     def _record_extraction(self, blake3: str, ex: Extraction) -> None:
         eid = next_id(self.archive, "extractions")
-        row = {
-            "id": eid, "blake3": blake3, "extractor": ex.extractor, "extractor_version": ex.extractor_version,
-            "options": dbm.dumps(ex.options), "text_blake3": ex.text_blake3,
-            "text_length": len(ex.text) if ex.text is not None else None,
-            "title": ex.title, "author": ex.author, "date": ex.date, "sitename": ex.sitename,
-            "language": ex.language, "charset": ex.charset, "charset_source": ex.charset_source,
-            "page_count": ex.page_count,
-            "pages": dbm.dumps([vars(p) if not isinstance(p, dict) else p for p in ex.pages]) if ex.pages is not None else None,
-            "has_text_layer": None if ex.has_text_layer is None else int(ex.has_text_layer),
-            "metadata": dbm.dumps(ex.metadata) if ex.metadata else None,
-            "error": ex.error, "extracted_at": utcnow(), "blocks": dbm.dumps(ex.blocks),
-        }
+        row = extraction_row(eid, blake3, ex)
         self.archive.record("extraction", "extractions", str(eid), row, extra={"text": ex.text})
         if ex.error == OCR_DISABLED:
             self.report.notes.append(f"{blake3[:12]}: not OCR'd (--no-ocr): quotes only its page images "
@@ -397,6 +420,8 @@ class Runner:
         self.report.incomplete += record_incomplete(self.archive, blake3, ex.metadata.get("incomplete"))
 
     def finish(self) -> None:
+        if self.warc.sync in self.archive.before_sync:
+            self.archive.before_sync.remove(self.warc.sync)
         completed = self.warc.close()
         if completed is not None:
             self.archive.record_warc(completed, utcnow())

@@ -70,21 +70,203 @@ def test_ocr_bench_reads_every_scanned_page_and_reports_pages_per_minute(tmp_pat
     from ingest.text import ocr
 
     said: list[str] = []
-    o = bench_ocr(tmp_path, 1, said.append)
-    assert said == ["OCR of 1 scanned A4 page(s) ..."]
-    assert {k: o[k] for k in ("pages", "pages_read", "error", "dpi", "tesseract", "languages")} == {
-        "pages": 1, "pages_read": 1, "error": None, "dpi": 300, "tesseract": ocr.tesseract_version(), "languages": "rus+eng"}
-    assert o["pages_per_minute"] == round(60 / o["seconds"], 1)
+    o = bench_ocr(tmp_path, 1, said.append, repeats=2)
+    assert said == ["OCR of 1 scanned A4 page(s), 2 round(s) ..."]
+    assert {k: o[k] for k in ("pages", "pages_read", "error", "dpi", "tesseract", "languages", "repeats")} == {
+        "pages": 1, "pages_read": 1, "error": None, "dpi": 300, "tesseract": ocr.tesseract_version(), "languages": "rus+eng",
+        "repeats": 2}
+    runs = o["series"]["runs"]
+    assert len(runs) == 2 and o["seconds"] == round(min(runs), 2)
+    assert o["pages_per_minute"] == round(60 / min(runs), 1)
+    assert o["tree_rss_mib"] > 50  # the worker and Tesseract, not only the child process
     row = markdown({"machine": machine(), "ocr": o}).splitlines()[-1]
+    s = o["series"]
     assert row == (f"| OCR, scanned A4 pages (300 dpi, rus+eng, tesseract {ocr.tesseract_version()}) | "
-                   f"1 of 1 pages in {o['seconds']} s: {o['pages_per_minute']} pages/min | | measured |")
+                   f"1 of 1 pages in {s['min']:.2f} / {s['median']:.2f} s (2 rounds): {o['pages_per_minute']} pages/min "
+                   f"(median {o['pages_per_minute_median']}); peak RSS of the process tree {o['tree_rss_mib']} MiB | | measured |")
+
+
+# -- stable numbers: interleaved rounds, minimums, unstable marks -------------------------------
+
+
+def test_interleave_runs_every_phase_once_per_round_in_order() -> None:
+    from ingest.bench.stats import Series, interleave
+
+    order: list[str] = []
+
+    def phase(name: str, values: list[float]):  # noqa: ANN202
+        def run(n: int) -> float:
+            order.append(f"{name}{n}")
+            return values[n]
+        return run
+
+    said: list[str] = []
+    got = interleave([("A", phase("A", [3.0, 1.0, 2.0])), ("B", phase("B", [5.0, 4.0, 6.0]))], 3, said.append)
+    assert order == ["A0", "B0", "A1", "B1", "A2", "B2"]
+    assert got == {"A": Series((3.0, 1.0, 2.0)), "B": Series((5.0, 4.0, 6.0))}
+    assert said[:2] == ["  round 1/3: A ...", "  round 1/3: B ..."]
+    assert (got["A"].min, got["A"].median, got["A"].summary()) == (1.0, 2.0, "1.00 / 2.00 s (min / median of 3)")
+
+
+@pytest.mark.parametrize("a,b,value,rounds,spread,unstable", [
+    ((12.0, 11.0, 11.5), (10.0, 10.0, 10.0), 1.1, (1.2, 1.1, 1.15), 9.1, False),  # 1.2 / 1.1: 9% apart
+    ((12.0, 15.0, 11.0), (10.0, 10.0, 10.0), 1.1, (1.2, 1.5, 1.1), 36.4, True),  # 1.5 / 1.1: 36% apart
+    ((24.0, 10.0, 10.0), (20.0, 10.0, 8.4), 1.190, (1.2, 1.0, 1.190), 20.0, False),  # exactly 20%: still stable
+])
+def test_ratio_of_minimums_and_when_rounds_disagree(a, b, value, rounds, spread, unstable) -> None:  # noqa: ANN001
+    from ingest.bench.stats import Series, ratio
+
+    r = ratio(Series(a), Series(b))
+    assert r.as_json() == {"value": value, "rounds": list(rounds), "spread_pct": spread, "unstable": unstable}
+    assert r.mark() == (f"unstable: rounds disagree by {spread:.0f}%" if unstable else "")
+
+
+def test_worker_scaling_is_a_ratio_of_ratios_round_by_round() -> None:
+    from ingest.bench.stats import Series, ratio_of_ratios
+
+    ingest1, ingest2 = Series((20.0, 22.0, 21.0)), Series((11.0, 12.0, 14.0))
+    bare1, bare2 = Series((12.0, 13.0, 12.5)), Series((6.5, 7.0, 6.0))
+    r = ratio_of_ratios(ingest1, ingest2, bare1, bare2)
+    # minimums: (20 / 11) / (12 / 6) = 0.909; rounds: (20/11)/(12/6.5), (22/12)/(13/7), (21/14)/(12.5/6)
+    assert r.as_json() == {"value": 0.909, "rounds": [0.985, 0.987, 0.72], "spread_pct": 37.1, "unstable": True}
+
+
+def _ingest_results(unstable: bool) -> dict:
+    def series(*v: float) -> dict:
+        return {"runs": list(v), "min": min(v), "median": sorted(v)[1]}
+
+    def r(value: float, rounds: list[float], spread: float) -> dict:
+        return {"value": value, "rounds": rounds, "spread_pct": spread, "unstable": spread > 20}
+
+    return {
+        "documents": 2000, "pdfs": 198, "bytes": 35_300_000, "claims": 2000, "workers": 2, "repeats": 3,
+        "load_before": [1.5, 1.2, 1.0], "load_after": [2.0, 1.4, 1.1],
+        "series": {"bare 1": series(10.0, 10.5, 11.0), "ingest 1": series(11.0, 11.2, 14.0),
+                   "bare 2": series(6.0, 6.2, 6.4), "ingest 2": series(6.8, 7.0, 7.5), "rerun": series(0.2, 0.25, 0.3),
+                   "python start": series(0.02, 0.02, 0.03),
+                   "python start and the run command's imports": series(0.1, 0.11, 0.12)},
+        "ratios": {"pipeline_overhead": r(1.1, [1.1, 1.0667, 1.2727 if unstable else 1.1], 19.3 if not unstable else 19.3),
+                   "worker_scaling": r(0.971, [0.97, 0.98, 1.0], 3.1), "rerun_speedup": r(55.0, [55.0, 44.8, 46.7], 22.8),
+                   "bare_speedup": r(1.667, [1.667, 1.694, 1.719], 3.1), "ingest_speedup": r(1.618, [1.618, 1.6, 1.867], 16.7)},
+        "pipeline_overhead_pct": 10.0, "worker_scaling_pct_of_bare": 97.1, "rerun_speedup": 55.0,
+        "fixity_mb_per_s": 500.0, "raw_hash_mb_per_s": 600.0, "fixity_files": 2002, "fixity_pct_of_raw_hashing": 83.3,
+        "fixity_ratio": r(0.833, [0.833, 0.8, 0.85], 6.3),
+        "rss_mib": {"500 docs": 90.0, "2000 docs": 92.0}, "rss_growth_pct": 2.2,
+        "tree_rss_mib": {"ingest 1": 180.5, "ingest 2": 260.0},
+        "citation_matches": {"exact": 2667}, "extractions_differing_from_bare_loop": 0,
+    }
+
+
+def test_ingest_table_shows_min_median_rounds_load_and_unstable_marks() -> None:
+    from ingest.bench.report import ingest_rows
+
+    assert ingest_rows(_ingest_results(False)) == [
+        "| corpus | 2000 documents (198 PDF), 35.3 MB, 2000 claims; 3 interleaved rounds, times as min / median | | |",
+        "| machine load (1, 5, 15 min) before / after the ingest rounds | [1.5, 1.2, 1.0] / [2.0, 1.4, 1.1] | | |",
+        "| ingest, 1 worker vs bare extraction loop | 11.00 / 11.20 s vs 10.00 / 10.50 s: overhead 10.0% "
+        "(rounds 10.0%, 6.7%, 10.0%) | ≤ 15% | met |",
+        "| ingest, 2 workers vs 1 | 6.80 / 7.00 s: speedup 1.62x; bare loop 6.00 / 6.20 s: 1.67x; ratio 97.1% "
+        "(rounds 97%, 98%, 100%) | ≥ 90% | met |",
+        "| second ingest, unchanged | 0.20 / 0.25 s: 55.0x faster (rounds 55.0x, 44.8x, 46.7x) | ≥ 50x (≥ 2,000 docs) | "
+        "met; unstable: rounds disagree by 23% |",
+        "| python start | 0.02 / 0.02 s: 10% of the unchanged re-run | | measured |",
+        "| python start and the run command's imports | 0.10 / 0.11 s: 50% of the unchanged re-run | | measured |",
+        "| fixity vs raw BLAKE3+SHA-256 | 500.0 vs 600.0 MB/s (2002 files): 83.3% | ≥ 70% | met |",
+        "| ingest peak RSS (main process) | 90.0 MiB at 500 docs, 92.0 MiB at 2000 docs: +2.2% | flat (≤ +10%) | met |",
+        "| ingest peak RSS (process tree: main and workers) | 180.5 MiB with 1 worker, 260.0 MiB with 2 workers | | measured |",
+        "| quotes anchored | {'exact': 2667} | all exact | met |",
+        "| extractions equal to bare loop's | 2000 of 2000 | all | met |",
+    ]
+
+
+def test_a_route_that_did_not_answer_200_is_missed_however_fast() -> None:
+    from ingest.bench.report import web_rows
+
+    web = {"documents": 10, "claims": 1000, "db_mib": 1.5, "build_seconds": 2.0, "snapshot_mib": 1.4,
+           "snapshot_seconds": 3.0, "queries_with_full_scans": ["canned query x"], "routes": {
+               "claim page": {"p50_ms": 2.0, "p95_ms": 3.0, "requests": 5, "statuses": {"200": 5}},
+               "search": {"p50_ms": 1.0, "p95_ms": 1.5, "requests": 5, "statuses": {"200": 4, "403": 1}},
+               "custom /-/x": {"absent": True}}}
+    assert web_rows(web) == [
+        "| Datasette DB at 1,000 claims | 10 documents, 1,000 claims, 1.5 MiB; built in 2 s (once, then kept) | | |",
+        "| published snapshot at 1,000 claims | 1.4 MiB, made in 3 s | | measured |",
+        "| claim page at 1,000 claims | p50 2.0 ms, p95 3.0 ms (5 requests, HTTP {'200': 5}) | p95 < 150 ms | met |",
+        "| search at 1,000 claims | p50 1.0 ms, p95 1.5 ms (5 requests, HTTP {'200': 4, '403': 1}) | p95 < 150 ms | "
+        "missed: not every answer was HTTP 200 |",
+        "| custom /-/x at 1,000 claims | route absent | | not measured |",
+        "| queries scanning a table at 1,000 claims | canned query x | none | missed |",
+    ]
+
+
+def fake_capture_bench(work: Path, repeats: int, say) -> dict:  # noqa: ANN001
+    """A stand-in capture benchmark for the hook test (the contract of ingest.bench.captures)."""
+    say(f"fake x{repeats}")
+    return {"rows": [["fake captures", f"{repeats} rounds in {work.name}", "", "measured"]], "per_minute": 12.5}
+
+
+def test_capture_kinds_are_measured_when_present_and_named_when_not(tmp_path: Path) -> None:
+    from ingest.bench.captures import bench_capture_kinds, capture_rows
+
+    said: list[str] = []
+    got = bench_capture_kinds(tmp_path, 3, said.append, kinds={
+        "browser": ("ingest.capture.no_such_browser", "ingest.bench.browser_bench", "bench_browser"),
+        "local": ("ingest.capture.local", "ingest.bench.no_such_bench", "bench_local"),
+        "fake": ("ingest.capture.local", "test_bench", "fake_capture_bench"),
+    })
+    assert said == ["fake ...", "fake x3"]
+    assert got["fake"]["per_minute"] == 12.5
+    assert capture_rows(got) == [
+        "| browser | not measured: ingest.capture.no_such_browser is not on this branch |  | not measured |",
+        "| local | not measured: ingest.capture.local has no benchmark yet (ingest.bench.no_such_bench.bench_local) |  | "
+        "not measured |",
+        "| fake captures | 3 rounds in fake_capture_bench |  | measured |",
+    ]
+
+
+def test_tree_peak_counts_the_grandchildren(tmp_path: Path) -> None:
+    import sys
+
+    from ingest.bench.common import run_child
+
+    # Two grandchildren hold 120 MiB each at the same time. wait4's figure is the largest single
+    # process of the tree (Linux folds reaped children in as a maximum); the tree's peak is their sum.
+    hold = "import time; b = bytearray(120 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(8)"
+    code = (f"import subprocess, sys; ps = [subprocess.Popen([sys.executable, '-c', {hold!r}]) for _ in range(2)]; "
+            "[p.wait() for p in ps]")
+    run = run_child([sys.executable, "-c", code], tmp_path / "tree.log")
+    assert run.returncode == 0, run.stderr_tail
+    assert 120 < run.max_rss_mib < 200
+    assert run.tree_rss_mib > 240
+
+
+def test_no_canned_query_scans_a_table(tmp_path: Path) -> None:
+    """Every canned query of metadata.yml, planned on a small database of the served shape, uses an index."""
+    import yaml
+
+    from ingest.bench.web_bench import _named_params, _samples, canned_queries, plan_connection
+    from ingest.store import db as dbm
+
+    db = tmp_path / "web" / "archive.db"
+    build_web_db(db, 40, 400, say=lambda s: None)
+    dbm.open_db(db).close()
+    conn = plan_connection(db)
+    meta = yaml.safe_load((Path(__file__).parents[1] / "metadata.yml").read_text(encoding="utf-8"))
+    queries = canned_queries(meta)
+    assert len(queries) >= 6
+    s = _samples(conn)
+    scans = {}
+    for name, q in queries.items():
+        params = {p: param_value(p, s) for p in _named_params(q["sql"], q.get("params"))}
+        scans[name] = query_plan(conn, q["sql"], params)[1]
+    conn.close()
+    assert scans == {name: [] for name in queries}
 
 
 def test_the_bench_reports_browser_captures_per_minute() -> None:
-    from ingest.bench.report import markdown
+    from ingest.bench.captures import browser_row, capture_rows
 
-    results = {"machine": machine(), "browser": {"pages": 3, "seconds": 17.1, "per_minute": 10.5, "error": None,
-                                                 "outcomes": {"complete": 3}, "browser": "chromium 1 (playwright 2)"}}
-    assert markdown(results).splitlines()[-1] == (
-        "| browser captures per minute (a script-rendered page, behind the recording proxy, chromium 1 (playwright 2)) "
-        "| 3 pages in 17.1 s: 10.5 per minute ({'complete': 3}) | | measured |")
+    b = {"pages": 3, "seconds": 17.1, "per_minute": 10.5, "error": None, "outcomes": {"complete": 3},
+         "browser": "chromium 1 (playwright 2)"}
+    assert capture_rows({"browser captures": {"rows": [browser_row(b)]}}) == [
+        "| browser captures per minute (a script-rendered page, behind the recording proxy, chromium 1 (playwright 2); "
+        "1 browser, one round) | 3 pages in 17.1 s: 10.5 per minute ({'complete': 3}) | | measured |"]

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import blake3
@@ -466,3 +467,14 @@ def test_closing_the_generator_early_reaps_children(hooks, good_job):
     gen.close()
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+
+
+def test_run_jobs_calls_idle_while_a_worker_is_busy(hooks) -> None:  # noqa: ANN001
+    """The caller's group commit runs on time while an extraction takes long (here: until its limit)."""
+    from ingest.text import workers
+
+    calls: list[float] = []
+    [(job, e)] = list(run_jobs([hooks("sleep")], limits=WorkerLimits(wall_seconds=2), idle=lambda: calls.append(time.monotonic())))
+    assert e.error == "timed out after 2 s"
+    assert len(calls) >= 2 / workers.IDLE_EVERY / 2  # at least every other quarter second over the two seconds
+    assert max(b - a for a, b in zip(calls, calls[1:])) < 1.0

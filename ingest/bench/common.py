@@ -38,24 +38,87 @@ class ChildRun:
     max_rss_mib: float
     returncode: int
     stderr_tail: str
+    tree_rss_mib: float = 0.0  # peak of the RSS summed over the child and all its descendants
+
+
+def _ppid_and_rss() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, resident bytes) of every process /proc shows now."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    out: dict[int, tuple[int, int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                stat = fh.read()
+            with open(f"/proc/{name}/statm", "rb") as fh:
+                resident = int(fh.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue  # ended between listing and reading
+        fields = stat[stat.rfind(b")") + 2:].split()  # the command name may hold spaces and parentheses
+        out[int(name)] = (int(fields[1]), resident)
+    return out
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of `root` and every process descended from it, now."""
+    procs = _ppid_and_rss()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += procs.get(pid, (0, 0))[1]
+        todo += children.get(pid, [])
+    return total
+
+
+class TreePeak:
+    """Samples the RSS of a process tree every `interval` seconds in a thread of this process
+    (the bench itself never forks while it samples); `.peak` is the largest sum seen."""
+
+    def __init__(self, root: int, interval: float = 0.1) -> None:
+        import threading
+
+        self.root, self.interval, self.peak = root, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(self.root))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
 
 def run_child(args: list[str], log: Path) -> ChildRun:
-    """Run a command to completion; wall time and the child's own peak RSS (not its workers')."""
+    """Run a command to completion; wall time, peak RSS and its process tree's peak.
+
+    wait4's peak is that of the largest single process (Linux folds reaped descendants in as a
+    maximum); the tree's peak, sampled, is the most its processes held at once, summed."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with open(log, "wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env)
+        sampler = TreePeak(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
+        tree = sampler.stop()
     proc.returncode = os.waitstatus_to_exitcode(status)
     tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-    return ChildRun(seconds, usage.ru_maxrss / 1024, proc.returncode, tail)
+    own = usage.ru_maxrss / 1024
+    return ChildRun(seconds, own, proc.returncode, tail, max(own, tree / 2**20))
 
 
-def ingest(case: Path, archive: Path, workers: int, log: Path) -> ChildRun:
+def ingest(case: Path, archive: Path, workers: int, log: Path, *extra: str) -> ChildRun:
     run = run_child([sys.executable, "-m", "ingest", "run", str(case), "--archive", str(archive),
-                     "--offline", "--workers", str(workers), "--visibility", "off"], log)  # measured apart
+                     "--offline", "--workers", str(workers), "--visibility", "off", *extra], log)  # visibility measured apart
     if run.returncode != 0:
         raise click.ClickException(f"ingest into {archive} exited {run.returncode}:\n{run.stderr_tail}")
     return run
@@ -118,10 +181,22 @@ def raw_hash(paths: list[Path]) -> int:
     return total
 
 
-def best_of(n: int, fn: Callable[[], Any]) -> tuple[float, Any]:
-    best, value = float("inf"), None
-    for _ in range(n):
-        start = time.perf_counter()
-        value = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, value
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+# What a Python process costs before it does anything: the interpreter alone, then the imports
+# `python -m ingest run` makes before it reads a case file.
+STARTUP = {
+    "python start": ["-c", "pass"],
+    "python start and the run command's imports": ["-c", "import ingest.cli, ingest.pipeline, ingest.claims.standing"],
+}
+
+
+def startup(name: str, work: Path) -> ChildRun:
+    run = run_child([sys.executable, *STARTUP[name]], work / "startup.log")
+    if run.returncode != 0:
+        raise click.ClickException(f"{name} exited {run.returncode}:\n{run.stderr_tail}")
+    return run

@@ -1,4 +1,9 @@
-"""The ingest benchmark: the real `run` command against a bare extraction loop, workers, re-runs, fixity, memory."""
+"""The ingest benchmark: the real `run` command against a bare extraction loop, workers, re-runs, fixity, memory.
+
+Every phase runs once per round, the rounds interleaved (bare loop, ingest, bare loop with N
+workers, ingest with N workers, the unchanged re-run, a quarter-size ingest, the interpreter
+start): see `ingest.bench.stats` for how minimums, medians and unstable marks come out of them.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ingest.bench.common import (
-    bare,
-    best_of,
-    ingest,
-    raw_hash,
-)
-
-# -- the ingest part ------------------------------------------------------------------------------
+from ingest.bench.common import STARTUP, ChildRun, bare, ingest, raw_hash, startup, timed
+from ingest.bench.stats import Series, interleave, load, ratio, ratio_of_ratios
 
 
-def bench_ingest(work: Path, docs: int, claims: int, workers: int, corpus: Path | None, say: Callable[[str], None]) -> dict[str, Any]:
+def bench_ingest(work: Path, docs: int, claims: int, workers: int, corpus: Path | None, say: Callable[[str], None],
+                 repeats: int = 3) -> dict[str, Any]:
     from ingest.bench import synth
     from ingest.store.files import hash_file
 
@@ -39,62 +39,94 @@ def bench_ingest(work: Path, docs: int, claims: int, workers: int, corpus: Path 
     out: dict[str, Any] = {
         "documents": len(made), "pdfs": sum(1 for p in files if p.suffix == ".pdf"), "bytes": size,
         "claims": claims, "workers": workers, "corpus": str(corpus) if corpus else "synthetic",
-        "generate_seconds": round(generated, 2),
+        "generate_seconds": round(generated, 2), "repeats": repeats, "load_before": load(),
     }
 
-    say(f"bare extraction loop, 1 worker, {len(files)} files ...")
-    bare1, texts = bare(files, 1, work, "1")
-    say("ingest, 1 worker ...")
-    ing1 = ingest(case, work / "archive-1", 1, work / "ingest-1.log")
-    say(f"bare extraction loop, {workers} workers ...")
-    bareN, _ = bare(files, workers, work, str(workers))
-    say(f"ingest, {workers} workers ...")
-    ingN = ingest(case, work / f"archive-{workers}", workers, work / f"ingest-{workers}.log")
-    say("second ingest of the unchanged archive ...")
-    rerun = ingest(case, work / "archive-1", 1, work / "ingest-rerun.log")
-    say(f"ingest of a quarter of the corpus ({len(small_docs)} documents), 1 worker ...")
-    small = ingest(small_case, work / "archive-quarter", 1, work / "ingest-quarter.log")
+    runs: dict[str, list[ChildRun]] = {}
+    texts: dict[str, str | None] = {}
 
-    db = sqlite3.connect(work / "archive-1" / "archive.db")
-    by_file = {hash_file(p)[0]: str(p) for p in files}
-    ingested = dict(db.execute("SELECT blake3, text_blake3 FROM extractions"))
-    differing = sum(1 for b3, path in by_file.items() if ingested.get(b3) != texts.get(path))
-    matches = dict(db.execute("SELECT match, count(*) FROM citations GROUP BY match"))
-    db.close()
+    def keep(name: str, run: ChildRun) -> float:
+        runs.setdefault(name, []).append(run)
+        return run.seconds
 
-    overhead = (ing1.seconds - bare1.seconds) / bare1.seconds * 100
-    bare_speedup = bare1.seconds / bareN.seconds
-    ingest_speedup = ing1.seconds / ingN.seconds
+    def bare_run(n: int, w: int) -> ChildRun:
+        run, found = bare(files, w, work, f"{w}-{n}")
+        texts.update(found)
+        return run
+
+    say(f"{repeats} interleaved rounds over {len(files)} files ({len(small_docs)} for the quarter-size run) ...")
+    phases: list[tuple[str, Callable[[int], float]]] = [
+        ("bare 1", lambda n: keep("bare 1", bare_run(n, 1))),
+        ("ingest 1", lambda n: keep("ingest 1", ingest(case, work / f"archive-1-{n}", 1, work / f"ingest-1-{n}.log"))),
+        (f"bare {workers}", lambda n: keep(f"bare {workers}", bare_run(n, workers))),
+        (f"ingest {workers}", lambda n: keep(f"ingest {workers}", ingest(
+            case, work / f"archive-{workers}-{n}", workers, work / f"ingest-{workers}-{n}.log"))),
+        ("rerun", lambda n: keep("rerun", ingest(case, work / f"archive-1-{n}", 1, work / f"rerun-{n}.log"))),
+        ("quarter", lambda n: keep("quarter", ingest(small_case, work / f"archive-quarter-{n}", 1,
+                                                     work / f"quarter-{n}.log"))),
+        *[(name, (lambda name: lambda n: keep(name, startup(name, work)))(name)) for name in STARTUP],
+    ]
+    series = interleave(phases, repeats, say)
+    out["load_after"] = load()
+    b1, i1, bN, iN, rr = (series[k] for k in ("bare 1", "ingest 1", f"bare {workers}", f"ingest {workers}", "rerun"))
+    overhead = ratio(i1, b1)
+    scaling = ratio_of_ratios(i1, iN, b1, bN)
+    speedup = ratio(i1, rr)
+    rss_full = Series(tuple(r.max_rss_mib for r in runs["ingest 1"]))
+    rss_small = Series(tuple(r.max_rss_mib for r in runs["quarter"]))
+    out["series"] = {k: v.as_json() for k, v in series.items()}
+    out["ratios"] = {"pipeline_overhead": overhead.as_json(), "worker_scaling": scaling.as_json(),
+                     "rerun_speedup": speedup.as_json(), "bare_speedup": ratio(b1, bN).as_json(),
+                     "ingest_speedup": ratio(i1, iN).as_json()}
     out.update({
-        "bare_1_seconds": round(bare1.seconds, 3), f"bare_{workers}_seconds": round(bareN.seconds, 3),
-        "ingest_1_seconds": round(ing1.seconds, 3), f"ingest_{workers}_seconds": round(ingN.seconds, 3),
-        "rerun_seconds": round(rerun.seconds, 3),
-        "docs_per_second_ingest_1": round(len(files) / ing1.seconds, 1),
-        "pipeline_overhead_pct": round(overhead, 1),
-        "bare_speedup": round(bare_speedup, 2), "ingest_speedup": round(ingest_speedup, 2),
-        "worker_scaling_pct_of_bare": round(ingest_speedup / bare_speedup * 100, 1),
-        "rerun_speedup": round(ing1.seconds / rerun.seconds, 1),
-        "extractions_differing_from_bare_loop": differing,
-        "citation_matches": matches,
-        "rss_mib": {f"{len(small_docs)} docs": round(small.max_rss_mib, 1), f"{len(files)} docs": round(ing1.max_rss_mib, 1)},
-        "rss_rerun_mib": round(rerun.max_rss_mib, 1),
-        "rss_growth_pct": round((ing1.max_rss_mib - small.max_rss_mib) / small.max_rss_mib * 100, 1),
-        "bare_1_rss_mib": round(bare1.max_rss_mib, 1),
+        "pipeline_overhead_pct": round((overhead.value - 1) * 100, 1),
+        "worker_scaling_pct_of_bare": round(scaling.value * 100, 1),
+        "rerun_speedup": round(speedup.value, 1),
+        "docs_per_second_ingest_1": round(len(files) / i1.min, 1),
+        "rss_mib": {f"{len(small_docs)} docs": round(rss_small.median, 1), f"{len(files)} docs": round(rss_full.median, 1)},
+        "tree_rss_mib": {k: round(max(r.tree_rss_mib for r in runs[k]), 1) for k in ("ingest 1", f"ingest {workers}")},
+        "rss_rerun_mib": round(max(r.max_rss_mib for r in runs["rerun"]), 1),
+        "rss_growth_pct": round((rss_full.median - rss_small.median) / rss_small.median * 100, 1),
+        "bare_1_rss_mib": round(max(r.max_rss_mib for r in runs["bare 1"]), 1),
     })
 
-    say("fixity (ingest.verify.check_fixity) against raw BLAKE3+SHA-256 ...")
+    db = sqlite3.connect(work / "archive-1-0" / "archive.db")
+    by_file = {hash_file(p)[0]: str(p) for p in files}
+    ingested = dict(db.execute("SELECT blake3, text_blake3 FROM extractions"))
+    out["extractions_differing_from_bare_loop"] = sum(1 for b3, path in by_file.items() if ingested.get(b3) != texts.get(path))
+    out["citation_matches"] = dict(db.execute("SELECT match, count(*) FROM citations GROUP BY match"))
+    db.close()
+    out.update(bench_fixity(work / "archive-1-0", repeats, say))
+    return out
+
+
+def bench_fixity(root: Path, repeats: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """`verify`'s fixity check against raw BLAKE3 + SHA-256 of the same files, interleaved."""
     from ingest.checks.verify import check_fixity
     from ingest.store.archive import Archive
 
-    with Archive.open(work / "archive-1", write=False) as archive:
+    say("fixity (ingest.checks.verify.check_fixity) against raw BLAKE3+SHA-256 ...")
+    found: dict[str, Any] = {}
+    with Archive.open(root, write=False) as archive:
         paths = [archive.root / r["path"] for r in archive.db.query("SELECT path FROM files")]
         paths += [archive.root / "warc" / r["name"] for r in archive.db.query("SELECT name FROM warcs")]
-        raw_s, hashed = best_of(3, lambda: raw_hash(paths))
-        fix_s, (checks, _) = best_of(3, lambda: check_fixity(archive))
-    bad = [c for c in checks if c.state != "ok"]
-    out.update({
-        "fixity_files": len(paths), "fixity_bytes": hashed, "fixity_not_ok": len(bad),
-        "raw_hash_mb_per_s": round(hashed / raw_s / 1e6, 1), "fixity_mb_per_s": round(hashed / fix_s / 1e6, 1),
-        "fixity_pct_of_raw_hashing": round(raw_s / fix_s * 100, 1),
-    })
-    return out
+
+        def raw(n: int) -> float:
+            seconds, found["bytes"] = timed(lambda: raw_hash(paths))
+            return seconds
+
+        def fixity(n: int) -> float:
+            seconds, (found["checks"], _) = timed(lambda: check_fixity(archive))
+            return seconds
+
+        series = interleave([("raw hashing", raw), ("fixity", fixity)], repeats, say)
+    share = ratio(series["raw hashing"], series["fixity"])
+    hashed = found["bytes"]
+    return {
+        "fixity_files": len(paths), "fixity_bytes": hashed,
+        "fixity_not_ok": sum(1 for c in found["checks"] if c.state != "ok"),
+        "raw_hash_mb_per_s": round(hashed / series["raw hashing"].min / 1e6, 1),
+        "fixity_mb_per_s": round(hashed / series["fixity"].min / 1e6, 1),
+        "fixity_pct_of_raw_hashing": round(share.value * 100, 1),
+        "fixity_series": {k: v.as_json() for k, v in series.items()}, "fixity_ratio": share.as_json(),
+    }

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import io
+import json
 import random
-import time
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
+
+from ingest.bench.common import run_child
+from ingest.bench.stats import interleave
 from ingest.bench.synth import DEJAVU
 from ingest.text import ocr
 from ingest.text.workers import Job, run_jobs
@@ -38,17 +43,40 @@ def scanned_pdf(pages: int, seed: int = 1) -> bytes:
     return buf.getvalue()
 
 
-def bench_ocr(work: Path, pages: int, say: Callable[[str], None]) -> dict[str, Any]:
-    """Time one OCR job over a scanned PDF of `pages` A4 pages (rasterised at the OCR's 300 dpi)."""
+def ocr_child(path: str, pages: int, out: str) -> None:
+    """Child entry point: one OCR job over the scanned PDF; its result as JSON."""
+    [(_, e)] = run_jobs([Job("scan", path, "application/pdf", None, ocr_pages=True, pages=pages)])
+    read = len([p for p in e.pages or [] if p.has_text])
+    Path(out).write_text(json.dumps({"read": read, "error": e.error, "tesseract": e.extractor_version}), encoding="utf-8")
+
+
+def bench_ocr(work: Path, pages: int, say: Callable[[str], None], repeats: int = 3) -> dict[str, Any]:
+    """Time one OCR job over a scanned PDF of `pages` A4 pages (rasterised at the OCR's 300 dpi), in a
+    child process per round (so the peak memory of its tree, Tesseract included, is measured)."""
     work.mkdir(parents=True, exist_ok=True)
     path = work / f"scan-{pages}.pdf"
     if not path.exists():
         path.write_bytes(scanned_pdf(pages))
-    say(f"OCR of {pages} scanned A4 page(s) ...")
-    start = time.perf_counter()
-    [(_, e)] = run_jobs([Job("scan", str(path), "application/pdf", None, ocr_pages=True, pages=pages)])
-    seconds = time.perf_counter() - start
-    read = len([p for p in e.pages or [] if p.has_text])
-    return {"pages": pages, "pages_read": read, "seconds": round(seconds, 2), "error": e.error,
-            "pages_per_minute": round(60 * read / seconds, 1) if read else 0.0, "dpi": ocr.DPI,
-            "tesseract": e.extractor_version, "languages": "+".join(ocr.LANGUAGES)}
+    say(f"OCR of {pages} scanned A4 page(s), {repeats} round(s) ...")
+    found: dict[str, Any] = {}
+    trees: list[float] = []
+
+    def once(n: int) -> float:
+        out = work / f"ocr-{n}.json"
+        run = run_child([sys.executable, "-c", "import sys; from ingest.bench.ocr_bench import ocr_child; "
+                         "ocr_child(sys.argv[1], int(sys.argv[2]), sys.argv[3])", str(path), str(pages), str(out)],
+                        work / f"ocr-{n}.log")
+        if run.returncode != 0:
+            raise click.ClickException(f"OCR benchmark exited {run.returncode}:\n{run.stderr_tail}")
+        found.update(json.loads(out.read_text(encoding="utf-8")))
+        trees.append(run.tree_rss_mib)
+        return run.seconds
+
+    series = interleave([("ocr", once)], repeats)["ocr"]
+    read = found["read"]
+    return {"pages": pages, "pages_read": read, "seconds": round(series.min, 2), "error": found["error"],
+            "series": series.as_json(), "repeats": repeats,
+            "pages_per_minute": round(60 * read / series.min, 1) if read else 0.0,
+            "pages_per_minute_median": round(60 * read / series.median, 1) if read else 0.0,
+            "tree_rss_mib": round(max(trees), 1), "dpi": ocr.DPI,
+            "tesseract": found["tesseract"], "languages": "+".join(ocr.LANGUAGES)}

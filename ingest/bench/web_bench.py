@@ -37,6 +37,7 @@ def build_web_db(path: Path, docs: int, claims: int, seed: int = 7, say: Callabl
     conn = sqlite3.connect(path)
     conn.create_function("fold", 1, dbm.fold, deterministic=True)
     conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-1048576")  # 1 GiB: the indexes of a 10M-claim build stay in memory while it fills
     ncases = max(1, docs // 1000)
     now = "2025-06-01T00:00:00.000000Z"
 
@@ -55,7 +56,6 @@ def build_web_db(path: Path, docs: int, claims: int, seed: int = 7, say: Callabl
                           "case_file": f"cases/case-{c:04d}.yml", "case_file_blake3": b3("case", c), "recorded_at": now}
                          for c in range(ncases)))
     say(f"web DB: {docs} documents ...")
-    quotes: list[tuple[int, int, int]] = []  # per doc: (pool index, start, end) of one sentence in its text
     batch = 5000
     for lo in range(0, docs, batch):
         files, sources, captures, attempts, extractions, fts = [], [], [], [], [], []
@@ -65,9 +65,6 @@ def build_web_db(path: Path, docs: int, claims: int, seed: int = 7, say: Callabl
             digest = b3("doc", i)
             idx = [rng.randrange(len(pool)) for _ in range(rng.randint(8, 40))]
             text = "\n".join(pool[k] for k in idx)
-            q = rng.randrange(len(idx))
-            start = text.find(pool[idx[q]])
-            quotes.append((idx[q], start, start + len(pool[idx[q]])))
             title = pool[idx[0]][:60]
             files.append({"blake3": digest, "sha256": b3("sha", i), "size": len(text) * 2, "media_type": "text/html",
                           "path": f"files/{digest[:2]}/{digest}", "stored_at": now})
@@ -92,29 +89,88 @@ def build_web_db(path: Path, docs: int, claims: int, seed: int = 7, say: Callabl
             insert("attempts", attempts)
             insert("extractions", extractions)
             conn.executemany("INSERT INTO extractions_fts(rowid, title, text) VALUES (?, ?, ?)", fts)
-    say(f"web DB: {claims} claims ...")
-    for lo in range(0, claims, batch * 4):
-        rows, cits = [], []
-        for j in range(lo, min(claims, lo + batch * 4)):
-            case_n = j % ncases
-            cid = f"case-{case_n:04d}/c-{j:07d}"
-            rows.append({"id": cid, "case_id": f"case-{case_n:04d}", "slug": f"c-{j:07d}", "text": pool[j % len(pool)],
-                         "date": f"20{20 + j % 6}-{1 + j % 12:02d}-{1 + j % 28:02d}", "type": CLAIM_TYPES[j % len(CLAIM_TYPES)],
-                         "people": json.dumps([WEB_PEOPLE[j % len(WEB_PEOPLE)]]), "withdrawn": 0, "recorded_at": now,
-                         "status": "sourced", "status_reason": "all 1 supporting quote(s) present in archived captures",
-                         "supporting_outlets": 1})
-            for n in range(1, 2 + (j % 3 == 0)):
-                # a document of the same case: docs i with i % ncases == case_n
-                i = (rng.randrange(max(1, docs // ncases)) * ncases + case_n) % docs
-                k, start, end = quotes[i]
-                cits.append({"id": f"{cid}#{n}", "claim_id": cid, "n": n, "source_id": f"case-{i % ncases:04d}/s-{i:06d}",
-                             "quote": pool[k], "stance": "supports" if n == 1 else "mentions", "capture_id": i + 1,
-                             "blake3": b3("doc", i), "extraction_id": i + 1, "text_blake3": b3("text", i), "match": "exact",
-                             "start": start, "end": end, "exact": pool[k], "rules": "[]", "score": 1.0, "anchored_at": now})
-        with conn:
-            insert("claims", rows)
-            insert("citations", cits)
     conn.close()
+    say(f"web DB: {claims} claims ...")
+    fill_claims(path, docs, claims, pool, say)
+
+
+_CLAIMS_SQL = """
+INSERT INTO claims (id, case_id, slug, text, date, type, people, withdrawn, recorded_at, status, status_reason,
+                    supporting_outlets)
+WITH RECURSIVE n(m) AS (SELECT 0 UNION ALL SELECT m + 1 FROM n WHERE (m + 1) * :ncases + :c < :claims)
+SELECT printf('case-%04d/c-%07d', :c, j), printf('case-%04d', :c), printf('c-%07d', j), pool.s,
+       printf('20%d-%02d-%02d', 20 + j % 6, 1 + j % 12, 1 + j % 28), kinds.s, json_array(people.s), 0, :now, 'sourced',
+       'all 1 supporting quote(s) present in archived captures', 1
+FROM (SELECT m * :ncases + :c AS j FROM n) JOIN bench_pool pool ON pool.k = j % :npool
+JOIN bench_kinds kinds ON kinds.k = j % :nkinds JOIN bench_people people ON people.k = j % :npeople
+"""
+
+# Each claim cites the first sentence of one or two documents of its own case (a second one for
+# every third claim), found at offset 0 of that document's text.
+_CITATIONS_SQL = """
+INSERT INTO citations (id, claim_id, n, source_id, quote, stance, capture_id, blake3, extraction_id, text_blake3,
+                       match, start, "end", exact, rules, score, anchored_at)
+WITH RECURSIVE n(m) AS (SELECT 0 UNION ALL SELECT m + 1 FROM n WHERE (m + 1) * :ncases + :c < :claims),
+cited AS (
+  SELECT j, k.n AS n, ((((j * 2654435761 + k.n * 40503) % :per_case) * :ncases + :c) % :docs) AS i
+  FROM (SELECT m * :ncases + :c AS j FROM n) JOIN (SELECT 1 AS n UNION ALL SELECT 2) k ON k.n = 1 OR j % 3 = 0
+),
+q AS (
+  SELECT cited.*, e.id AS eid, e.blake3, e.text_blake3,
+         substr(e.text, 1, instr(e.text || char(10), char(10)) - 1) AS quote
+  FROM cited JOIN extractions e ON e.id = cited.i + 1
+)
+SELECT printf('case-%04d/c-%07d#%d', :c, j, n), printf('case-%04d/c-%07d', :c, j), n,
+       printf('case-%04d/s-%06d', i % :ncases, i), quote, CASE n WHEN 1 THEN 'supports' ELSE 'mentions' END,
+       i + 1, blake3, eid, text_blake3, 'exact', 0, length(quote), quote, '[]', 1.0, :now
+FROM q ORDER BY j, n
+"""
+
+
+def fill_claims(path: Path, docs: int, claims: int, pool: list[str], say: Callable[[str], None]) -> None:
+    """Insert `claims` claims and their citations in SQL, case by case, with the claims' indexes and
+    triggers dropped while they go in and made again at the end in one pass each (ensure_schema
+    then fills claim_people and claims_fts from the claims): at 10 million claims, row by row
+    from Python with every index kept current takes hours."""
+    from ingest.store import db as dbm
+
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-1048576")
+    ncases = max(1, docs // 1000)
+    for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE tbl_name IN ('claims', 'citations', "
+                                  "'claim_people') AND sql IS NOT NULL AND type IN ('index', 'trigger')").fetchall():
+        kind = "TRIGGER" if sql.upper().startswith("CREATE TRIGGER") else "INDEX"
+        conn.execute(f"DROP {kind} [{name}]")
+    with conn:
+        for table in ("citations", "claim_people", "claims_fts", "claims"):
+            conn.execute(f"DELETE FROM [{table}]")
+        for table, values in (("bench_pool", pool), ("bench_kinds", CLAIM_TYPES), ("bench_people", WEB_PEOPLE)):
+            conn.execute(f"CREATE TEMP TABLE {table} (k INTEGER PRIMARY KEY, s TEXT)")
+            conn.executemany(f"INSERT INTO {table} VALUES (?, ?)", enumerate(values))
+    params = {"ncases": ncases, "claims": claims, "docs": docs, "per_case": max(1, docs // ncases),
+              "now": "2025-06-01T00:00:00.000000Z", "npool": len(pool), "nkinds": len(CLAIM_TYPES),
+              "npeople": len(WEB_PEOPLE)}
+    for c in range(min(ncases, claims)):
+        with conn:
+            conn.execute(_CLAIMS_SQL, {**params, "c": c})
+            conn.execute(_CITATIONS_SQL, {**params, "c": c})
+        if c % 100 == 99:
+            say(f"web DB: claims of {c + 1} of {ncases} cases ...")
+    conn.close()
+    say("web DB: indexes, claim_people and claims_fts ...")
+    dbm.open_db(path).close()
+
+
+def plan_connection(path: Path) -> sqlite3.Connection:
+    """A read-only connection with the SQL functions the site registers (fold, person_key)."""
+    from ingest.claims.people import name_key
+    from ingest.store import db as dbm
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.create_function("fold", 1, dbm.fold, deterministic=True)
+    conn.create_function("person_key", 1, name_key, deterministic=True)
+    return conn
 
 
 def find_metadata(explicit: Path | None) -> Path | None:
@@ -210,7 +266,10 @@ async def _measure(ds: Any, paths: list[str]) -> dict[str, Any]:
             "max_ms": round(max(times), 1), "statuses": statuses, "warmup_status": warm.status_code, "example": paths[0]}
 
 
-def bench_web(db_path: Path, requests: int, metadata_path: Path | None, say: Callable[[str], None]) -> dict[str, Any]:
+def bench_web(db_path: Path, requests: int, metadata_path: Path | None, say: Callable[[str], None],
+              inspect_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Latency of every page and canned query. With `inspect_data` the database is a published
+    snapshot, opened immutable as `serve` opens it; without, a working database (indexes added first)."""
     from urllib.parse import urlencode
 
     from datasette.app import Datasette
@@ -218,17 +277,20 @@ def bench_web(db_path: Path, requests: int, metadata_path: Path | None, say: Cal
 
     from ingest.store import db as dbm
 
-    dbm.open_db(db_path).close()  # indexes added since the DB was built
+    if inspect_data is None:
+        dbm.open_db(db_path).close()  # indexes added since the DB was built
     meta = _load_metadata(metadata_path)
     kwargs: dict[str, Any] = {"metadata": meta}
     if (ROOT / "plugins").is_dir():
         kwargs["plugins_dir"] = str(ROOT / "plugins")
     if (ROOT / "templates").is_dir():
         kwargs["template_dir"] = str(ROOT / "templates")
-    ds = Datasette([str(db_path)], **kwargs)
+    if inspect_data is None:
+        ds = Datasette([str(db_path)], **kwargs)
+    else:
+        ds = Datasette([], immutables=[str(db_path)], inspect_data=inspect_data, **kwargs)
     dbname = db_path.stem
-    conn = sqlite3.connect(db_path)
-    conn.create_function("fold", 1, dbm.fold, deterministic=True)
+    conn = plan_connection(db_path)
     rng = random.Random(11)
     nclaims = conn.execute("SELECT max(rowid) FROM claims").fetchone()[0]
     nsources = conn.execute("SELECT max(rowid) FROM sources").fetchone()[0]
@@ -256,8 +318,6 @@ def bench_web(db_path: Path, requests: int, metadata_path: Path | None, say: Cal
     jobs: dict[str, list[str]] = {
         "claim page /archive/claims/<pk>": [f"/{dbname}/claims/{tilde_encode(c[0])}" for c in claims],
         "source page /archive/sources/<pk>": [f"/{dbname}/sources/{tilde_encode(c[0])}" for c in sources],
-        "full-text search (SQL page)": [f"/{dbname}?" + urlencode({"sql": SEARCH_SQL, "q": dbm.fold(SEARCH_TERMS[i % len(SEARCH_TERMS)])})
-                                        for i in range(requests)],
         "custom /-/claim/<case>/<slug>": [f"/-/claim/{c[1]}/{c[2]}" for c in claims],
         "custom /-/source/<case>/<slug>": [f"/-/source/{c[1]}/{c[2]}" for c in sources],
         "custom /-/search?q=": ["/-/search?" + urlencode({"q": SEARCH_TERMS[i % len(SEARCH_TERMS)]}) for i in range(requests)],

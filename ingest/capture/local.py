@@ -13,6 +13,7 @@ import datetime as dt
 import errno
 import os
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -33,10 +34,43 @@ class LocalRefused(Exception):
 
 
 @dataclass(frozen=True)
+class Identity:
+    """What fstat says of an opened document: a change to its bytes changes ctime at least
+    (no program can set ctime), so the same identity twice means the same bytes, unless the
+    change fell in the same tick of the clock as the identity was taken (see `settled`)."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    taken_ns: int  # the wall clock when fstat was called
+
+    @classmethod
+    def of(cls, info: os.stat_result, taken_ns: int) -> Identity:
+        return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, taken_ns)
+
+    def same_file(self, other: Identity) -> bool:
+        return (self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns) == \
+            (other.dev, other.ino, other.size, other.mtime_ns, other.ctime_ns)
+
+    @property
+    def settled(self) -> bool:
+        """Its last change was SETTLE_NS before it was taken. File times come from a coarse clock,
+        so a write just after fstat can leave them as they were; an identity taken that soon after
+        the last change is not trusted later (the document is read again), as git does with its index."""
+        return max(self.mtime_ns, self.ctime_ns) < self.taken_ns - SETTLE_NS
+
+
+SETTLE_NS = 2 * 10**9  # above any file system's time granularity in use (FAT: 2 s)
+
+
+@dataclass(frozen=True)
 class LocalFile:
     data: bytes
     mtime: str  # ISO 8601 UTC, from the opened file itself
     size: int
+    identity: Identity | None = None  # taken before the first byte was read
 
 
 _KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket",
@@ -104,10 +138,20 @@ def open_document(folder: Path, relpath: str) -> int:
     return doc
 
 
+def identity_of(folder: Path, relpath: str) -> Identity:
+    """The document's identity, opened as `read_document` opens it (no link followed), not read."""
+    fd = open_document(folder, relpath)
+    try:
+        return Identity.of(os.fstat(fd), time.time_ns())
+    finally:
+        os.close(fd)
+
+
 def read_document(folder: Path, relpath: str, max_bytes: int = MAX_LOCAL) -> LocalFile:
     """The whole document, read while counting: refused the moment it passes `max_bytes`."""
     fd = open_document(folder, relpath)
     try:
+        taken = time.time_ns()
         info = os.fstat(fd)
         if info.st_size > max_bytes:
             raise LocalRefused(f"is {info.st_size} bytes, over {max_bytes} (limit --max-local)")
@@ -121,4 +165,4 @@ def read_document(folder: Path, relpath: str, max_bytes: int = MAX_LOCAL) -> Loc
     finally:
         os.close(fd)
     mtime = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return LocalFile(bytes(buf), mtime, len(buf))
+    return LocalFile(bytes(buf), mtime, len(buf), Identity.of(info, taken))

@@ -232,6 +232,14 @@ class RunWarc:
         self._writer.ensure_digest(record, block=True, payload=False)
         return self._write(record)
 
+    def sync(self) -> None:
+        """fsync what has been written so far (before any log entry names its records)."""
+        if self._fh is not None:
+            try:
+                os.fsync(self._fh.fileno())
+            except OSError as exc:
+                raise StoreError(f"cannot sync WARC {self.name}: {os_reason(exc)}") from exc
+
     def close(self) -> CompletedWarc | None:
         """fsync, rename .open to its final name and hash it; None when nothing was written."""
         if self._fh is None or self.name is None:

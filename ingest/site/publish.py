@@ -203,6 +203,8 @@ def snapshot(archive: Path) -> Snapshot:
         src.backup(dst)
         dst.execute("PRAGMA journal_mode=DELETE")
         with dst:
+            # A cache of this machine's file system (inodes, devices), not part of the archive's record.
+            dst.execute("DROP TABLE IF EXISTS local_files")
             scrubbed = _scrub(dst, archive)
             _index_claims(dst)
             _person_variants(dst)

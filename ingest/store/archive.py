@@ -6,7 +6,7 @@ import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +66,9 @@ class Archive:
         self.log = EventLog(root)
         self._lock_fd = lock_fd
         self._db_behind: str | None = None  # why the database stopped following the log
+        self._broken: str | None = None  # why a batch's sync failed: nothing more is recorded
         self._batch_depth = 0
+        self.before_sync: list[Callable[[], None]] = []  # fsync what log entries will name (a run's WARC)
         self.recovery = Recovery()
 
     @classmethod
@@ -108,25 +110,29 @@ class Archive:
 
     def record(self, event: str, table: str | None = None, key: str | None = None,
                row: dict[str, Any] | None = None, extra: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-        """Log an event durably, then apply it to the database in one transaction."""
+        """Log an event durably, then apply it to the database (in a batch: both at its next sync)."""
         if self._db_behind:
             raise StoreError(f"the database fell behind the log after a failed write ({self._db_behind}); nothing "
                              "more is recorded in this run (the next run applies the logged events)")
+        if self._broken:
+            raise StoreError(self._broken)
         logged = dbm.logged_row(table, row) if table and row is not None else row
         entry = self.log.append(event, table, key, logged, **fields)
-        faults.point("after_log_before_db")
+        if not self._batch_depth:
+            faults.point("after_log_before_db")
         self._apply(entry, extra, self.log.last_line)
         return entry
 
     def _apply(self, entry: dict[str, Any], extra: dict[str, Any] | None = None, line: bytes | None = None) -> None:
         try:
             if self._batch_depth:
-                dbm.apply_entry(self.db, entry, extra, line)  # committed when the batch ends
+                dbm.apply_entry(self.db, entry, extra, line)  # committed when the batch syncs
             else:
                 with self.db.conn:
                     dbm.apply_entry(self.db, entry, extra, line)
         except sqlite3.OperationalError as exc:
-            # The entry is durable in the log; later entries must not reach the database before it.
+            # The entry is (or, in a batch, will be) durable in the log; later entries must not reach
+            # the database before it.
             if self.db.conn.in_transaction:
                 self.db.conn.rollback()
             self._db_behind = os_reason(exc)
@@ -144,10 +150,14 @@ class Archive:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Record several events with one log fsync and one database commit.
+        """Record several events with one log fsync and one database commit (and more, with sync()).
 
-        Log lines are written at once but synced at the end, before the rows are committed:
-        a killed run leaves logged entries the database lacks, which the next run applies.
+        Rows are applied at once (in one open transaction) and log entries held in memory. At
+        the end, or at each sync(): the folders of newly stored files and every before_sync hook
+        (the run's WARC) are fsynced, then the held entries are written and fsynced, then the
+        rows are committed. So nothing in the log names a file or record not yet on disk, and a
+        run killed in between loses at most what it recorded since the last sync, which the
+        next run does again.
         """
         if self._batch_depth:
             self._batch_depth += 1
@@ -158,25 +168,60 @@ class Archive:
             return
         self._batch_depth = 1
         self.log.defer_sync = True
+        self.store.defer_dir_sync = True
+        self._begin()
         try:
             yield
         finally:
-            self._batch_depth = 0
-            self.log.defer_sync = False
             try:
-                self.log.sync()
-            except StoreError:
-                if self.db.conn.in_transaction:
-                    self.db.conn.rollback()
-                raise
-            if self.db.conn.in_transaction and not self._db_behind:
-                try:
-                    self.db.conn.commit()
-                except sqlite3.OperationalError as exc:
-                    self.db.conn.rollback()
-                    self._db_behind = os_reason(exc)
-                    raise StoreError(f"cannot write to the database {self.root / MARKER}: {os_reason(exc)}; "
-                                     "the logged events are applied by the next run") from exc
+                self._sync()
+            finally:
+                self._batch_depth = 0
+                self.log.defer_sync = False
+                self.store.defer_dir_sync = False
+
+    def _begin(self) -> None:
+        # An explicit transaction: sqlite-utils commits any write made outside one at once, which
+        # would put rows in the database before the log entries they come from are written.
+        if not self.db.conn.in_transaction:
+            self.db.conn.execute("BEGIN")
+
+    def sync(self) -> None:
+        """Make everything the open batch recorded so far durable now, and go on batching."""
+        if self._batch_depth:
+            self._sync()
+            self._begin()
+
+    def _sync(self) -> None:
+        """Stored files' folders and every before_sync hook, then the held log entries, then the rows."""
+        if self._broken:
+            raise StoreError(self._broken)
+        held = self.log.held
+        if held:
+            faults.point("before_group_sync")
+        try:
+            self.store.sync_dirs()
+            for hook in self.before_sync:
+                hook()
+            self.log.sync()
+        except (StoreError, OSError) as exc:
+            if self.db.conn.in_transaction:
+                self.db.conn.rollback()
+            reason = str(exc) if isinstance(exc, StoreError) else (
+                f"cannot sync the archive {self.root}: {os_reason(exc)}; nothing since the last sync was recorded")
+            # What was applied for the lost entries is rolled back; nothing more is recorded in this run.
+            self._broken = f"an earlier write failed ({reason}); nothing more is recorded in this run"
+            raise StoreError(reason) from exc
+        if held:
+            faults.point("after_log_before_db")
+        if self.db.conn.in_transaction and not self._db_behind:
+            try:
+                self.db.conn.commit()
+            except sqlite3.OperationalError as exc:
+                self.db.conn.rollback()
+                self._db_behind = os_reason(exc)
+                raise StoreError(f"cannot write to the database {self.root / MARKER}: {os_reason(exc)}; "
+                                 "the logged events are applied by the next run") from exc
 
     # -- recovery --------------------------------------------------------------------------
 

@@ -190,6 +190,14 @@ SCHEMA: dict[str, dict[str, Any]] = {
                  "tool": str},
         pk=("person_id", "key"),
     ),
+    "local_files": dict(
+        # Not evidence, and never published: what fstat said of a local document when it was last
+        # read and hashed, so that a plain run can leave it unread while nothing about it changed.
+        # Kept only when the read bytes were the source's latest capture (blake3); lost, a run reads again.
+        columns={"source_id": str, "path": str, "dev": int, "ino": int, "size": int, "mtime_ns": int,
+                 "ctime_ns": int, "taken_ns": int, "blake3": str},
+        pk="source_id",
+    ),
     "claim_people": dict(
         columns={"claim_id": str, "person": str},
         pk=("claim_id", "person"),

@@ -54,8 +54,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(target: Path, data: bytes) -> None:
-    """Write data to target through a temporary file, fsync and rename; never leaves a partial target."""
+def write_atomic(target: Path, data: bytes, sync_dir: bool = True) -> None:
+    """Write data to target through a temporary file, fsync and rename; never leaves a partial target.
+
+    With sync_dir False the caller fsyncs the folder itself (once for many files) before
+    anything refers to the file."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
@@ -67,7 +70,8 @@ def write_atomic(target: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-        fsync_dir(target.parent)
+        if sync_dir:
+            fsync_dir(target.parent)
     except OSError as exc:
         try:
             os.unlink(tmp)
@@ -92,6 +96,8 @@ class FileStore:
 
     def __init__(self, archive: Path) -> None:
         self.archive = archive
+        self.defer_dir_sync = False  # in a batch: the folders are synced by sync_dirs(), before the log
+        self._unsynced_dirs: set[Path] = set()
 
     def path(self, digest: str) -> Path:
         return self.archive / relpath_for(digest)
@@ -104,8 +110,19 @@ class FileStore:
         if target.exists():
             # Identical bytes are already evidence; a rewrite could only damage them.
             return StoredFile(digest, sha, len(data), relpath_for(digest), new=False)
-        write_atomic(target, data)
+        write_atomic(target, data, sync_dir=not self.defer_dir_sync)
+        if self.defer_dir_sync:
+            self._unsynced_dirs.add(target.parent)
         return StoredFile(digest, sha, len(data), relpath_for(digest), new=True)
+
+    def sync_dirs(self) -> None:
+        """fsync the folders that got new files since the last call (their names are then durable)."""
+        for folder in sorted(self._unsynced_dirs):
+            try:
+                fsync_dir(folder)
+            except OSError as exc:
+                raise StoreError(f"cannot sync {folder}: {os_reason(exc)}; nothing since the last sync was recorded") from exc
+        self._unsynced_dirs.clear()
 
     def remove_temporaries(self) -> int:
         """Delete temporary files a killed process left behind; they were never evidence."""

@@ -118,9 +118,11 @@ class EventLog:
     def __init__(self, archive: Path) -> None:
         self.dir = archive / "log"
         self._head: Head | None = None
-        self.defer_sync = False  # inside a batch: sync() once at its end
+        # Inside a batch, entries are held here and written and fsynced together by sync(): nothing
+        # of them reaches the file before what they name (files, WARC records) has been synced.
+        self.defer_sync = False
         self.last_line = b""
-        self._unsynced: set[Path] = set()
+        self._held: list[tuple[Path, bytes]] = []
 
     def files(self) -> list[Path]:
         return sorted(self.dir.glob("*.jsonl")) if self.dir.is_dir() else []
@@ -182,17 +184,30 @@ class EventLog:
                     total += chunk.count(b"\n")
         return total
 
+    @property
+    def held(self) -> int:
+        """Entries appended in the batch and not yet written."""
+        return len(self._held)
+
     def sync(self) -> None:
-        """fsync the log files written since the last sync."""
-        for path in sorted(self._unsynced):
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            except OSError as exc:
-                raise StoreError(f"cannot sync the log {path}: {os_reason(exc)}") from exc
-            finally:
-                os.close(fd)
-        self._unsynced.clear()
+        """Write the entries held since the last sync, in order, and fsync them.
+
+        On failure nothing of them stays in the file (a partly written run of lines is cut back),
+        and the head is read again from what the file holds: the caller must drop the rows it
+        applied for them (Archive.batch rolls its transaction back)."""
+        held, self._held = self._held, []
+        i = 0
+        try:
+            while i < len(held):
+                path = held[i][0]
+                j = i
+                while j < len(held) and held[j][0] == path:  # a batch crossing a month writes two files
+                    j += 1
+                _write_lines(path, [line for _, line in held[i:j]])
+                i = j
+        except StoreError:
+            self._head = None
+            raise
 
     def repair_torn_tail(self) -> bytes:
         """Cut an incomplete last line (a write killed midway); it was never acknowledged."""
@@ -212,7 +227,7 @@ class EventLog:
 
     def append(self, event: str, table: str | None = None, key: str | None = None,
                row: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-        """Append one entry durably (fsync, or at the end of the batch) and return it."""
+        """Append one entry durably (written and fsynced now, or by sync() in a batch) and return it."""
         head = self.head()
         entry: dict[str, Any] = {"seq": head.seq + 1, "time": utcnow(), "event": event}
         if table is not None:
@@ -224,25 +239,33 @@ class EventLog:
         path = self.dir / f"{entry['time'][:7]}.jsonl"
         line = canonical(entry) + b"\n"
         self.last_line = line[:-1]  # the database's copy of the entry, without serialising it again
-        with open(path, "ab", buffering=0) as fh:  # unbuffered: nothing stale to flush after a failure
-            before = fh.seek(0, os.SEEK_END)
-            try:
-                if faults.armed("mid_log"):  # kill tests: leave a torn line on disk
+        if self.defer_sync:
+            self._held.append((path, line))
+        else:
+            _write_lines(path, [line])
+        self._head = Head(entry["seq"], entry["hash"])
+        return entry
+
+
+def _write_lines(path: Path, lines: list[bytes]) -> None:
+    """Append whole lines to `path` and fsync; on failure cut the file back to where it was."""
+    with open(path, "ab", buffering=0) as fh:  # unbuffered: nothing stale to flush after a failure
+        before = fh.seek(0, os.SEEK_END)
+        try:
+            if faults.armed("mid_log"):  # kill tests: leave a torn line on disk, line by line
+                for line in lines:
                     _write_all(fh, line[: len(line) // 2])
                     os.fsync(fh.fileno())
                     faults.point("mid_log")
-                    line = line[len(line) // 2:]
-                _write_all(fh, line)
-                if self.defer_sync:
-                    self._unsynced.add(path)
-                else:
-                    os.fsync(fh.fileno())
-            except OSError as exc:
-                # Take back a partly written line so the next entry does not follow a torn one.
-                os.ftruncate(fh.fileno(), before)
-                raise StoreError(f"cannot append to the log {path}: {os_reason(exc)}; nothing was recorded") from exc
-        self._head = Head(entry["seq"], entry["hash"])
-        return entry
+                    _write_all(fh, line[len(line) // 2:])
+            else:
+                _write_all(fh, b"".join(lines))
+            os.fsync(fh.fileno())
+        except OSError as exc:
+            # Take back a partly written line so the next entry does not follow a torn one.
+            os.ftruncate(fh.fileno(), before)
+            what = "nothing was recorded" if len(lines) == 1 else f"none of its {len(lines)} entries were recorded"
+            raise StoreError(f"cannot append to the log {path}: {os_reason(exc)}; {what}") from exc
 
 
 def _write_all(fh: Any, data: bytes) -> None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import httpx
-
 from ingest.errors import KhronikaError
 
 MAX_PROOF_BYTES = 64 * 1024
@@ -35,6 +33,8 @@ def _lib():  # type: ignore[no-untyped-def]
 
 def _http(method: str, url: str, body: bytes | None = None, timeout: float = 30.0) -> bytes | None:
     """The body of a 200 answer, None for 404 (not yet upgradable), OtsError otherwise."""
+    import httpx  # here: a run that timestamps nothing does not pay for importing it
+
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:
             response = client.request(method, url, content=body, headers={"Accept": ACCEPT})

@@ -13,11 +13,12 @@ import secrets
 from dataclasses import dataclass
 from importlib.metadata import version
 
-import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from typing import TYPE_CHECKING
 
 from ingest.errors import KhronikaError
+
+if TYPE_CHECKING:  # imported where used: a run that timestamps nothing does not pay for httpx and cryptography
+    from cryptography import x509
 
 MAX_TOKEN_BYTES = 1 * 2**20
 SHA256_OID = b"\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x01"
@@ -59,6 +60,8 @@ def build_request(digest: bytes, nonce: int | None = None) -> tuple[bytes, int]:
 
 def ask(url: str, request: bytes, timeout: float = 30.0) -> bytes:
     """POST the request to a TSA; the response body, or TimestampError naming what went wrong."""
+    import httpx
+
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:
             with client.stream("POST", url, content=request,
@@ -91,6 +94,8 @@ class Token:
 
 def load_pins(pem: bytes) -> list[x509.Certificate]:
     """The certificates of a PEM file (one TSA certificate, or a trust anchor and its chain)."""
+    from cryptography import x509
+
     try:
         certs = x509.load_pem_x509_certificates(pem)
     except ValueError:
@@ -101,6 +106,8 @@ def load_pins(pem: bytes) -> list[x509.Certificate]:
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
+    from cryptography import x509
+
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
@@ -114,6 +121,8 @@ def check(token: bytes, digest: bytes, pins: list[x509.Certificate], nonce: int 
     the token's signing certificate must be exactly that certificate. Certificates the token
     carries are never trusted as anchors.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
     from rfc3161_client import (
         PKIStatus,
         VerificationError,

@@ -42,7 +42,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ingest.text import extract as _extract
@@ -105,6 +105,8 @@ class _Worker:
 
 _warmed = False
 RECYCLE_AFTER = 500  # a worker is replaced after this many jobs, so nothing accumulates for long
+IDLE_EVERY = 0.25  # seconds between calls of run_jobs' `idle` while it waits
+LOOKAHEAD = 2  # jobs made ready per worker ahead of time: a slow capture does not leave a worker idle
 
 
 def _warm_up_once() -> None:
@@ -115,7 +117,8 @@ def _warm_up_once() -> None:
 
 
 def run_jobs(
-    jobs: Iterable[Job], workers: int = 1, limits: WorkerLimits | None = None
+    jobs: Iterable[Job], workers: int = 1, limits: WorkerLimits | None = None,
+    idle: Callable[[], None] | None = None,
 ) -> Iterator[tuple[Job, Extraction]]:
     """Run jobs in at most `workers` sandboxed worker processes.
 
@@ -123,7 +126,8 @@ def run_jobs(
     job; closing the generator early kills and reaps the workers it started.
     The next job is taken from `jobs` while the workers are busy, so a
     generator that does work to produce each job (capturing a source) runs
-    at the same time as the extractions.
+    at the same time as the extractions. While it waits for workers, `idle`
+    is called at least every IDLE_EVERY seconds (the caller's group commit).
     """
     limits = limits or WorkerLimits()
     workers = max(1, int(workers))
@@ -171,12 +175,15 @@ def run_jobs(
                     return
                 pull()
                 continue
-            if not exhausted and len(ready) < workers:
-                pull()  # produce the next job while the workers extract
+            if not exhausted and len(ready) < LOOKAHEAD * workers:
+                pull()  # produce the next jobs while the workers extract, so none waits for one
                 timeout = 0.0
             else:
                 now = time.monotonic()
                 timeout = max(0.0, min(w.running.deadline for w in busy if w.running) - now) if busy else 0.0
+                if idle is not None:
+                    idle()
+                    timeout = min(timeout, IDLE_EVERY)
             done: list[tuple[Job, Extraction]] = []
             for key, _ in selector.select(timeout):
                 worker = pool.get(key.fd)
