@@ -29,12 +29,13 @@ from ingest.store.archive import Archive
 from ingest.store.extractions import extraction_row
 from ingest.store.files import blake3_of
 from ingest.store.groups import GroupCommit
-from ingest.store.log import Head, utcnow
+from ingest.store.log import utcnow
 from ingest.text import ocrqueue
 from ingest.text.completeness import record_incomplete
 from ingest.text.extract import Extraction, extractor_for, extractor_versions
 from ingest.text.ocr import OCR_DISABLED
 from ingest.text.workers import Job, WorkerLimits, run_jobs
+from ingest.runreport import FAILED, KEPT, NEW, UNCHANGED, WANTED, Progress, RunReport, SourceResult  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from ingest.capture.fetch import FetchConfig, FetchResult
@@ -45,10 +46,6 @@ def _fetch_module():  # type: ignore[no-untyped-def]
     from ingest.capture import fetch
 
     return fetch
-
-
-# What a source came to in this run, as counted in the closing summary.
-NEW, UNCHANGED, KEPT, FAILED, WANTED = "new", "unchanged", "kept", "failed", "wanted"
 
 
 @dataclass
@@ -73,36 +70,6 @@ class RunOptions:
     group_seconds: float = 1.0
 
 
-@dataclass(frozen=True)
-class SourceResult:
-    source_id: str
-    state: str  # new | unchanged | kept | failed | wanted
-    detail: str
-
-
-@dataclass
-class RunReport:
-    results: list[SourceResult] = field(default_factory=list)
-    extraction_failures: list[str] = field(default_factory=list)
-    incomplete: list[str] = field(default_factory=list)  # "source: reason": captures without the page's text
-    notes: list[str] = field(default_factory=list)
-    head: Head | None = None
-    warc: str | None = None
-    claims: dict[str, int] = field(default_factory=dict)
-    # What claims/standing found: drift counts, claims not sourced, drift changes (see Standing).
-    drift: dict[str, int] = field(default_factory=dict)
-    not_sourced: list[tuple[str, str, str]] = field(default_factory=list)
-    drift_changes: list[tuple[str, str, str, str | None, str | None]] = field(default_factory=list)
-
-    def count(self, state: str) -> int:
-        return sum(1 for r in self.results if r.state == state)
-
-    @property
-    def failed(self) -> list[SourceResult]:
-        return [r for r in self.results if r.state == FAILED]
-
-
-Progress = Callable[[SourceResult], None]
 
 
 def _latest_capture(archive: Archive, sid: str) -> dict[str, Any] | None:

@@ -269,4 +269,4 @@ def test_the_bench_reports_browser_captures_per_minute() -> None:
          "browser": "chromium 1 (playwright 2)"}
     assert capture_rows({"browser captures": {"rows": [browser_row(b)]}}) == [
         "| browser captures per minute (a script-rendered page, behind the recording proxy, chromium 1 (playwright 2); "
-        "1 browser, one round) | 3 pages in 17.1 s: 10.5 per minute ({'complete': 3}) | | measured |"]
+        "1 browser, one round) | 3 pages in 17.1 s: 10.5 per minute ({'complete': 3}) |  | measured |"]

@@ -191,9 +191,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         pk=("person_id", "key"),
     ),
     "local_files": dict(
-        # Not evidence, and never published: what fstat said of a local document when it was last
-        # read and hashed, so that a plain run can leave it unread while nothing about it changed.
-        # Kept only when the read bytes were the source's latest capture (blake3); lost, a run reads again.
+        # Not evidence, never published: fstat of a local document when last read as its latest capture (lost: re-read).
         columns={"source_id": str, "path": str, "dev": int, "ino": int, "size": int, "mtime_ns": int,
                  "ctime_ns": int, "taken_ns": int, "blake3": str},
         pk="source_id",
@@ -320,8 +318,7 @@ DRIFT_TRIGGERS = [
 def open_db(path: Path) -> sqlite_utils.Database:
     db = sqlite_utils.Database(path)
     db.execute("PRAGMA journal_mode=WAL")
-    # The log is fsynced before the rows it records are committed, and the database can be
-    # rebuilt from the log, so the database itself need not be synced on every commit.
+    # The log is fsynced before its rows are committed and rebuilds the database: no sync per commit.
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
     db.conn.create_function("fold", 1, fold, deterministic=True)
@@ -369,10 +366,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
                        f"{_FOLD_SQL.format('people')} FROM claims")
     if "extractions_fts" not in db.table_names():
         # Contentless: the text lives once, in extractions; the index holds folded tokens only.
-        db.execute(
-            "CREATE VIRTUAL TABLE extractions_fts USING fts5(title, text, content='', "
-            "tokenize=\"unicode61 remove_diacritics 2\")"
-        )
+        db.execute("CREATE VIRTUAL TABLE extractions_fts USING fts5(title, text, content='', "
+                   "tokenize=\"unicode61 remove_diacritics 2\")")
 
 
 def get_row(db: sqlite_utils.Database, table: str, key: Any) -> dict[str, Any] | None:
@@ -424,11 +419,8 @@ def apply_entry(db: sqlite_utils.Database, entry: dict[str, Any], extra: dict[st
 
 
 def upsert(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> None:
-    """Insert or update one row by primary key, inside the caller's transaction.
-
-    Plain SQL on purpose: sqlite-utils' upsert commits on its own, which would break the
-    batches in which log entries become durable before their rows are committed.
-    """
+    """Insert or update one row by primary key, inside the caller's transaction (plain SQL: sqlite-utils'
+    upsert commits on its own, which would break batches whose log entries must be durable first)."""
     pk = SCHEMA[table]["pk"]
     cols = list(row)
     names = ", ".join(f"[{c}]" for c in cols)
