@@ -185,3 +185,60 @@ def test_verify_shows_warnings_without_changing_the_exit_code(tmp_path: Path) ->
         "warning consistency uncited-source source decree: source cited by no claim",
         "warning consistency uncited-source source note: source cited by no claim",
     ]
+
+
+PEOPLE_CASE = """case:
+  id: p
+  title: P
+sources:
+  - id: court
+    path: docs/court.txt
+claims:
+  - id: arrest
+    text: The court arrested Petrova.
+    people: [petrova]
+    citations:
+      - source: court
+        quote: Суд арестовал Гарри Азаряна и Анну Петрову
+        stance: supports
+  - id: lawyer
+    text: The lawyer met both.
+    people: [harry-azaryan, petrova]
+    citations:
+      - source: court
+        quote: Адвокат встретился с Азаряном и Петровой
+        stance: supports
+people:
+  - id: harry-azaryan
+    name: Harry Azaryan
+    aliases: [Гарри Азарян]
+  - id: petrova
+    name: Anna Petrova
+    aliases: [Анна Петрова]
+  - id: rubish
+    name: Oleg Rubish
+"""
+COURT = "Суд арестовал Гарри Азаряна и Анну Петрову. Адвокат встретился с Азаряном и Петровой.\n"
+UNLISTED = ('a quote names Harry Azaryan ("Гарри Азаряна"), who is not in the claim\'s people '
+            "(a hint: a namesake reads the same)")
+
+
+def test_a_quote_naming_a_known_person_the_claim_does_not_list_is_a_hint(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "court.txt").write_text(COURT, encoding="utf-8")
+    case = tmp_path / "p.yml"
+    case.write_text(PEOPLE_CASE, encoding="utf-8")
+    result = khronika("lint", str(case))
+    assert (result.code, result.out.splitlines()) == (3, [
+        f"warning consistency person-unlisted claim arrest: {UNLISTED}",
+        f"{case}: 1 consistency warning(s); nothing was changed.",
+    ]), result.err
+    archive = tmp_path / "archive"
+    assert khronika("run", str(case), "--archive", str(archive)).code == 0
+    result = khronika("verify", "--archive", str(archive), "--json")
+    assert result.code == 0, result.out
+    assert json.loads(result.out)["warnings"] == [
+        {"check": "consistency", "rule": "person-unlisted", "subject": "claim arrest", "state": "warning",
+         "detail": UNLISTED}]
+    # A hint only: the claim's people stay as the case file wrote them.
+    assert query(archive / "archive.db", "SELECT people FROM claims WHERE slug = 'arrest'") == [('["petrova"]',)]

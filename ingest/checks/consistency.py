@@ -1,4 +1,4 @@
-"""Consistency checks: dates that contradict their sources or quotes, narratives that run backwards, duplicate claims, unused sources.
+"""Consistency checks: dates that contradict their sources or quotes, narratives that run backwards, people a quote names but its claim omits, duplicate claims, unused sources.
 
 Every finding is a warning with a reason, never a fix: the case file and the archive are left
 as they are, and a person decides. Dates written in quotes are found by pattern and parsed with
@@ -15,10 +15,13 @@ import re
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from ingest.checks.dates import QuoteDate, dates_in, span  # noqa: F401  (QuoteDate: part of this module's API)
+from ingest.checks.mentioned import people_from_db, unlisted
 from ingest.checks.narrative import Backwards, backwards
+from ingest.claims.people import Person
 
 WARNING = "warning"
 DUPLICATE_JACCARD = 0.9
@@ -53,6 +56,7 @@ class ClaimFacts:
     date: str | None = None
     date_note: str | None = None
     citations: tuple[tuple[str, str], ...] = ()  # (source id, quote)
+    people: tuple[str, ...] = ()  # the ids of the people the claim lists
 
 
 def _tokens(text: str) -> set[str]:
@@ -64,12 +68,16 @@ def jaccard(a: str, b: str) -> float:
     return len(ta & tb) / len(ta | tb) if ta | tb else 0.0
 
 
-def check(claims: list[ClaimFacts], sources: list[SourceFacts]) -> list[Finding]:
-    """All consistency findings for one case's claims and sources, in a stable order."""
+def check(claims: list[ClaimFacts], sources: list[SourceFacts], people: Sequence[Person] = ()) -> list[Finding]:
+    """All consistency findings for one case's claims, sources and people, in a stable order."""
     by_id = {s.id: s for s in sources}
     findings: list[Finding] = []
     for claim in claims:
         findings += _claim_dates(claim, by_id)
+        for person, words in unlisted([q for _, q in claim.citations], set(claim.people), people):
+            findings.append(Finding("person-unlisted", f"claim {claim.id}",
+                                    f'a quote names {person.name} ("{words}"), who is not in the claim\'s people '
+                                    "(a hint: a namesake reads the same)"))
     for a, b in combinations(claims, 2):
         score = jaccard(a.text, b.text)
         if score >= DUPLICATE_JACCARD:
@@ -161,13 +169,14 @@ LOCAL_TEXT = (".txt", ".md")
 MAX_LOCAL_TEXT = 8 * 1024 * 1024
 
 
-def from_case(case: Any) -> tuple[list[ClaimFacts], list[SourceFacts]]:
+def from_case(case: Any) -> tuple[list[ClaimFacts], list[SourceFacts], list[Person]]:
     """The facts the checks need from a loaded case file (ingest.claims.cases.Case); a local
     plain-text document is read for the narrative rule, nothing else is."""
-    claims = [ClaimFacts(c.id, c.text, c.date, c.date_note, tuple((x.source, x.quote) for x in c.citations))
+    claims = [ClaimFacts(c.id, c.text, c.date, c.date_note, tuple((x.source, x.quote) for x in c.citations),
+                         tuple(p.id for p in map(case.person, c.people) if p is not None))
               for c in case.claims]
     sources = [SourceFacts(s.id, s.published, s.published_after, None, s.wanted, _local_text(case, s)) for s in case.sources]
-    return claims, sources
+    return claims, sources, list(case.people)
 
 
 def unread(case: Any) -> list[tuple[str, str]]:
@@ -214,9 +223,9 @@ LATEST_TEXT = ("SELECT e.text FROM captures c JOIN extractions e ON e.blake3 = c
                "AND e.text IS NOT NULL ORDER BY c.version DESC, (e.extractor = 'tesseract'), e.id DESC LIMIT 1")
 
 
-def from_db(db: Any) -> dict[str, tuple[list[ClaimFacts], list[SourceFacts]]]:
+def from_db(db: Any) -> dict[str, tuple[list[ClaimFacts], list[SourceFacts], list[Person]]]:
     """The same facts from the archive's tables, case by case (withdrawn claims left out)."""
-    out: dict[str, tuple[list[ClaimFacts], list[SourceFacts]]] = {}
+    out: dict[str, tuple[list[ClaimFacts], list[SourceFacts], list[Person]]] = {}
     for case in db.query("SELECT id FROM cases ORDER BY id"):
         sources = [SourceFacts(r["slug"] or r["id"], r["published"], r["published_after"], r["first"], bool(r["wanted"]),
                                r["text"])
@@ -227,8 +236,10 @@ def from_db(db: Any) -> dict[str, tuple[list[ClaimFacts], list[SourceFacts]]]:
         for r in db.query("SELECT * FROM claims WHERE case_id = ? AND withdrawn = 0 ORDER BY rowid", [case["id"]]):
             cites = tuple((slug.get(c["source_id"], c["source_id"]), c["quote"] or "")
                           for c in db.query("SELECT source_id, quote FROM citations WHERE claim_id = ? ORDER BY rowid", [r["id"]]))
-            claims.append(ClaimFacts(r["slug"] or r["id"], r["text"] or "", r["date"], r["date_note"], cites))
-        out[case["id"]] = (claims, sources)
+            listed = tuple(p["person_slug"] for p in db.query("SELECT person_slug FROM claim_persons WHERE claim_id = ?",
+                                                             [r["id"]]))
+            claims.append(ClaimFacts(r["slug"] or r["id"], r["text"] or "", r["date"], r["date_note"], cites, listed))
+        out[case["id"]] = (claims, sources, people_from_db(db, case["id"]))
     return out
 
 
