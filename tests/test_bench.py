@@ -226,7 +226,9 @@ def test_capture_kinds_are_measured_when_present_and_named_when_not(tmp_path: Pa
 def test_tree_peak_counts_the_grandchildren(tmp_path: Path) -> None:
     import sys
 
-    from ingest.bench.common import run_child
+    import subprocess
+
+    from ingest.bench.common import TreePeak, run_child
 
     # Two grandchildren hold 120 MiB each at the same time. wait4's figure is the largest single
     # process of the tree (Linux folds reaped children in as a maximum); the tree's peak is their sum.
@@ -235,8 +237,13 @@ def test_tree_peak_counts_the_grandchildren(tmp_path: Path) -> None:
             "[p.wait() for p in ps]")
     run = run_child([sys.executable, "-c", code], tmp_path / "tree.log")
     assert run.returncode == 0, run.stderr_tail
-    assert 120 < run.max_rss_mib < 200
-    assert run.tree_rss_mib > 240
+    # wait4's figure also counts the forked copy of this (large) test process before exec, so only
+    # its floor is certain here; the sampler is checked on its own below, where nothing else counts.
+    assert run.max_rss_mib > 120 and run.tree_rss_mib >= run.max_rss_mib
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    sampler = TreePeak(proc.pid)
+    assert proc.wait() == 0
+    assert 240 < sampler.stop() / 2**20 < 400
 
 
 def test_no_canned_query_scans_a_table(tmp_path: Path) -> None:

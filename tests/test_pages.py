@@ -126,7 +126,7 @@ def test_home_page_shows_each_case_state_the_last_verify_and_the_log_head(built:
             '<span class="status status-contested">0 contested</span> · <span class="drifting">0 drifting</span> '
             "(a live source changed or gone since the archived copy) · 1 wanted source(s)</p>") in html
     checked_at = one(archive, "SELECT checked_at FROM verify_runs")[0]
-    assert (f'<dt>Last verified</dt><dd class="last-verify">{checked_at}: a mismatch or something missing (11 ok, '
+    assert (f'<dt>Last verified</dt><dd class="last-verify">{checked_at}: a mismatch or something missing (12 ok, '
             "0 mismatch, 2 missing, 0 unverifiable, 0 drift; exit code 1)"
             ' · <a href="/archive/latest_verify_results">every check</a></dd>') in html
     seq, head, time = one(archive, "SELECT seq, hash, time FROM log ORDER BY seq DESC LIMIT 1")
