@@ -75,7 +75,9 @@ def _end(proc: subprocess.Popen[bytes]) -> int:
     if proc.poll() is None:
         proc.terminate()
         try:
-            return proc.wait(10)
+            # Datasette is read-only: nothing is lost by killing it, and its graceful shutdown can
+            # wait on a browser's idle keep-alive connections, which would hold `serve` past a SIGTERM.
+            return proc.wait(3)
         except subprocess.TimeoutExpired:
             proc.kill()
     return proc.wait()
