@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from ingest.capture import procs
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("blake3", "trafilatura", "pypdf", "datasette", "sqlite-utils", "charset-normalizer", "reportlab")
 
@@ -41,37 +43,10 @@ class ChildRun:
     tree_rss_mib: float = 0.0  # peak of the RSS summed over the child and all its descendants
 
 
-def _ppid_and_rss() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, resident bytes) of every process /proc shows now."""
-    page = os.sysconf("SC_PAGE_SIZE")
-    out: dict[int, tuple[int, int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                stat = fh.read()
-            with open(f"/proc/{name}/statm", "rb") as fh:
-                resident = int(fh.read().split()[1]) * page
-        except (OSError, IndexError, ValueError):
-            continue  # ended between listing and reading
-        fields = stat[stat.rfind(b")") + 2:].split()  # the command name may hold spaces and parentheses
-        out[int(name)] = (int(fields[1]), resident)
-    return out
-
-
 def tree_rss(root: int) -> int:
     """Resident bytes of `root` and every process descended from it, now."""
-    procs = _ppid_and_rss()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in procs.items():
-        children.setdefault(ppid, []).append(pid)
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += procs.get(pid, (0, 0))[1]
-        todo += children.get(pid, [])
-    return total
+    table = procs.processes()
+    return sum(p.rss for p in table if p.pid == root) + sum(p.rss for p in procs.descendants([root], table))
 
 
 class TreePeak:

@@ -22,6 +22,7 @@ from typing import Any
 
 from ingest import __version__
 from ingest.store.log import utcnow as now
+from ingest.capture import procs
 from ingest.capture.hops import Hop
 from ingest.capture.proxy import Failure, Recorded, RecordingProxy
 
@@ -159,38 +160,10 @@ def _snapshot(page: Any, options: BrowserOptions, cap: BrowserCapture, notes: li
             notes.append(f"print-to-PDF failed: {str(exc).splitlines()[0][:200]}")
 
 
-def _process_tree() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, program) of every process (Linux /proc; elsewhere nothing)."""
-    out: dict[int, tuple[int, str]] = {}
-    for entry in os.scandir("/proc") if os.path.isdir("/proc") else []:
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
-            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
-                out[int(entry.name)] = (ppid, fh.read().split(b"\0", 1)[0].decode(errors="replace"))
-        except (OSError, ValueError, IndexError):
-            continue
-    return out
-
-
-def _descendants(roots: set[int], tree: dict[int, tuple[int, str]]) -> set[int]:
-    found, todo = set(), list(roots)
-    while todo:
-        parent = todo.pop()
-        for pid, (ppid, _) in tree.items():
-            if ppid == parent and pid not in found:
-                found.add(pid)
-                todo.append(pid)
-    return found
-
-
 def browser_processes() -> set[int]:
     """This process's descendants that are Chromium."""
-    tree = _process_tree()
-    return {pid for pid in _descendants({os.getpid()}, tree)
-            if os.path.basename(tree[pid][1]) in ("chromium", "chrome", "headless_shell")}
+    return {p.pid for p in procs.descendants([os.getpid()], procs.processes())
+            if os.path.basename(procs.program(p.pid)) in ("chromium", "chrome", "headless_shell")}
 
 
 # The processes of each browser `launched()` started, so a watchdog kills that browser and no other.
@@ -200,7 +173,7 @@ _STARTED: dict[int, set[int]] = {}
 def _kill_browser(browser: Any, fired: list[bool]) -> None:
     fired.append(True)
     roots = _STARTED.get(id(browser), set())
-    for pid in roots | _descendants(roots, _process_tree()):
+    for pid in roots | {p.pid for p in procs.descendants(roots, procs.processes())}:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:

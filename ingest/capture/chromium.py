@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from ingest.capture import procs
 from ingest.errors import KhronikaError
 
 ENV = "KHRONIKA_CHROMIUM"
@@ -200,33 +201,10 @@ class BrowserProcess:
             self._stderr = None
 
 
-def _processes() -> list[tuple[int, int, int, str]]:
-    """(pid, parent pid, process group, command name) of every process, from /proc."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
-        found.append((int(stat.parent.name), int(fields[1]), int(fields[2]), name))
-    return found
-
-
 def _descendant_groups() -> list[int]:
     """Process groups other than ours among our descendants: the browser's (the driver starts it detached)."""
-    table = _processes()
-    mine, own, groups = {os.getpid()}, os.getpgrp(), set()
-    grew = True
-    while grew:
-        grew = False
-        for pid, ppid, pgid, _ in table:
-            if ppid in mine and pid not in mine:
-                mine.add(pid)
-                grew = True
-                if pgid != own:
-                    groups.add(pgid)
-    return sorted(groups)
+    own = os.getpgrp()
+    return sorted({p.pgid for p in procs.descendants([os.getpid()], procs.processes()) if p.pgid != own})
 
 
 def _kill_groups(leaders: list[int], browsers: list[int]) -> None:
@@ -235,7 +213,7 @@ def _kill_groups(leaders: list[int], browsers: list[int]) -> None:
     A browser group is checked first because its number could have been reused once the
     browser was gone; its helpers (crash handlers) leave by themselves when the browser does.
     """
-    live = {pgid for _, _, pgid, name in _processes() if name.startswith("chrom")} if browsers else set()
+    live = {p.pgid for p in procs.processes() if p.name.startswith("chrom")} if browsers else set()
     targets = [*leaders, *(g for g in browsers if g in live)]
     for group in targets:
         try:
@@ -245,19 +223,8 @@ def _kill_groups(leaders: list[int], browsers: list[int]) -> None:
     # SIGKILL is delivered at once but a large process takes a moment to go; wait for it (bounded)
     # so that "killed" means gone when this returns.
     deadline = time.monotonic() + KILL_WAIT
-    while time.monotonic() < deadline and any(pgid in targets and state != "Z" for pgid, state in _group_states()):
+    while time.monotonic() < deadline and any(p.pgid in targets and p.state != "Z" for p in procs.processes()):
         time.sleep(0.05)
-
-
-def _group_states() -> list[tuple[int, str]]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        out.append((int(fields[2]), fields[0]))
-    return out
 
 
 def _watch_parent(groups: list[int]) -> None:
