@@ -205,3 +205,43 @@ def query(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_serve(archive: Path | str, log: Path, *extra: str, cwd: Path = ROOT, wait: float = 30,
+                own_group: bool = True) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m ingest serve` on a free port of 127.0.0.1, returned once it answers (its output in `log`).
+
+    `own_group`: in a process group of its own, so that stopping it (stop_serve) reaches Datasette too."""
+    import urllib.request
+
+    port = free_port()
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "ingest", "serve", "--archive", str(archive), "--port", str(port),
+                                 *extra], cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=own_group)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            urllib.request.urlopen(base + "/-/versions.json", timeout=1).read()
+            return proc, base
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                if own_group:
+                    os.killpg(proc.pid, 9)
+                else:
+                    proc.kill()
+                raise RuntimeError("server did not start: " + log.read_text())
+            time.sleep(0.2)
+
+
+def stop_serve(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group (serve and Datasette), and wait for serve to end."""
+    os.killpg(proc.pid, 15)
+    proc.wait(timeout=10)

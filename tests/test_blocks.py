@@ -461,31 +461,14 @@ claims:
 
 @pytest.mark.slow
 def test_claim_page_draws_the_boundaries(built: tuple[Path, Path], tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-    import time
-    import urllib.request
 
-    from conftest import ROOT
+    from conftest import start_serve, stop_serve
     from playwright.sync_api import sync_playwright
-    from test_browser import ARGS, CHROMIUM, free_port
+    from test_browser import ARGS, CHROMIUM
 
     _, archive = built
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "ingest", "serve", "--archive", str(archive), "--port", str(port)],
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_serve(archive, tmp_path / "serve.log")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/-/versions.json", timeout=1).read()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1000, "height": 900})
@@ -521,8 +504,7 @@ def test_claim_page_draws_the_boundaries(built: tuple[Path, Path], tmp_path: Pat
             assert page.locator(".citation .passage .boundary").count() == 0
             browser.close()
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=10)
+        stop_serve(proc)
 
 
 def test_an_archive_from_before_blocks_is_brought_up_to_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

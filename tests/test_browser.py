@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Site
+from conftest import ROOT, Site, start_serve, stop_serve
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -24,12 +20,6 @@ from test_web import STATEMENT_B3, build_archive  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -44,28 +34,9 @@ def pixel_site() -> Iterator[Site]:
 def server(tmp_path_factory: pytest.TempPathFactory, pixel_site: Site) -> Iterator[tuple[str, Path]]:
     folder = tmp_path_factory.mktemp("browser")
     archive = build_archive(folder, extra_html=f'<p>A photo:</p><img src="{pixel_site.url("/pixel.png")}">')
-    port = free_port()
-    log = (folder / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ingest", "serve", "--archive", str(archive), "--port", str(port)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/-/versions.json", timeout=1).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("server did not start: " + (folder / "serve.log").read_text())
-            time.sleep(0.2)
+    proc, base = start_serve(archive, folder / "serve.log")
     yield base, archive
-    os.killpg(proc.pid, 15)
-    proc.wait(timeout=10)
-    log.close()
+    stop_serve(proc)
 
 
 @pytest.fixture(scope="module")

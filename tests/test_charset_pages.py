@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Site, khronika, query
+from conftest import Site, khronika, query, start_serve, stop_serve
 from test_charset import chromium  # noqa: F401  (the module-scoped browser fixture)
 from test_web import make_datasette
 
@@ -100,30 +95,9 @@ def test_archived_copies_are_served_in_the_encoding_they_were_read_in(archive: P
 
 @pytest.fixture(scope="module")
 def served(archive: Path) -> Iterator[str]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = (archive.parent / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "ingest", "serve", "--archive", str(archive), "--port", str(port)],
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/-/versions.json", timeout=1).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("server did not start: " + (archive.parent / "serve.log").read_text())
-            time.sleep(0.2)
+    proc, base = start_serve(archive, archive.parent / "serve.log")
     yield base
-    os.killpg(proc.pid, 15)
-    proc.wait(timeout=10)
-    log.close()
+    stop_serve(proc)
 
 
 @pytest.mark.slow

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,32 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Site, khronika
-from test_browser import ARGS, CHROMIUM, free_port, playwright_api
+from conftest import Site, khronika, start_serve
+from test_browser import ARGS, CHROMIUM, playwright_api
 from test_drift import db_rows, drift_sources, first_run, since_of
 from test_web import make_datasette, text_of
 
 from ingest.claims.drift import day
 
 pytestmark = pytest.mark.slow
-
-
-def start_serve(archive: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    out = log.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "ingest", "serve", "--archive", str(archive), "--port", str(port)],
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/-/versions.json", timeout=1).read()
-            return proc, base
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("server did not start: " + log.read_text())
-            time.sleep(0.2)
 
 
 def children(pid: int) -> list[int]:
@@ -69,7 +49,7 @@ def drifted_serve(tmp_path: Path, site: Site) -> Iterator[tuple[Path, Path, str]
     case, archive = first_run(tmp_path, site)
     drift_sources(case, site)
     assert khronika("run", str(case), "--archive", str(archive), "--refresh").code == 1
-    proc, base = start_serve(archive, tmp_path / "serve.log")
+    proc, base = start_serve(archive, tmp_path / "serve.log", own_group=False)
     yield case, archive, base
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=15)
@@ -139,7 +119,7 @@ def test_pages_say_when_the_published_copy_is_older_than_the_archive(tmp_path: P
 
 def test_sigterm_to_serve_ends_datasette_and_leaves_nothing_listening(tmp_path: Path, site: Site) -> None:
     _, archive = first_run(tmp_path, site)
-    proc, base = start_serve(archive, tmp_path / "serve.log")
+    proc, base = start_serve(archive, tmp_path / "serve.log", own_group=False)
     kids = children(proc.pid)
     assert len(kids) == 1
     proc.send_signal(signal.SIGTERM)  # to serve alone, not to its process group

@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, start_serve, stop_serve
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-from test_browser import ARGS, CHROMIUM, free_port  # noqa: E402
+from test_browser import ARGS, CHROMIUM  # noqa: E402
 from test_pages import DOC, build  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -29,28 +25,9 @@ pytestmark = pytest.mark.slow
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     folder = tmp_path_factory.mktemp("pages-browser")
     archive = build(folder)
-    port = free_port()
-    log = (folder / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ingest", "serve", "--archive", str(archive), "--port", str(port)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(base + "/-/versions.json", timeout=1).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("server did not start: " + (folder / "serve.log").read_text())
-            time.sleep(0.2)
+    proc, base = start_serve(archive, folder / "serve.log", wait=60)
     yield base, archive
-    os.killpg(proc.pid, 15)
-    proc.wait(timeout=10)
-    log.close()
+    stop_serve(proc)
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, khronika
+from conftest import ROOT, khronika, start_serve, stop_serve
 from test_web import make_datasette
 
 CASE = r'''case:
@@ -280,44 +277,18 @@ def test_for_terminal(text: str, shown: str) -> None:
 
 # -- a real serve process ------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(folder: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = open(folder / f"serve-{port}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "ingest", "serve", "--archive", "archive", "--port", str(port), *extra],
-                            cwd=folder, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/-/versions.json", timeout=1).read()
-            return proc, base
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                os.killpg(proc.pid, 9)
-                raise RuntimeError("server did not start: " + (folder / f"serve-{port}.log").read_text())
-            time.sleep(0.2)
-
-
 @pytest.fixture
 def served(folder: Path) -> Iterator[Any]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(*extra: str) -> str:
-        proc, base = _start(folder, *extra)
+        proc, base = start_serve("archive", folder / f"serve-{len(procs)}.log", *extra, cwd=folder)
         procs.append(proc)
         return base
 
     yield start
     for proc in procs:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=10)
+        stop_serve(proc)
 
 
 def _status(url: str) -> tuple[int, str]:
