@@ -181,11 +181,7 @@ def _sources(v: Validator, node: Node, case_capture: str) -> list[Source]:
         m = v.mapping(item, path, SOURCE_KEYS, ("id",))
         if m is None:
             continue
-        sid = v.slug(m, "id", path)
-        if sid is not None:
-            if sid in seen:
-                v.error(m["id"].line, f"{path}.id", f'duplicate source id "{sid}" (first on line {seen[sid]})')
-            seen[sid] = m["id"].line
+        sid = v.unique_slug(m, path, seen, "source")
         given = [k for k in ("url", "path", "wanted", "telegram") if k in m and m[k].value is not None]
         if len(given) != 1:
             v.error(item.line, path, f"give exactly one of url, path, wanted, telegram (found: {', '.join(given) or 'none'})")
@@ -263,23 +259,12 @@ def _claims(v: Validator, node: Node, source_ids: set[str], people: list[Person]
         m = v.mapping(item, path, CLAIM_KEYS, ("id", "text", "citations"))
         if m is None:
             continue
-        cid = v.slug(m, "id", path)
-        if cid is not None:
-            if cid in seen:
-                v.error(m["id"].line, f"{path}.id", f'duplicate claim id "{cid}" (first on line {seen[cid]})')
-            seen[cid] = m["id"].line
+        cid = v.unique_slug(m, path, seen, "claim")
         names: list[str] = []
-        if "people" in m and m["people"].value is not None:
-            if not isinstance(m["people"].value, list):
-                v.error(m["people"].line, f"{path}.people", "expected a list of names")
-            else:
-                for j, person in enumerate(m["people"].value):
-                    if not isinstance(person.value, str) or not person.value.strip():
-                        v.error(person.line, f"{path}.people.{j}", "expected a name")
-                    else:
-                        if declared is not None:
-                            resolve(v, declared, person.value.strip(), person.line, f"{path}.people.{j}")
-                        names.append(person.value.strip())
+        for name, line, where in v.names(m, "people", path):
+            if declared is not None:
+                resolve(v, declared, name, line, where)
+            names.append(name)
         citations: list[Citation] = []
         cnode = m.get("citations")
         if cnode is not None and cnode.value is not None:

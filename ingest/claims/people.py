@@ -210,24 +210,8 @@ def parse_people(v: Validator, node: Node) -> list[Person] | None:
         m = v.mapping(item, path, PERSON_KEYS, ("id", "name"))
         if m is None:
             continue
-        pid = v.slug(m, "id", path)
-        if pid is not None:
-            if pid in seen:
-                v.error(m["id"].line, f"{path}.id", f'duplicate person id "{pid}" (first on line {seen[pid]})')
-            seen[pid] = m["id"].line
-        aliases: list[str] = []
-        anode = m.get("aliases")
-        if anode is not None and anode.value is not None:
-            if not isinstance(anode.value, list):
-                v.error(anode.line, f"{path}.aliases", "expected a list of names")
-            else:
-                for j, alias in enumerate(anode.value):
-                    if not isinstance(alias.value, str) or not alias.value.strip():
-                        v.error(alias.line, f"{path}.aliases.{j}", "expected a name")
-                    elif len(alias.value.strip()) > 300:
-                        v.error(alias.line, f"{path}.aliases.{j}", "longer than 300 characters")
-                    else:
-                        aliases.append(alias.value.strip())
+        pid = v.unique_slug(m, path, seen, "person")
+        aliases = [name for name, _, _ in v.names(m, "aliases", path, max_len=300)]
         out.append(Person(id=pid or "", name=v.string(m, "name", path, max_len=300) or "", line=item.line,
                           aliases=tuple(aliases), role=v.string(m, "role", path, max_len=300)))
     return out

@@ -79,6 +79,34 @@ class Validator:
             return None
         return value
 
+    def unique_slug(self, parent: dict[str, Node], path: str, seen: dict[str, int], what: str) -> str | None:
+        """The entry's `id` slug, refused when an earlier entry had it (`seen`: id -> its line, kept up to date)."""
+        value = self.slug(parent, "id", path)
+        if value is not None:
+            if value in seen:
+                self.error(parent["id"].line, f"{path}.id", f'duplicate {what} id "{value}" (first on line {seen[value]})')
+            seen[value] = parent["id"].line
+        return value
+
+    def names(self, parent: dict[str, Node], key: str, path: str, *, max_len: int | None = None) -> list[tuple[str, int, str]]:
+        """A list of names (stripped, non-empty), each with its line and key path; absent or null: none."""
+        node = parent.get(key)
+        if node is None or node.value is None:
+            return []
+        if not isinstance(node.value, list):
+            self.error(node.line, f"{path}.{key}", "expected a list of names")
+            return []
+        out = []
+        for j, item in enumerate(node.value):
+            where = f"{path}.{key}.{j}"
+            if not isinstance(item.value, str) or not item.value.strip():
+                self.error(item.line, where, "expected a name")
+            elif max_len is not None and len(item.value.strip()) > max_len:
+                self.error(item.line, where, f"longer than {max_len} characters")
+            else:
+                out.append((item.value.strip(), item.line, where))
+        return out
+
     def date(self, parent: dict[str, Node], key: str, path: str, *, partial: bool = False) -> str | None:
         value = self.string(parent, key, path, max_len=10)
         if value is None:
