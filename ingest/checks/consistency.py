@@ -21,7 +21,7 @@ from typing import Any
 from ingest.checks.dates import QuoteDate, dates_in, span  # noqa: F401  (QuoteDate: part of this module's API)
 from ingest.checks.mentioned import people_from_db, unlisted
 from ingest.checks.narrative import Backwards, backwards
-from ingest.claims.people import Person
+from ingest.claims.people import Person, mention_finder
 
 WARNING = "warning"
 DUPLICATE_JACCARD = 0.9
@@ -72,9 +72,10 @@ def check(claims: list[ClaimFacts], sources: list[SourceFacts], people: Sequence
     """All consistency findings for one case's claims, sources and people, in a stable order."""
     by_id = {s.id: s for s in sources}
     findings: list[Finding] = []
+    find = mention_finder(people)
     for claim in claims:
         findings += _claim_dates(claim, by_id)
-        for person, words in unlisted([q for _, q in claim.citations], set(claim.people), people):
+        for person, words in unlisted([q for _, q in claim.citations], set(claim.people), find):
             findings.append(Finding("person-unlisted", f"claim {claim.id}",
                                     f'a quote names {person.name} ("{words}"), who is not in the claim\'s people '
                                     "(a hint: a namesake reads the same)"))
@@ -232,13 +233,18 @@ def from_db(db: Any) -> dict[str, tuple[list[ClaimFacts], list[SourceFacts], lis
                    for r in db.query(f"SELECT s.*, (SELECT MIN(captured_at) FROM captures c WHERE c.source_id = s.id) AS first, "
                                      f"({LATEST_TEXT}) AS text FROM sources s WHERE case_id = ? ORDER BY s.rowid", [case["id"]])]
         slug = {r["id"]: r["slug"] or r["id"] for r in db.query("SELECT id, slug FROM sources WHERE case_id = ?", [case["id"]])}
-        claims = []
-        for r in db.query("SELECT * FROM claims WHERE case_id = ? AND withdrawn = 0 ORDER BY rowid", [case["id"]]):
-            cites = tuple((slug.get(c["source_id"], c["source_id"]), c["quote"] or "")
-                          for c in db.query("SELECT source_id, quote FROM citations WHERE claim_id = ? ORDER BY rowid", [r["id"]]))
-            listed = tuple(p["person_slug"] for p in db.query("SELECT person_slug FROM claim_persons WHERE claim_id = ?",
-                                                             [r["id"]]))
-            claims.append(ClaimFacts(r["slug"] or r["id"], r["text"] or "", r["date"], r["date_note"], cites, listed))
+        # The case's citations and listed people in one query each, not one per claim.
+        cites: dict[str, list[tuple[str, str]]] = {}
+        for c in db.query("SELECT ci.claim_id, ci.source_id, ci.quote FROM citations ci JOIN claims cl ON cl.id = ci.claim_id "
+                          "WHERE cl.case_id = ? ORDER BY ci.rowid", [case["id"]]):
+            cites.setdefault(c["claim_id"], []).append((slug.get(c["source_id"], c["source_id"]), c["quote"] or ""))
+        listed: dict[str, list[str]] = {}
+        for p in db.query("SELECT cp.claim_id, cp.person_slug FROM claim_persons cp JOIN claims cl ON cl.id = cp.claim_id "
+                          "WHERE cl.case_id = ?", [case["id"]]):
+            listed.setdefault(p["claim_id"], []).append(p["person_slug"])
+        claims = [ClaimFacts(r["slug"] or r["id"], r["text"] or "", r["date"], r["date_note"], tuple(cites.get(r["id"], ())),
+                             tuple(listed.get(r["id"], ())))
+                  for r in db.query("SELECT * FROM claims WHERE case_id = ? AND withdrawn = 0 ORDER BY rowid", [case["id"]])]
         out[case["id"]] = (claims, sources, people_from_db(db, case["id"]))
     return out
 

@@ -8,18 +8,19 @@ them.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ingest.claims.people import Person, mentions
+from ingest.claims.people import Mention, Person
 
 
-def unlisted(quotes: Sequence[str], listed: set[str], people: Sequence[Person]) -> list[tuple[Person, str]]:
+def unlisted(quotes: Sequence[str], listed: set[str], find: Callable[[str], list[Mention]]) -> list[tuple[Person, str]]:
     """(person, the words that named them) for each known person a quote names who is not in
-    `listed` (person ids), first mention only, in the order they are named."""
+    `listed` (person ids), first mention only, in the order they are named; `find` is the case's
+    claims/people.mention_finder, made once for all its claims."""
     out: dict[str, tuple[Person, str]] = {}
     for quote in quotes:
-        for m in mentions(quote, people):
+        for m in find(quote):
             if m.person.id not in listed and m.person.id not in out:
                 out[m.person.id] = (m.person, quote[m.start:m.end])
     return list(out.values())

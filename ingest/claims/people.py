@@ -13,7 +13,7 @@ import functools
 import importlib.metadata
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,13 +167,22 @@ class Mention:
 def mentions(text: str, people: Sequence[Person], *, whole_only: bool = False) -> list[Mention]:
     """Where `text` names any of `people` by one of their variants, word for word; the longest
     variant wins where several start at one word. For hints only: a namesake reads the same."""
-    spans = [(m.start(), m.end(), name_key(m.group())) for m in WORD.finditer(text)]
+    return mention_finder(people, whole_only=whole_only)(text)
+
+
+def mention_finder(people: Sequence[Person], *, whole_only: bool = False) -> Callable[[str], list[Mention]]:
+    """`mentions` for many texts: the people's variants are made once, not once per text."""
     table: dict[tuple[str, ...], tuple[Person, Variant]] = {}
     for person in people:
         for v in variants(person):
             if v.whole or not whole_only:
                 table.setdefault(tuple(name_key(w) for w in words(v.text)), (person, v))
     longest = max((len(k) for k in table), default=0)
+    return lambda text: _find(text, table, longest)
+
+
+def _find(text: str, table: dict[tuple[str, ...], tuple[Person, Variant]], longest: int) -> list[Mention]:
+    spans = [(m.start(), m.end(), name_key(m.group())) for m in WORD.finditer(text)]
     out: list[Mention] = []
     i = 0
     while i < len(spans):
