@@ -192,6 +192,42 @@ def test_the_marked_screenshot_boxes_the_quoted_words(js_run) -> None:  # type: 
 
 
 @pytest.mark.slow
+def test_a_quote_drawn_nowhere_gets_no_marked_screenshot_and_does_not_count(web: Site, tmp_path: Path) -> None:
+    """The words are in the rendered page's text but have no box (font size 0): the run says why
+    there is no picture, and the quote does not count."""
+    _ensure_mitm()
+    url = web.set("/drawn-nowhere/", (f'<!doctype html><html><head><meta charset="utf-8">{ICON}<title>Court</title>'
+                                      '</head><body><p style="font-size:0">The court fined him twenty thousand rubles.'
+                                      '</p><p>Other news of the day.</p></body></html>').encode(),
+                  Content_Type="text/html; charset=utf-8")
+    case = tmp_path / "c.yml"
+    case.write_text(f"""case:
+  id: c
+  title: C
+sources:
+  - id: page
+    url: {url}
+    capture: browser
+claims:
+  - id: fine
+    text: He was fined.
+    citations:
+      - source: page
+        quote: The court fined him twenty thousand rubles
+        stance: supports
+""", encoding="utf-8")
+    r = khronika("run", str(case), "--archive", str(tmp_path / "archive"), "--browser-idle-cap", "3")
+    assert "Traceback" not in r.err, r.err
+    why = "the quoted passage has no box in the rendered page (it is not drawn); not boxed"
+    assert f"note: c/fine: citation 1: no marked screenshot: {why}" in r.err.splitlines(), r.err
+    db = tmp_path / "archive" / "archive.db"
+    assert query(db, "SELECT blake3, boxes, error FROM marked_screenshots") == [(None, None, why)]
+    assert query(db, "SELECT status, status_reason FROM claims") == [
+        ("unsourced", "no supporting quote present; citation 1 (c/page): present only in text hidden from readers: "
+                      "font size 0")]
+
+
+@pytest.mark.slow
 def test_source_and_claim_pages_show_the_screenshot_and_the_marked_passage(js_run) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 

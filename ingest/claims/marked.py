@@ -150,6 +150,9 @@ def make(archive: Any, browser: tuple[Any, str], citation: dict[str, Any], captu
             row["error"] = f"the quoted passage occurs {found['count']} times in the rendered page's text; not boxed"
             return row
         rects = found["rects"]
+        if not rects:  # present in the text but drawn nowhere (zero size, display:none): nothing a reader sees
+            row["error"] = "the quoted passage has no box in the rendered page (it is not drawn); not boxed"
+            return row
         page.evaluate(_DRAW, [rects, BOX])
         top = max(min(r["y"] for r in rects) - CONTEXT_PX, 0)
         bottom = min(max(r["y"] + r["height"] for r in rects) + CONTEXT_PX, top + MAX_HEIGHT)
