@@ -93,6 +93,8 @@ def witness(case_id: str | None, archive_dir: str, bases: tuple[str, ...], confi
     for s in report.submissions:
         echo(f"{'submitted' if s['outcome'] == 'submitted' else 'not submitted'} {s['source_id']} to {s['archive']}: "
              f"{s['memento_url'] or s['detail']}")
+    for sid, method in report.not_asked:
+        echo(f"not asked: {sid}: captured by {method}; witnesses are compared with HTTP captures only")
     counts = report.counts()
     echo(f"{len(report.checks)} witness check(s) of {report.sources} source(s) in {len(specs)} archive(s): "
          + ", ".join(f"{n} {what}" for what, n in counts.items())

@@ -518,3 +518,35 @@ def test_witness_phrases(result: str, ours_found: bool, said: str) -> None:
     row = {"archive": "IA", "memento_datetime": "2025-04-21T10:02:00Z", "relation": "before", "result": result,
            "detail": "why"}
     assert phrase(row, ours_found) == said
+
+
+def test_a_source_captured_in_the_browser_is_named_as_not_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Witnesses compare raw copies with HTTP captures' text: a cited browser source is said to be
+    left out, never silently missing from the count."""
+    case = tmp_path / "c.yml"
+    case.write_text("""case:
+  id: c
+  title: C
+sources:
+  - id: page
+    url: http://127.0.0.1:9/page
+    capture: browser
+claims:
+  - id: fine
+    text: He was fined.
+    citations:
+      - source: page
+        quote: The court fined him
+        stance: supports
+""", encoding="utf-8")
+    monkeypatch.setenv("KHRONIKA_CHROMIUM", str(tmp_path / "no-chromium"))
+    assert khronika("run", str(case), "--archive", str(tmp_path / "archive")).code == 1
+    monkeypatch.delenv("KHRONIKA_CHROMIUM")
+    r = khronika("witness", "--archive", str(tmp_path / "archive"), "--memento-archive", "http://127.0.0.1:9/")
+    assert r.code == 0, r.err
+    assert r.err.splitlines()[0] == "asking 127.0.0.1:9"
+    assert r.out.splitlines()[:2] == [
+        "not asked: c/page: captured by browser; witnesses are compared with HTTP captures only",
+        "0 witness check(s) of 0 source(s) in 1 archive(s): 0 witnessed, 0 differs, 0 absent, 0 no_memento, "
+        "0 unreachable. Witnesses never change a claim's status.",
+    ]

@@ -43,6 +43,13 @@ LEFT JOIN captures cap ON cap.id = ci.capture_id
 WHERE (? IS NULL OR cl.case_id = ?)
 ORDER BY ci.source_id, ci.claim_id, ci.n
 """
+# Cited URL sources that are not asked, said so rather than left out silently: another archive's raw
+# copy is compared with an HTTP capture's text, not with a page a browser rendered (`capture: browser`).
+NOT_ASKED_SQL = """
+SELECT DISTINCT s.id, s.method FROM citations ci JOIN claims cl ON cl.id = ci.claim_id AND cl.withdrawn = 0
+JOIN sources s ON s.id = ci.source_id AND s.method != 'http' AND s.url IS NOT NULL
+WHERE (? IS NULL OR cl.case_id = ?) ORDER BY s.id
+"""
 
 
 @dataclass
@@ -61,6 +68,7 @@ class WitnessReport:
     checks: list[dict[str, Any]] = field(default_factory=list)  # the witness_checks rows recorded
     submissions: list[dict[str, Any]] = field(default_factory=list)
     sources: int = 0
+    not_asked: list[tuple[str, str]] = field(default_factory=list)  # (source id, its capture method)
     head: Head | None = None
 
     def counts(self) -> dict[str, int]:
@@ -272,4 +280,5 @@ def witness(archive: Archive, case_id: str | None, options: WitnessOptions,
     finally:
         w.runner.finish()
     w.report.head = w.runner.report.head
+    w.report.not_asked = [(r["id"], r["method"]) for r in archive.db.query(NOT_ASKED_SQL, [case_id, case_id])]
     return w.report
