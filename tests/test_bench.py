@@ -53,6 +53,26 @@ def test_web_db_fills_the_real_schema_and_its_queries_use_indexes(tmp_path: Path
     conn.close()
 
 
+def test_a_stopped_web_db_build_resumes_after_its_last_finished_case(tmp_path: Path) -> None:
+    whole, stopped = tmp_path / "whole" / "archive.db", tmp_path / "stopped" / "archive.db"
+    build_web_db(whole, 3000, 300, say=lambda s: None)  # 3 cases of 100 claims
+    build_web_db(stopped, 3000, 300, say=lambda s: None)
+    conn = sqlite3.connect(stopped)  # as if it had stopped after case-0000: the last two cases' claims never went in
+    with conn:
+        conn.execute("DELETE FROM citations WHERE claim_id >= 'case-0001'")
+        conn.execute("DELETE FROM claims WHERE case_id >= 'case-0001'")
+    conn.close()
+    said: list[str] = []
+    build_web_db(stopped, 3000, 300, say=said.append, resume=True)
+    assert said[0] == "web DB: claims resumed at case 1 of 3"
+    rows = "SELECT id, case_id, text, date, type, people FROM claims ORDER BY id"
+    cited = "SELECT id, source_id, quote, start, \"end\" FROM citations ORDER BY id"
+    assert query(stopped, rows) == query(whole, rows)
+    assert query(stopped, cited) == query(whole, cited)
+    assert query(stopped, "SELECT count(*), count(DISTINCT case_id) FROM claims") == [(300, 3)]
+    assert query(stopped, "SELECT count(*) FROM claims_fts") == [(300,)]
+
+
 def test_param_values_and_verdicts() -> None:
     samples = {"claim": "c/1", "case": "c", "claim_slug": "1", "source": "c/s", "source_slug": "s", "date": "2024-01-01",
                "type": "fine", "person": "P", "outlet": "O", "blake3": "ab", "q": "суд"}

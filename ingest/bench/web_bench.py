@@ -23,17 +23,29 @@ WEB_PEOPLE = [f"Person {i:04d}" for i in range(2000)]
 CLAIM_TYPES = ["detention", "search", "fine", "charge", "statement", "press-report", "release", "custody-abuse"]
 
 
-def build_web_db(path: Path, docs: int, claims: int, seed: int = 7, say: Callable[[str], None] = print) -> None:
-    """Fill the real schema with `docs` sources (each file, capture, attempt, extraction, FTS row) and `claims` claims."""
+DOCUMENTS_DONE = "documents-done"  # beside the database: its documents are all in
+
+
+def build_web_db(path: Path, docs: int, claims: int, seed: int = 7, say: Callable[[str], None] = print,
+                 resume: bool = False) -> None:
+    """Fill the real schema with `docs` sources (each file, capture, attempt, extraction, FTS row) and `claims` claims.
+
+    With `resume`, a build stopped after its documents went in goes on with the claims where it
+    stopped (the word pool is drawn from the same seed first, so the claims are the same)."""
     from ingest.bench import synth
     from ingest.store import db as dbm
 
+    rng = random.Random(seed)
+    pool = [synth.sentence(rng, synth.RU_WORDS if i % 2 else synth.EN_WORDS) for i in range(20000)]
+    done = path.parent / DOCUMENTS_DONE
+    if resume and done.exists() and path.exists():
+        fill_claims(path, docs, claims, pool, say, resume=True)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
+    done.unlink(missing_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     dbm.open_db(path).close()
-    rng = random.Random(seed)
-    pool = [synth.sentence(rng, synth.RU_WORDS if i % 2 else synth.EN_WORDS) for i in range(20000)]
     conn = sqlite3.connect(path)
     conn.create_function("fold", 1, dbm.fold, deterministic=True)
     conn.execute("PRAGMA synchronous=OFF")
@@ -90,6 +102,7 @@ def build_web_db(path: Path, docs: int, claims: int, seed: int = 7, say: Callabl
             insert("extractions", extractions)
             conn.executemany("INSERT INTO extractions_fts(rowid, title, text) VALUES (?, ?, ?)", fts)
     conn.close()
+    done.write_text("", encoding="utf-8")
     say(f"web DB: {claims} claims ...")
     fill_claims(path, docs, claims, pool, say)
 
@@ -127,11 +140,15 @@ FROM q ORDER BY j, n
 """
 
 
-def fill_claims(path: Path, docs: int, claims: int, pool: list[str], say: Callable[[str], None]) -> None:
+def fill_claims(path: Path, docs: int, claims: int, pool: list[str], say: Callable[[str], None],
+                resume: bool = False) -> None:
     """Insert `claims` claims and their citations in SQL, case by case, with the claims' indexes and
     triggers dropped while they go in and made again at the end in one pass each (ensure_schema
     then fills claim_people and claims_fts from the claims): at 10 million claims, row by row
-    from Python with every index kept current takes hours."""
+    from Python with every index kept current takes hours.
+
+    Each case's claims go in one transaction, so with `resume` a build that was stopped goes on
+    after the last case it finished instead of starting the claims again."""
     from ingest.store import db as dbm
 
     conn = sqlite3.connect(path)
@@ -142,16 +159,22 @@ def fill_claims(path: Path, docs: int, claims: int, pool: list[str], say: Callab
                                   "'claim_people') AND sql IS NOT NULL AND type IN ('index', 'trigger')").fetchall():
         kind = "TRIGGER" if sql.upper().startswith("CREATE TRIGGER") else "INDEX"
         conn.execute(f"DROP {kind} [{name}]")
+    first = 0
+    if resume:
+        last = conn.execute("SELECT max(case_id) FROM claims").fetchone()[0]  # 'case-NNNN', or None
+        first = 0 if last is None else int(last.rpartition("-")[2]) + 1
+        say(f"web DB: claims resumed at case {first} of {ncases}")
     with conn:
-        for table in ("citations", "claim_people", "claims_fts", "claims"):
-            conn.execute(f"DELETE FROM [{table}]")
+        if not first:
+            for table in ("citations", "claim_people", "claims_fts", "claims"):
+                conn.execute(f"DELETE FROM [{table}]")
         for table, values in (("bench_pool", pool), ("bench_kinds", CLAIM_TYPES), ("bench_people", WEB_PEOPLE)):
             conn.execute(f"CREATE TEMP TABLE {table} (k INTEGER PRIMARY KEY, s TEXT)")
             conn.executemany(f"INSERT INTO {table} VALUES (?, ?)", enumerate(values))
     params = {"ncases": ncases, "claims": claims, "docs": docs, "per_case": max(1, docs // ncases),
               "now": "2025-06-01T00:00:00.000000Z", "npool": len(pool), "nkinds": len(CLAIM_TYPES),
               "npeople": len(WEB_PEOPLE)}
-    for c in range(min(ncases, claims)):
+    for c in range(first, min(ncases, claims)):
         with conn:
             conn.execute(_CLAIMS_SQL, {**params, "c": c})
             conn.execute(_CITATIONS_SQL, {**params, "c": c})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +50,18 @@ def local_display_path(case: Case, source: Source) -> str:
 def recorded_case_path(case: Case) -> str:
     """The case file's path as recorded: relative to the working folder when it lies inside it,
     else its name alone. Records and evidence packages must not reveal the operator's folders."""
-    path = Path(case.display_name)
+    return _recorded_case_path(case.display_name, str(case.file), os.getcwd())
+
+
+@functools.lru_cache(maxsize=64)  # asked once per source; resolving both paths each time was most of an unchanged re-run
+def _recorded_case_path(display_name: str, file: str, cwd: str) -> str:
+    path = Path(display_name)
     if not path.is_absolute() and ".." not in path.parts:
         return str(path)
     try:
-        return str(case.file.resolve().relative_to(Path.cwd().resolve()))
+        return str(Path(file).resolve().relative_to(Path(cwd).resolve()))
     except ValueError:
-        return case.file.name
+        return Path(file).name
 
 
 def record_case(archive: Archive, case: Case) -> None:

@@ -131,7 +131,10 @@ def needs_stamp(archive: Any) -> Head | None:
         return None
     covered = archive.db.execute("SELECT max(coalesce((SELECT max(head_seq) FROM timestamps), 0), "
                                  "coalesce((SELECT max(head_seq) FROM ots_proofs), 0))").fetchone()[0]
-    return head if uncovered(_entries_after(archive, covered), covered) else None
+    # Read lazily, stopping at the first entry a timestamp must cover: an archive never stamped
+    # would otherwise have its whole log parsed on every run.
+    rows = archive.db.execute("SELECT entry FROM log WHERE seq > ? ORDER BY seq", [covered])
+    return head if any(uncovered([json.loads(r[0])], covered) for r in rows) else None
 
 
 def stamp(archive: Any, tsas: list[Tsa], ask_tsa: Callable[[str, bytes], bytes] = ask) -> list[Outcome]:
