@@ -38,14 +38,14 @@ def index_form(text: str | None) -> str | None:
     """`text` as an index keeps it: each word folded, then its stem when that differs."""
     if text is None:
         return None
-    out: list[str] = []
-    for word in WORD.findall(text):
-        folded = fold_word(word)
-        out.append(folded)
-        stemmed = stem(folded)
-        if stemmed != folded:
-            out.append(stemmed)
-    return " ".join(out)
+    return " ".join(map(_word_form, WORD.findall(text)))
+
+
+@functools.lru_cache(maxsize=1 << 18)  # a text repeats its words: stemming each distinct word once was most of indexing
+def _word_form(word: str) -> str:
+    folded = fold_word(word)
+    stemmed = stem(folded)
+    return folded if stemmed == folded else f"{folded} {stemmed}"
 
 
 def version() -> str:
