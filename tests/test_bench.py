@@ -290,11 +290,30 @@ def test_no_canned_query_scans_a_table(tmp_path: Path) -> None:
     assert scans == {name: [] for name in queries}
 
 
-def test_the_bench_reports_browser_captures_per_minute() -> None:
+def test_the_bench_reports_browser_captures_per_minute_with_one_and_two_browsers() -> None:
     from ingest.bench.captures import browser_row, capture_rows
 
-    b = {"pages": 3, "seconds": 17.1, "per_minute": 10.5, "error": None, "outcomes": {"complete": 3},
-         "browser": "chromium 1 (playwright 2)"}
-    assert capture_rows({"browser captures": {"rows": [browser_row(b)]}}) == [
+    def b(n: int, seconds: float, pss: float) -> dict:
+        return {"pages": 10, "browsers": n, "seconds": seconds, "error": None, "outcomes": {"complete": 10},
+                "browser": "chromium 1 (playwright 2)", "tree_rss_mib": 3 * pss, "tree_pss_mib": pss}
+
+    found = {1: [b(1, 30.0, 400.0), b(1, 24.0, 410.0)], 2: [b(2, 20.0, 800.0), b(2, 15.0, 790.0)]}
+    summaries = {"1 browser": "24.00 / 27.00 s (min / median of 2)", "2 browsers": "15.00 / 17.50 s (min / median of 2)"}
+    assert capture_rows({"browser captures": {"rows": [browser_row(found, summaries)]}}) == [
         "| browser captures per minute (a script-rendered page, behind the recording proxy, chromium 1 (playwright 2); "
-        "1 browser, one round) | 3 pages in 17.1 s: 10.5 per minute ({'complete': 3}) |  | measured |"]
+        "1 and 2 browsers at once) | 10 pages per round: 25.0 per minute with 1 browser (24.00 / 27.00 s (min / median "
+        "of 2)), process tree peak 410.0 MiB PSS; 40.0 per minute with 2 browsers (15.00 / 17.50 s (min / median of 2)), "
+        "process tree peak 800.0 MiB PSS; outcomes {'complete': 40} |  | measured |"]
+    found[2][1] = {**found[2][1], "error": "chromium is not installed", "seconds": None}
+    assert browser_row(found, summaries)[1:] == ["not measured: chromium is not installed", "", "not measured"]
+
+
+@pytest.mark.slow
+def test_two_browsers_capture_side_by_side_in_one_measured_process_tree(tmp_path: Path) -> None:
+    from ingest.bench.browser_bench import bench_browsers
+
+    b = bench_browsers(tmp_path, 3, 2, "t")
+    assert (b["pages"], b["browsers"], b["error"], b["outcomes"]) == (3, 2, None, {"complete": 3})
+    assert b["browser"].startswith("chromium ")
+    # two Chromiums with their renderers and proxies: PSS counts their shared pages once, RSS in each process
+    assert 100 < b["tree_pss_mib"] < b["tree_rss_mib"]

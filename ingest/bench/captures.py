@@ -29,20 +29,44 @@ BROWSER_PAGES = 10  # script-rendered pages captured behind the recording proxy
 
 
 def browser_captures(work: Path, repeats: int, say: Callable[[str], None]) -> dict[str, Any]:
-    """Browser captures per minute with one browser (ingest.bench.browser_bench); one round, not interleaved."""
-    from ingest.bench.browser_bench import bench_browser
+    """Browser captures per minute with 1 and 2 browsers at once, in interleaved rounds of
+    BROWSER_PAGES pages each (ingest.bench.browser_bench), with each round's process-tree peak."""
+    from ingest.bench.browser_bench import bench_browsers
+    from ingest.bench.stats import interleave
 
-    b = bench_browser(BROWSER_PAGES, say)
-    return {"rows": [browser_row(b)], **b}
+    found: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+
+    def once(browsers: int) -> Callable[[int], float]:
+        def run(n: int) -> float:
+            b = bench_browsers(work, BROWSER_PAGES, browsers, f"{browsers}-{n}")
+            found[browsers].append(b)
+            return float(b["seconds"]) if b["seconds"] is not None else float("inf")
+        return run
+
+    say(f"browser captures: {repeats} interleaved rounds of {BROWSER_PAGES} pages with 1 and 2 browsers ...")
+    series = interleave([("1 browser", once(1)), ("2 browsers", once(2))], repeats, say)
+    return {"rows": [browser_row(found, {k: v.summary() for k, v in series.items()})],
+            "rounds": found, "series": {k: v.as_json() for k, v in series.items()}}
 
 
-def browser_row(b: dict[str, Any]) -> list[str]:
-    """The table row of one browser-capture measurement (ingest.bench.browser_bench's result)."""
-    return [f"browser captures per minute (a script-rendered page, behind the recording proxy, {b['browser']}; "
-            "1 browser, one round)",
-            f"{b['pages']} pages in {b['seconds']} s: {b['per_minute']} per minute ({b['outcomes']})"
-            f"{', error: ' + b['error'] if b['error'] else ''}", "",
-            "measured" if not b["error"] else "missed: " + str(b["error"])]
+def browser_row(found: dict[int, list[dict[str, Any]]], summaries: dict[str, str]) -> list[str]:
+    """The table row of the browser-capture rounds: per minute from each count's fastest round."""
+    errors = [b["error"] for rounds in found.values() for b in rounds if b["error"]]
+    first = next((b for rounds in found.values() for b in rounds if b["browser"]), None)
+    what = (f"browser captures per minute (a script-rendered page, behind the recording proxy, "
+            f"{first['browser'] if first else 'no browser'}; 1 and 2 browsers at once)")
+    if errors:
+        return [what, f"not measured: {errors[0]}", "", "not measured"]
+    parts, outcomes = [], {}
+    for browsers, name in ((1, "1 browser"), (2, "2 browsers")):
+        best = min(found[browsers], key=lambda b: b["seconds"])
+        peak = max(b["tree_pss_mib"] for b in found[browsers])
+        parts.append(f"{round(60 * best['pages'] / best['seconds'], 1)} per minute with {name} ({summaries[name]}), "
+                     f"process tree peak {peak} MiB PSS")
+        for b in found[browsers]:
+            for k, v in b["outcomes"].items():
+                outcomes[k] = outcomes.get(k, 0) + v
+    return [what, f"{BROWSER_PAGES} pages per round: " + "; ".join(parts) + f"; outcomes {outcomes}", "", "measured"]
 
 
 def telegram_posts(work: Path, repeats: int, say: Callable[[str], None]) -> dict[str, Any]:

@@ -41,12 +41,19 @@ class ChildRun:
     returncode: int
     stderr_tail: str
     tree_rss_mib: float = 0.0  # peak of the RSS summed over the child and all its descendants
+    tree_pss_mib: float = 0.0  # peak of their PSS summed: shared pages counted once in all
 
 
 def tree_rss(root: int) -> int:
     """Resident bytes of `root` and every process descended from it, now."""
+    return tree_memory(root)[0]
+
+
+def tree_memory(root: int) -> tuple[int, int]:
+    """RSS and PSS bytes of `root` and every process descended from it, each summed, now."""
     table = procs.processes()
-    return sum(p.rss for p in table if p.pid == root) + sum(p.rss for p in procs.descendants([root], table))
+    tree = [p for p in table if p.pid == root] + procs.descendants([root], table)
+    return sum(p.rss for p in tree), sum(procs.pss(p.pid) for p in tree)
 
 
 class TreePeak:
@@ -56,14 +63,15 @@ class TreePeak:
     def __init__(self, root: int, interval: float = 0.1) -> None:
         import threading
 
-        self.root, self.interval, self.peak = root, interval, 0
+        self.root, self.interval, self.peak, self.pss_peak = root, interval, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.root))
+            rss, pss = tree_memory(self.root)
+            self.peak, self.pss_peak = max(self.peak, rss), max(self.pss_peak, pss)
             self._stop.wait(self.interval)
 
     def stop(self) -> int:
@@ -88,7 +96,7 @@ def run_child(args: list[str], log: Path) -> ChildRun:
     proc.returncode = os.waitstatus_to_exitcode(status)
     tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
     own = usage.ru_maxrss / 1024
-    return ChildRun(seconds, own, proc.returncode, tail, max(own, tree / 2**20))
+    return ChildRun(seconds, own, proc.returncode, tail, max(own, tree / 2**20), sampler.pss_peak / 2**20)
 
 
 def ingest(case: Path, archive: Path, workers: int, log: Path, *extra: str) -> ChildRun:

@@ -59,3 +59,17 @@ def program(pid: int) -> str:
             return fh.read().split(b"\0", 1)[0].decode(errors="replace")
     except OSError:
         return ""
+
+
+def pss(pid: int) -> int:
+    """A process's proportional set size in bytes: its resident pages, each shared page divided by
+    the processes sharing it (so a tree's sum does not count a browser's shared pages once per
+    process, as a sum of RSS does); 0 when it has ended or the kernel does not say."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
