@@ -41,7 +41,7 @@ def index_form(text: str | None) -> str | None:
     return " ".join(map(_word_form, WORD.findall(text)))
 
 
-@functools.lru_cache(maxsize=1 << 18)  # a text repeats its words: stemming each distinct word once was most of indexing
+@functools.lru_cache(maxsize=1 << 16)  # a text repeats its words: stemming each distinct word once was most of indexing
 def _word_form(word: str) -> str:
     folded = fold_word(word)
     stemmed = stem(folded)
