@@ -6,6 +6,8 @@ import errno
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,11 +56,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(target: Path, data: bytes, sync_dir: bool = True) -> None:
+def write_atomic(target: Path, data: bytes, sync_dir: bool = True, sync_file: bool = True) -> None:
     """Write data to target through a temporary file, fsync and rename; never leaves a partial target.
 
     With sync_dir False the caller fsyncs the folder itself (once for many files) before
-    anything refers to the file."""
+    anything refers to the file; with sync_file False it fsyncs the file too (FileStore.sync_dirs)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
@@ -68,7 +70,8 @@ def write_atomic(target: Path, data: bytes, sync_dir: bool = True) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync_file:
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
         if sync_dir:
             fsync_dir(target.parent)
@@ -94,10 +97,17 @@ def os_reason(exc: BaseException) -> str:
 class FileStore:
     """The files/ folder of an archive."""
 
-    def __init__(self, archive: Path) -> None:
+    def __init__(self, archive: Path, is_named: Callable[[str], bool] | None = None) -> None:
         self.archive = archive
-        self.defer_dir_sync = False  # in a batch: the folders are synced by sync_dirs(), before the log
+        # In a batch, new files and their folders are fsynced together by sync_dirs(), before the log
+        # entries naming them are written: one source's capture no longer waits on two fsyncs.
+        self.defer_dir_sync = False
         self._unsynced_dirs: set[Path] = set()
+        self._unsynced_files: list[Path] = []
+        # Whether a log entry names a stored file (the archive's files table). A file no entry names
+        # is no evidence yet: a crash may have left it renamed but never synced, so its bytes are
+        # checked before it is trusted (see put()).
+        self.is_named = is_named
 
     def path(self, digest: str) -> Path:
         return self.archive / relpath_for(digest)
@@ -107,21 +117,60 @@ class FileStore:
         digest = blake3_hex or blake3_of(data)
         sha = hashlib.sha256(data).hexdigest()
         target = self.path(digest)
-        if target.exists():
-            # Identical bytes are already evidence; a rewrite could only damage them.
+        deferred = self.defer_dir_sync
+        if target.exists() and self._trusted(target, digest):
+            # Identical bytes are already evidence; a rewrite could only damage them. One that no log
+            # entry names yet may never have been synced (its run was killed): it is, before any is.
+            if self.is_named is not None and not self.is_named(digest):
+                self._unsynced_files.append(target)
+                self._unsynced_dirs.add(target.parent)
+                if not deferred:
+                    self.sync_dirs()
             return StoredFile(digest, sha, len(data), relpath_for(digest), new=False)
-        write_atomic(target, data, sync_dir=not self.defer_dir_sync)
-        if self.defer_dir_sync:
+        write_atomic(target, data, sync_dir=not deferred, sync_file=not deferred)
+        if deferred:
             self._unsynced_dirs.add(target.parent)
+            self._unsynced_files.append(target)
         return StoredFile(digest, sha, len(data), relpath_for(digest), new=True)
 
+    def _trusted(self, target: Path, digest: str) -> bool:
+        """An existing file is kept as it is when a log entry names it (evidence is never rewritten;
+        `verify` reports one that no longer matches), or when its bytes match its name. An unnamed
+        file whose bytes do not (a run killed with the file renamed but not yet on disk) was never
+        evidence and is written again."""
+        if self.is_named is None or self.is_named(digest):
+            return True
+        try:
+            return hash_file(target)[0] == digest
+        except OSError:
+            return False
+
     def sync_dirs(self) -> None:
-        """fsync the folders that got new files since the last call (their names are then durable)."""
-        for folder in sorted(self._unsynced_dirs):
+        """fsync the files stored and the folders that got them since the last call (their bytes and
+        names are then durable), the fsyncs side by side: the disk can take them in one journal commit."""
+        files, folders = list(self._unsynced_files), sorted(self._unsynced_dirs)
+
+        def sync(path: Path) -> None:
             try:
-                fsync_dir(folder)
+                if path.is_dir():
+                    fsync_dir(path)
+                else:
+                    fd = os.open(path, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
             except OSError as exc:
-                raise StoreError(f"cannot sync {folder}: {os_reason(exc)}; nothing since the last sync was recorded") from exc
+                raise StoreError(f"cannot sync {path}: {os_reason(exc)}; nothing since the last sync was recorded") from exc
+
+        for batch in (files, folders):  # the files' bytes before the names that point at them
+            if len(batch) <= 2:
+                for path in batch:
+                    sync(path)
+            elif batch:
+                with ThreadPoolExecutor(max_workers=min(8, len(batch))) as pool:
+                    list(pool.map(sync, batch))  # re-raises the first StoreError
+        self._unsynced_files.clear()
         self._unsynced_dirs.clear()
 
     def remove_temporaries(self) -> int:
