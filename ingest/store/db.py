@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import sqlite_utils
 
 from ingest.store.derived import CHECK_INDEXES, CHECK_TABLES, CLAIM_PERSONS_VIEW
+from ingest.store.triggers import FOLD_SQL, CLAIM_PEOPLE_TRIGGERS, CLAIMS_FTS_TRIGGERS, DRIFT_TRIGGERS
 from ingest.store.fts import index_text, reindex_texts  # noqa: F401  (callers use dbm.index_text)
 from ingest.store.browsertables import BROWSER_SCHEMA
 from ingest.store.log import canonical
@@ -256,65 +258,6 @@ INDEXES = [
     ("witness_checks", ["citation_id"]),
 ] + CHECK_INDEXES
 
-# Derived from claims.people by triggers, so every way a claim row is written keeps it current.
-_FOLD_SQL = "replace(replace({}, 'ё', 'е'), 'Ё', 'Е')"  # fold() in plain SQL: triggers run in any connection
-CLAIMS_FTS_TRIGGERS = [
-    f"""CREATE TRIGGER IF NOT EXISTS claims_fts_insert AFTER INSERT ON claims BEGIN
-         INSERT INTO claims_fts (rowid, text, people)
-           VALUES (new.rowid, {_FOLD_SQL.format('new.text')}, {_FOLD_SQL.format('new.people')});
-       END""",
-    f"""CREATE TRIGGER IF NOT EXISTS claims_fts_update AFTER UPDATE OF text, people ON claims BEGIN
-         DELETE FROM claims_fts WHERE rowid = old.rowid;
-         INSERT INTO claims_fts (rowid, text, people)
-           VALUES (new.rowid, {_FOLD_SQL.format('new.text')}, {_FOLD_SQL.format('new.people')});
-       END""",
-    """CREATE TRIGGER IF NOT EXISTS claims_fts_delete AFTER DELETE ON claims BEGIN
-         DELETE FROM claims_fts WHERE rowid = old.rowid;
-       END""",
-]
-CLAIM_PEOPLE_TRIGGERS = [
-    """CREATE TRIGGER IF NOT EXISTS claim_people_insert AFTER INSERT ON claims BEGIN
-         INSERT INTO claim_people (claim_id, person) SELECT new.id, value FROM json_each(new.people)
-           WHERE json_valid(new.people);
-       END""",
-    """CREATE TRIGGER IF NOT EXISTS claim_people_update AFTER UPDATE OF people ON claims BEGIN
-         DELETE FROM claim_people WHERE claim_id = old.id;
-         INSERT INTO claim_people (claim_id, person) SELECT new.id, value FROM json_each(new.people)
-           WHERE json_valid(new.people);
-       END""",
-    """CREATE TRIGGER IF NOT EXISTS claim_people_delete AFTER DELETE ON claims BEGIN
-         DELETE FROM claim_people WHERE claim_id = old.id;
-       END""",
-]
-
-# The current drift of each citation follows its history row by row, in any connection that
-# writes drift_checks (a run, a replay of the log, an evidence package's database). A finding
-# that repeats keeps the date it was first seen; a citation re-anchored or withdrawn starts over
-# (and a check made against an earlier anchoring never counts).
-DRIFT_TRIGGERS = [
-    """CREATE TRIGGER IF NOT EXISTS citation_drift_insert AFTER INSERT ON drift_checks
-         WHEN new.anchored_capture_id IS (SELECT capture_id FROM citations WHERE id = new.citation_id) BEGIN
-         INSERT INTO citation_drift (citation_id, source_id, finding, since, observed_at, check_id, attempt_id,
-                                     capture_id, detail, diff)
-           VALUES (new.citation_id, new.source_id, new.finding, new.observed_at, new.observed_at, new.id,
-                   new.attempt_id, new.capture_id, new.detail, new.diff)
-           ON CONFLICT(citation_id) DO UPDATE SET
-             since = CASE WHEN citation_drift.finding = excluded.finding THEN citation_drift.since ELSE excluded.since END,
-             finding = excluded.finding, observed_at = excluded.observed_at, check_id = excluded.check_id,
-             attempt_id = excluded.attempt_id, capture_id = excluded.capture_id, detail = excluded.detail,
-             diff = excluded.diff,
-             source_id = excluded.source_id;
-       END""",
-    """CREATE TRIGGER IF NOT EXISTS citation_drift_reanchored AFTER UPDATE OF capture_id, start, "end" ON citations
-         WHEN old.capture_id IS NOT new.capture_id OR old.start IS NOT new.start OR old."end" IS NOT new."end" BEGIN
-         DELETE FROM citation_drift WHERE citation_id = old.id;
-       END""",
-    """CREATE TRIGGER IF NOT EXISTS citation_drift_withdrawn AFTER DELETE ON citations BEGIN
-         DELETE FROM citation_drift WHERE citation_id = old.id;
-       END""",
-]
-
-
 def open_db(path: Path) -> sqlite_utils.Database:
     db = sqlite_utils.Database(path)
     db.execute("PRAGMA journal_mode=WAL")
@@ -362,8 +305,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             db.execute("INSERT OR IGNORE INTO claim_people (claim_id, person) SELECT claims.id, value "
                        "FROM claims, json_each(claims.people) WHERE json_valid(claims.people)")
             db.execute("DELETE FROM claims_fts")
-            db.execute(f"INSERT INTO claims_fts (rowid, text, people) SELECT rowid, {_FOLD_SQL.format('text')}, "
-                       f"{_FOLD_SQL.format('people')} FROM claims")
+            db.execute(f"INSERT INTO claims_fts (rowid, text, people) SELECT rowid, {FOLD_SQL.format('text')}, "
+                       f"{FOLD_SQL.format('people')} FROM claims")
     if "extractions_fts" not in db.table_names():
         # Contentless: the text lives once, in extractions; the index holds folded tokens only.
         db.execute("CREATE VIRTUAL TABLE extractions_fts USING fts5(title, text, content='', "
@@ -421,14 +364,18 @@ def apply_entry(db: sqlite_utils.Database, entry: dict[str, Any], extra: dict[st
 def upsert(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> None:
     """Insert or update one row by primary key, inside the caller's transaction (plain SQL: sqlite-utils'
     upsert commits on its own, which would break batches whose log entries must be durable first)."""
+    cols = tuple(row)
+    db.conn.execute(_upsert_sql(table, cols), [row[c] for c in cols])
+
+
+@functools.lru_cache(maxsize=512)  # a run writes a few shapes of row thousands of times
+def _upsert_sql(table: str, cols: tuple[str, ...]) -> str:
     pk = SCHEMA[table]["pk"]
-    cols = list(row)
     names = ", ".join(f"[{c}]" for c in cols)
     marks = ", ".join("?" for _ in cols)
     updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in cols if c != pk)
     sql = f"INSERT INTO [{table}] ({names}) VALUES ({marks}) ON CONFLICT([{pk}]) DO "
-    sql += f"UPDATE SET {updates}" if updates else "NOTHING"
-    db.execute(sql, [row[c] for c in cols])
+    return sql + (f"UPDATE SET {updates}" if updates else "NOTHING")
 
 
 def max_seq(db: sqlite_utils.Database) -> int:

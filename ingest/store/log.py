@@ -42,10 +42,14 @@ def canonical(value: Any) -> bytes:
     bytes many times faster than a pure-Python serialiser; anything else goes through rfc8785.
     """
     try:
-        prepared = _prep(value)
-        return json.dumps(prepared, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        return _dump(_prep(value))
     except (_NotPlain, UnicodeEncodeError):  # a lone surrogate: let rfc8785 refuse it
         return rfc8785.dumps(value)
+
+
+def _dump(prepared: Any) -> bytes:
+    """The canonical bytes of a value _prep has made plain."""
+    return json.dumps(prepared, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 class _NotPlain(Exception):
@@ -230,14 +234,27 @@ class EventLog:
         """Append one entry durably (written and fsynced now, or by sync() in a batch) and return it."""
         head = self.head()
         entry: dict[str, Any] = {"seq": head.seq + 1, "time": utcnow(), "event": event}
-        if table is not None:
-            entry.update(table=table, key=key, row=row, row_hash=row_hash(row or {}))
-        entry.update(extra)
-        entry["prev"] = head.hash
-        entry["hash"] = entry_hash(entry)
+        try:  # the row prepared once for its hash, the entry's hash and the line (canonical() would do it thrice)
+            prow = _prep(row or {})
+            if table is not None:
+                entry.update(table=table, key=key, row=row, row_hash=hashlib.sha256(_dump(prow)).hexdigest())
+            entry.update(extra)
+            entry["prev"] = head.hash
+            prepared = _prep({k: v for k, v in entry.items() if k != "row"})
+            if table is not None:
+                prepared["row"] = prow if row is not None else None
+            entry["hash"] = prepared["hash"] = hashlib.sha256(_dump(prepared)).hexdigest()
+            line = _dump(prepared) + b"\n"
+        except (_NotPlain, UnicodeEncodeError):  # what json cannot write as RFC 8785 does: the slow way
+            entry = {"seq": head.seq + 1, "time": entry["time"], "event": event}
+            if table is not None:
+                entry.update(table=table, key=key, row=row, row_hash=row_hash(row or {}))
+            entry.update(extra)
+            entry["prev"] = head.hash
+            entry["hash"] = entry_hash(entry)
+            line = canonical(entry) + b"\n"
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / f"{entry['time'][:7]}.jsonl"
-        line = canonical(entry) + b"\n"
         self.last_line = line[:-1]  # the database's copy of the entry, without serialising it again
         if self.defer_sync:
             self._held.append((path, line))
