@@ -38,3 +38,27 @@ def test_canonical_examples() -> None:
 
 def test_head_parse() -> None:
     assert str(Head.parse("7:" + "a" * 64)) == "7:" + "a" * 64
+
+
+rows = st.dictionaries(st.text(max_size=8), values, max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows, st.booleans(), st.dictionaries(st.sampled_from(["note", "reason", "score"]), values, max_size=2))
+def test_an_appended_entry_is_rfc8785_and_its_hashes_are_of_rfc8785_bytes(row: dict, no_row: bool, extra: dict) -> None:
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    from ingest.store.log import EventLog
+
+    log = EventLog(Path(tempfile.mkdtemp()))
+    try:
+        expected_row = rfc8785.dumps(row)
+        rfc8785.dumps(extra)
+    except Exception:  # noqa: BLE001 - what RFC 8785 cannot write, the log refuses
+        return
+    entry = log.append("event", "claims", "k", None if no_row else row, **extra)
+    assert log.last_line == rfc8785.dumps(entry)
+    assert entry["row_hash"] == hashlib.sha256(b"{}" if no_row else expected_row).hexdigest()
+    assert entry["hash"] == hashlib.sha256(rfc8785.dumps({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
