@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import stat
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ class Validator:
     def __init__(self, display: str, folder: Path) -> None:
         self.display = display
         self.folder = folder
+        self._folder_resolved: Path | None = None
         self.errors: list[CaseFileError] = []
 
     def error(self, line: int | None, path: str, message: str) -> None:
@@ -168,14 +170,14 @@ class Validator:
             return None
         full = self.folder / candidate
         try:
-            resolved = full.resolve(strict=True)
+            resolved = self._resolve(candidate)
         except (FileNotFoundError, NotADirectoryError):
             self.error(line, where, f'file not found: "{value}" (looked for {full})')
             return None
         except (RuntimeError, OSError, ValueError) as exc:  # a link loop, a name too long, ...
             self.error(line, where, f'"{value}" cannot be opened ({getattr(exc, "strerror", None) or exc})')
             return None
-        if not resolved.is_relative_to(self.folder.resolve()):
+        if not resolved.is_relative_to(self._real_folder()):
             self.error(line, where, f'"{value}" leads outside the case file\'s folder (through a symbolic link)')
             return None
         try:  # exactly as the run will open it: no link followed, a regular file
@@ -184,6 +186,22 @@ class Validator:
             self.error(line, where, f'"{value}" {exc}')
             return None
         return value
+
+
+    def _real_folder(self) -> Path:
+        if self._folder_resolved is None:
+            self._folder_resolved = self.folder.resolve()
+        return self._folder_resolved
+
+    def _resolve(self, relative: Path) -> Path:
+        """(folder / relative).resolve(strict=True), with the folder resolved once per case file: each
+        part below it is looked at, and only a symbolic link among them sends it the long way."""
+        here = self._real_folder()
+        for part in relative.parts:
+            here = here / part
+            if stat.S_ISLNK(os.lstat(here).st_mode):
+                return (self.folder / relative).resolve(strict=True)
+        return here
 
 
 def shown(value: str) -> str:
