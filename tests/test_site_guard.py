@@ -194,6 +194,19 @@ def test_no_page_shows_where_the_archive_lies(ds: Any, folder: Path) -> None:
         assert str(folder) not in body and str(ROOT) not in body and "/tmp" not in body, path
 
 
+def test_the_published_copy_keeps_no_free_page_and_no_trace_of_the_folder(ds: Any, folder: Path) -> None:
+    import sqlite3
+
+    published = folder / "archive" / "published"
+    snap = published / "archive.db"
+    conn = sqlite3.connect(f"file:{snap}?mode=ro", uri=True)
+    assert conn.execute("PRAGMA freelist_count").fetchone() == (0,)  # packed: nothing the scrub removed lingers
+    conn.close()
+    raw = snap.read_bytes()
+    assert str(folder).encode() not in raw and b"/tmp/" not in raw
+    assert [p.name for p in published.iterdir() if p.name.startswith(".tmp-")] == []  # no working copy left behind
+
+
 # -- headers -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", [

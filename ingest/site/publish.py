@@ -196,7 +196,9 @@ def snapshot(archive: Path) -> Snapshot:
     out.mkdir(exist_ok=True)
     state = archive_state(archive)
     tmp = out / f".tmp-{os.getpid()}-{DB_NAME}"
-    tmp.unlink(missing_ok=True)
+    packed = out / f".tmp-{os.getpid()}-packed-{DB_NAME}"
+    for path in (tmp, packed):
+        path.unlink(missing_ok=True)
     src = sqlite3.connect(f"file:{archive / DB_NAME}?mode=ro", uri=True)
     dst = sqlite3.connect(tmp)
     try:
@@ -208,11 +210,14 @@ def snapshot(archive: Path) -> Snapshot:
             scrubbed = _scrub(dst, archive)
             _index_claims(dst)
             _person_variants(dst)
-        dst.execute("VACUUM")
+        # A fresh, packed copy: no free page keeps what the scrub removed. VACUUM INTO writes it once;
+        # VACUUM would write it to a temporary file and then again over the copy, through a journal.
+        dst.execute("VACUUM INTO ?", [str(packed)])
     finally:
         src.close()
         dst.close()
-    os.replace(tmp, out / DB_NAME)
+    tmp.unlink()
+    os.replace(packed, out / DB_NAME)
     inspect = out / INSPECT_NAME
     inspect.write_text(json.dumps(_inspect(out / DB_NAME), indent=1), encoding="utf-8")
     (out / STAMP_NAME).write_text(json.dumps({"state": state, "scrubbed": scrubbed}, indent=1), encoding="utf-8")
