@@ -288,6 +288,9 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     for table, columns in INDEXES:
         db[table].create_index(columns, if_not_exists=True)
     db.execute("CREATE INDEX IF NOT EXISTS idx_claims_open ON claims (id) WHERE withdrawn = 0 AND status != 'sourced'")
+    # The case timeline's order (undated last): read in index order, a page of it stops early
+    # instead of sorting all of a case's claims for every request.
+    db.execute("CREATE INDEX IF NOT EXISTS idx_claims_timeline ON claims (case_id, withdrawn, date IS NULL, date, id)")
     db.execute("CREATE INDEX IF NOT EXISTS idx_claims_drifted ON claims (id) WHERE withdrawn = 0 AND drift != 'none'")
     db.execute("CREATE INDEX IF NOT EXISTS idx_citation_drift_open ON citation_drift (citation_id) "
                "WHERE finding != 'quote_present'")
