@@ -42,6 +42,7 @@ class ChildRun:
     stderr_tail: str
     tree_rss_mib: float = 0.0  # peak of the RSS summed over the child and all its descendants
     tree_pss_mib: float = 0.0  # peak of their PSS summed: shared pages counted once in all
+    cpu_seconds: float = 0.0  # user + system time of the child and every descendant it waited for (wait4)
 
 
 def tree_rss(root: int) -> int:
@@ -96,7 +97,8 @@ def run_child(args: list[str], log: Path) -> ChildRun:
     proc.returncode = os.waitstatus_to_exitcode(status)
     tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
     own = usage.ru_maxrss / 1024
-    return ChildRun(seconds, own, proc.returncode, tail, max(own, tree / 2**20), sampler.pss_peak / 2**20)
+    return ChildRun(seconds, own, proc.returncode, tail, max(own, tree / 2**20), sampler.pss_peak / 2**20,
+                    usage.ru_utime + usage.ru_stime)
 
 
 def ingest(case: Path, archive: Path, workers: int, log: Path, *extra: str) -> ChildRun:

@@ -88,7 +88,11 @@ def bench_ingest(work: Path, docs: int, claims: int, workers: int, corpus: Path 
         "rss_rerun_mib": round(max(r.max_rss_mib for r in runs["rerun"]), 1),
         "rss_growth_pct": round((rss_full.median - rss_small.median) / rss_small.median * 100, 1),
         "bare_1_rss_mib": round(max(r.max_rss_mib for r in runs["bare 1"]), 1),
+        # CPU time moves far less with the machine's load than wall time: what the pipeline adds as work.
+        "cpu_seconds": {k: round(min(r.cpu_seconds for r in runs[k]), 2) for k in ("bare 1", "ingest 1")},
     })
+    cpu = out["cpu_seconds"]
+    out["cpu_overhead_pct"] = round((cpu["ingest 1"] / cpu["bare 1"] - 1) * 100, 1) if cpu["bare 1"] else None
 
     db = sqlite3.connect(work / "archive-1-0" / "archive.db")
     by_file = {hash_file(p)[0]: str(p) for p in files}

@@ -80,6 +80,9 @@ def ingest_rows(ing: dict[str, Any]) -> list[str]:
         f"| ingest, 1 worker vs bare extraction loop | {_s(s['ingest 1'])} vs {_s(s['bare 1'])}: overhead "
         f"{ing['pipeline_overhead_pct']}% (rounds {_rounds(r['pipeline_overhead'], pct=True)}) | ≤ 15% | "
         f"{judged('pipeline_overhead_pct', ing['pipeline_overhead_pct'], r['pipeline_overhead'])} |",
+        *([f"| CPU time (user + system, the run and its workers), ingest 1 worker vs bare loop | "
+           f"{ing['cpu_seconds']['ingest 1']} vs {ing['cpu_seconds']['bare 1']} s (least of the rounds): "
+           f"{ing['cpu_overhead_pct']:+}% | | measured |"] if ing.get("cpu_overhead_pct") is not None else []),
         f"| ingest, {w} workers vs 1 | {_s(s[f'ingest {w}'])}: speedup {r['ingest_speedup']['value']:.2f}x; bare loop "
         f"{_s(s[f'bare {w}'])}: {r['bare_speedup']['value']:.2f}x; ratio {ing['worker_scaling_pct_of_bare']}% "
         f"(rounds {', '.join(f'{v * 100:.0f}%' for v in r['worker_scaling']['rounds'])}) | ≥ 90% | "
