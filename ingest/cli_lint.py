@@ -36,8 +36,8 @@ def lint(case_file: str) -> None:
     for f in findings:
         click.echo(for_terminal(f"warning consistency {f.rule} {f.subject}: {f.detail}"))
     if not_read := unread(case):
-        which = ", ".join(f"{sid} ({why})" for sid, why in not_read)
-        click.echo(for_terminal(f"lint could not read the text of {len(not_read)} source(s), so their narrative was not "
+        which = ", ".join(f"{sid} ({why})" for sid, why, _ in not_read)
+        click.echo(for_terminal(f"lint could not read the text of {sum(n for *_, n in not_read)} source(s), so their narrative was not "
                                 f"checked: {which}; verify checks the archived texts after a run"))
     click.echo(for_terminal(f"{case.display_name}: {len(findings)} consistency warning(s); nothing was changed."))
     sys.exit(3 if findings else 0)

@@ -397,6 +397,41 @@ def test_channel_range_of_20_posts_is_one_source_per_post(tmp_path: Path, tg: Si
         (f"Сообщение номер {n} о ходе процесса.",) for n in range(101, 121)]
     assert query(db, "SELECT id, source_id, match FROM citations") == [("tg/extended#1", "tg/ovd-105", "exact")]
     assert query(db, "SELECT count(*), count(DISTINCT capture_id) FROM post_files WHERE role = 'channel_page'") == [(20, 20)]
+    assert query(db, "SELECT DISTINCT family FROM sources") == [("ovd",)]
+    # One warning for the range's uncited posts, in lint and in verify, never one per post.
+    warning = ("warning consistency uncited-source range ovd: 19 of 20 posts of the range are cited by no claim: "
+               "ovd-101\u2026ovd-104, ovd-106\u2026ovd-120")
+    lint = khronika("lint", str(case))
+    assert lint.out.splitlines() == [
+        warning, "lint could not read the text of 20 source(s), so their narrative was not checked: ovd-101\u2026ovd-120 "
+                 "(Telegram posts of a range: URLs); verify checks the archived texts after a run",
+        f"{case}: 1 consistency warning(s); nothing was changed."], lint.err
+    verify = khronika("verify", "--archive", str(archive))
+    assert [line for line in verify.out.splitlines() if line.startswith("warning")] == [warning], verify.out
+
+
+SINGLE = "uncited-source source single: source cited by no claim"
+CHAT = "uncited-source range chat: 2 of 2 posts of the range are cited by no claim: chat-7, chat-8"
+
+
+@pytest.mark.parametrize(("cited", "expected"), [
+    ((), ["uncited-source range ovd: 5 of 5 posts of the range are cited by no claim: ovd-1\u2026ovd-5", SINGLE, CHAT]),
+    (("ovd-2", "ovd-4"), ["uncited-source range ovd: 3 of 5 posts of the range are cited by no claim: ovd-1, ovd-3, ovd-5",
+                          SINGLE, CHAT]),
+    (("ovd-1", "ovd-2", "ovd-3"), ["uncited-source range ovd: 2 of 5 posts of the range are cited by no claim: ovd-4, ovd-5",
+                                   SINGLE, CHAT]),
+    (("ovd-1", "ovd-2", "ovd-3", "ovd-4", "ovd-5", "chat-8"),
+     [SINGLE, "uncited-source range chat: 1 of 2 posts of the range are cited by no claim: chat-7"]),
+    (("ovd-3", "single"), ["uncited-source range ovd: 4 of 5 posts of the range are cited by no claim: ovd-1, ovd-2, ovd-4, ovd-5",
+                           CHAT]),
+])
+def test_range_warning_is_one_line_per_range(cited: tuple[str, ...], expected: list[str]) -> None:
+    from ingest.checks.consistency import ClaimFacts, SourceFacts, check
+
+    sources = ([SourceFacts(f"ovd-{n}", family="ovd") for n in range(1, 6)] + [SourceFacts("single")]
+               + [SourceFacts(f"chat-{n}", family="chat") for n in (7, 8)])
+    claims = [ClaimFacts(f"c{i}", f"claim {i} about {sid}", citations=((sid, "q"),)) for i, sid in enumerate(cited, 1)]
+    assert [f"{f.rule} {f.subject}: {f.detail}" for f in check(claims, sources)] == expected
 
 
 @pytest.mark.parametrize(("family", "message"), [

@@ -47,6 +47,7 @@ class SourceFacts:
     captured_at: str | None = None  # the first capture, when the archive has one
     wanted: bool = False
     text: str | None = None  # its text (the archive's latest, or a local text file for lint); None: not read
+    family: str | None = None  # the `telegram:` channel range it is one post of
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,49 @@ def check(claims: list[ClaimFacts], sources: list[SourceFacts], people: Sequence
     for s in sources:
         findings += _narrative(s)
     cited = {source for claim in claims for source, _ in claim.citations}
+    ranges: dict[str, list[SourceFacts]] = {}
     for s in sources:
-        if s.id in cited:
+        if s.family is not None:
+            ranges.setdefault(s.family, []).append(s)
+    for s in sources:
+        if s.family is not None:
+            if s is ranges[s.family][0]:
+                findings += _uncited_range(s.family, ranges[s.family], cited)
+        elif s.id in cited:
             continue
-        if s.wanted:
+        elif s.wanted:
             findings.append(Finding("wanted-unused", f"source {s.id}", "wanted source that no claim cites or depends on"))
         else:
             findings.append(Finding("uncited-source", f"source {s.id}", "source cited by no claim"))
     return findings
+
+
+def _uncited_range(family: str, members: list[SourceFacts], cited: set[str]) -> list[Finding]:
+    """One warning for a channel range's posts that no claim cites, not one per post: a range is
+    taken in whole, and most of its posts may rightly stay uncited."""
+    uncited = [s.id for s in members if s.id not in cited]
+    if not uncited:
+        return []
+    return [Finding("uncited-source", f"range {family}",
+                    f"{len(uncited)} of {len(members)} posts of the range are cited by no claim: {id_runs(family, uncited)}")]
+
+
+def id_runs(family: str, ids: list[str]) -> str:
+    """`ovd-102…ovd-120, ovd-125`: the ids of a range's posts, runs of three or more consecutive posts shortened."""
+    numbers = [int(i.rsplit("-", 1)[1]) for i in ids]
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    out: list[str] = []
+    for run in runs:
+        if len(run) >= 3:
+            out.append(f"{family}-{run[0]}\u2026{family}-{run[-1]}")
+        else:
+            out += [f"{family}-{n}" for n in run]
+    return ", ".join(out)
 
 
 def _narrative(s: SourceFacts) -> list[Finding]:
@@ -176,16 +212,22 @@ def from_case(case: Any) -> tuple[list[ClaimFacts], list[SourceFacts], list[Pers
     claims = [ClaimFacts(c.id, c.text, c.date, c.date_note, tuple((x.source, x.quote) for x in c.citations),
                          tuple(p.id for p in map(case.person, c.people) if p is not None))
               for c in case.claims]
-    sources = [SourceFacts(s.id, s.published, s.published_after, None, s.wanted, _local_text(case, s)) for s in case.sources]
+    sources = [SourceFacts(s.id, s.published, s.published_after, None, s.wanted, _local_text(case, s), s.family)
+               for s in case.sources]
     return claims, sources, list(case.people)
 
 
-def unread(case: Any) -> list[tuple[str, str]]:
-    """(source id, why) for each source of a case file whose text lint does not read."""
+def unread(case: Any) -> list[tuple[str, str, int]]:
+    """(source id, why, how many sources) for each source of a case file whose text lint does not
+    read; a channel range's posts (all URLs) are one entry, named by their ids' runs."""
     out = []
+    ranges: dict[str, list[str]] = {}
     for s in case.sources:
-        if not s.wanted and _local_text(case, s) is None:
-            out.append((s.id, _why_unread(case, s)))
+        if s.family is not None:
+            ranges.setdefault(s.family, []).append(s.id)
+        elif not s.wanted and _local_text(case, s) is None:
+            out.append((s.id, _why_unread(case, s), 1))
+    out += [(id_runs(family, ids), "Telegram posts of a range: URLs", len(ids)) for family, ids in ranges.items()]
     return out
 
 
@@ -229,7 +271,7 @@ def from_db(db: Any) -> dict[str, tuple[list[ClaimFacts], list[SourceFacts], lis
     out: dict[str, tuple[list[ClaimFacts], list[SourceFacts], list[Person]]] = {}
     for case in db.query("SELECT id FROM cases ORDER BY id"):
         sources = [SourceFacts(r["slug"] or r["id"], r["published"], r["published_after"], r["first"], bool(r["wanted"]),
-                               r["text"])
+                               r["text"], r["family"])
                    for r in db.query(f"SELECT s.*, (SELECT MIN(captured_at) FROM captures c WHERE c.source_id = s.id) AS first, "
                                      f"({LATEST_TEXT}) AS text FROM sources s WHERE case_id = ? ORDER BY s.rowid", [case["id"]])]
         slug = {r["id"]: r["slug"] or r["id"] for r in db.query("SELECT id, slug FROM sources WHERE case_id = ?", [case["id"]])}

@@ -41,6 +41,7 @@ class Source:
     path: str | None = None  # as written, relative to the case file's folder
     wanted: bool = False
     capture: str = "http"  # how a url source is captured: http | browser (the case's `capture:` by default)
+    family: str | None = None  # the id of the `telegram:` channel range this source is one post of
 
     @property
     def method(self) -> str:
@@ -243,7 +244,7 @@ def telegram_family(v: Validator, node: Node, path: str, template: Source) -> li
             v.error(m["to"].line, f"{path}.to", f"{last - first + 1} posts; one range holds at most {MAX_RANGE}")
     if channel is None or first is None or last is None or base is None or last < first or last - first >= MAX_RANGE:
         return []
-    return [replace(template, id=f"{template.id}-{n}", url=url) for n, url in range_urls(channel.lstrip("@"), first, last, base)]
+    return [replace(template, id=f"{template.id}-{n}", url=url, family=template.id) for n, url in range_urls(channel.lstrip("@"), first, last, base)]
 
 
 def _claims(v: Validator, node: Node, source_ids: set[str], people: list[Person] | None) -> list[Claim]:

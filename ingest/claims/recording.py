@@ -76,7 +76,7 @@ def record_case(archive: Archive, case: Case) -> None:
             "kind": s.kind, "outlet": s.outlet, "language": s.language, "published": s.published,
             "published_after": s.published_after, "method": s.method, "url": s.url,
             "path": local_display_path(case, s) if s.path else None, "wanted": int(s.wanted),
-            "recorded_at": utcnow(),
+            "family": s.family, "recorded_at": utcnow(),
         })
 
 

@@ -43,6 +43,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "id": str, "case_id": str, "slug": str, "title": str, "kind": str, "outlet": str, "language": str,
             "published": str, "published_after": str, "method": str, "url": str, "path": str, "wanted": int,
             "recorded_at": str,
+            # The id of the `telegram:` channel range the source is one post of (NULL: a source of its own).
+            "family": str,
         },
         pk="id",
         foreign_keys=[("case_id", "cases", "id")],
