@@ -12,6 +12,7 @@ import click
 from ingest import __version__
 from ingest.cli_authoring import add_source, quote
 from ingest.cli_lint import lint
+from ingest.cli_telegram import telegram_api_config, telegram_api_option, telegram_login
 from ingest.cli_options import (
     browser_options,
     browser_settings,
@@ -127,13 +128,14 @@ def check(case_files: tuple[str, ...]) -> None:
 @browser_options
 @visibility_option
 @tsa_options
+@telegram_api_option
 def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: bool, workers: int, timeout: float,
         connect_timeout: float, read_timeout: float, max_body: int, max_decoded: int, max_redirects: int,
         max_local: int, proxy: str | None, user_agent: str | None, allow_private: bool, ca_file: str | None,
         resolve: dict, extract_cpu: int, extract_memory: int,
         extract_timeout: float, rehash: bool, commit_every: int, commit_seconds: float, no_ocr: bool,
         wait: float, browser_mode: str, visibility: str,
-        tsa_urls: tuple[str, ...], tsa_certs: tuple[str, ...], **browser: Any) -> None:
+        tsa_urls: tuple[str, ...], tsa_certs: tuple[str, ...], telegram_api: str | None, **browser: Any) -> None:
     """Capture, extract and record every source of the case files; anchor their claims.
 
     By default only sources never captured are fetched; --refresh re-fetches URL sources to
@@ -163,6 +165,7 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
         ocr=not no_ocr, group_sources=commit_every, group_seconds=commit_seconds,
         visibility=visibility, limits=worker_limits(extract_cpu, extract_memory, extract_timeout),
         browser=browser_settings(**browser), browser_mode=browser_mode,
+        telegram_api=telegram_api_config(telegram_api, archive_dir, cases),
     )
     tty = sys.stderr.isatty()
 
@@ -420,11 +423,8 @@ def serve(archive_dir: str, port: int, host: str, allow_sql: bool) -> None:
     sys.exit(run_server(Path(archive_dir), host, port, allow_sql, say=lambda s: echo(s, err=True)))
 
 
-cli.add_command(lint)  # in a module of its own, keeping this one thin
-cli.add_command(timestamp)
-cli.add_command(quote)
-cli.add_command(add_source)
-cli.add_command(witness)
+for command in (lint, timestamp, quote, add_source, witness, telegram_login):  # modules of their own: this one stays thin
+    cli.add_command(command)
 
 
 def main() -> None:

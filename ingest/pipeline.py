@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ingest import browsing, faults
+from ingest import apicapture, browsing, faults
 from ingest.capture import posts, telegram
 from ingest.capture.browser import BrowserOptions
 from ingest.capture.hops import hops_json
@@ -68,6 +68,7 @@ class RunOptions:
     # many seconds, whichever comes first (a crash loses at most the last group).
     group_sources: int = 64
     group_seconds: float = 1.0
+    telegram_api: Any = None  # capture/tgapi.ApiConfig: posts whose web preview shows nothing are asked through the API
 
 
 
@@ -90,6 +91,7 @@ class Runner:
         self._fresh: list[str] = []  # BLAKE3s of captures made for the source being processed
         self._versions = extractor_versions()
         self._group = GroupCommit(archive, options.group_sources, options.group_seconds)
+        self.tgapi: Any = None  # the Telegram API client, connected when first needed (apicapture)
         archive.before_sync.append(self.warc.sync)  # its records are on disk before the log names them
 
     def _result(self, sid: str, state: str, detail: str) -> None:
@@ -230,7 +232,10 @@ class Runner:
             status = exc.hops[-1].status if exc.hops else None
             self._attempt(sid, "http", source.url, exc.outcome, exc.reason, started_at=started,
                           status=status, hops=exc.hops, warc_ref=ref)
-            self._result(sid, FAILED, f"{exc.outcome}: {exc.reason}")
+            if apicapture.wanted(self, source, exc):
+                apicapture.capture_post(self, source, sid, previous, moved, f"{exc.outcome}: {exc.reason}")
+            else:
+                self._result(sid, FAILED, f"{exc.outcome}: {exc.reason}")
             return
         self._record_fetch(sid, source, result, previous, moved)
 
@@ -387,6 +392,7 @@ class Runner:
         self.report.incomplete += record_incomplete(self.archive, blake3, ex.metadata.get("incomplete"))
 
     def finish(self) -> None:
+        apicapture.close(self)
         if self.warc.sync in self.archive.before_sync:
             self.archive.before_sync.remove(self.warc.sync)
         completed = self.warc.close()

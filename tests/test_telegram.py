@@ -112,7 +112,7 @@ def test_preview_pages_of_a_post() -> None:
         "https://t.me:8443/s/ovdinfo/5012")
     assert private_link("https://t.me/c/1234567/89") == (
         "https://t.me/c/1234567/89 names a post of a private channel or group (t.me/c/...): Telegram has no public "
-        "preview of it; the optional Telethon mode (a logged-in session) is not built")
+        "preview of it; the Telegram API mode (run --telegram-api) reads public channels by their username only")
     assert private_link("https://t.me/ovdinfo/5012") is None
 
 
@@ -355,7 +355,7 @@ def test_private_channel_and_private_links_are_attempts_with_telegrams_reason(tm
         ("tg/closed", "gone", "Telegram's preview shows no post closed_group/12: \u201cThis channel is private\u201d at "
                               f"{o}/closed_group/12?embed=1&mode=tme", None),
         ("tg/chat", "refused", f"{o}/c/1234567/89 names a post of a private channel or group (t.me/c/...): Telegram has "
-                               "no public preview of it; the optional Telethon mode (a logged-in session) is not built", None),
+                               "no public preview of it; the Telegram API mode (run --telegram-api) reads public channels by their username only", None),
         ("tg/silent", "failed", "the preview page holds no post silent_chan/3 (no tgme_widget_message with "
                                 f"data-post=\"silent_chan/3\") at {o}/silent_chan/3?embed=1&mode=tme", None),
     ]

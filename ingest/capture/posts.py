@@ -3,6 +3,9 @@ channel page and media fetched beside it, archived as files of their own and lin
 A channel page that does not hold the post (a channel whose web preview is disabled is sent on
 to another page) is kept, with outcome `no_post` and the reason.
 
+A post captured through the Telegram API (method `telegram_api`, read by `text/tgapi`) gets its
+row the same way; its photo was archived with the capture, so nothing is fetched beside it.
+
 A post row is logged (`telegram_posts`), so the table is rebuilt from the log like every other;
 it holds what that capture's preview showed (views, the "edited" marker, the text's hash), and
 when the text differs from the source's previous post row, the unified diff of the two. What is
@@ -32,15 +35,17 @@ if TYPE_CHECKING:
     from ingest.capture.fetch import FetchConfig
 
 _NEW_POSTS = """
-SELECT c.id AS capture_id, c.source_id, c.captured_at, c.url, e.id AS extraction_id, e.metadata, e.text, e.text_blake3
-FROM captures c JOIN extractions e ON e.blake3 = c.blake3 AND e.extractor = 'telegram' AND e.error IS NULL
+SELECT c.id AS capture_id, c.source_id, c.captured_at, c.url, c.method, e.id AS extraction_id, e.metadata, e.text,
+       e.text_blake3
+FROM captures c JOIN extractions e ON e.blake3 = c.blake3 AND e.extractor IN ('telegram', 'telegram_api') AND e.error IS NULL
 WHERE NOT EXISTS (SELECT 1 FROM telegram_posts p WHERE p.capture_id = c.id)
-  AND e.id = (SELECT max(id) FROM extractions x WHERE x.blake3 = c.blake3 AND x.extractor = 'telegram' AND x.error IS NULL)
+  AND e.id = (SELECT max(id) FROM extractions x WHERE x.blake3 = c.blake3 AND x.extractor = e.extractor AND x.error IS NULL)
 ORDER BY c.id
 """
 _UNFETCHED = """
 SELECT p.capture_id, p.source_id, p.url, p.media FROM telegram_posts p
-WHERE NOT EXISTS (SELECT 1 FROM post_files f WHERE f.capture_id = p.capture_id) ORDER BY p.capture_id
+WHERE NOT EXISTS (SELECT 1 FROM post_files f WHERE f.capture_id = p.capture_id)
+  AND p.method IS NOT 'telegram_api' ORDER BY p.capture_id
 """
 
 
@@ -68,6 +73,7 @@ def post_row(archive: Archive, c: dict[str, Any]) -> dict[str, Any]:
         "captured_at": c["captured_at"], "url": ref.url if ref else c["url"],
         "channel": post.get("channel"), "channel_title": post.get("channel_title"), "post_id": post.get("post_id"),
         "posted_at": post.get("datetime"), "author": post.get("author"), "edited": int(bool(post.get("edited"))),
+        "edit_date": post.get("edit_date"), "method": c["method"],
         "views": post.get("views"), "views_count": post.get("views_count"), "views_exact": int(bool(post.get("views_exact"))),
         "forwarded_from": forwarded.get("name"), "forwarded_url": forwarded.get("url"),
         "reply_to_url": reply.get("url"), "reply_to_author": reply.get("author"), "reply_to_text": reply.get("text"),

@@ -89,7 +89,7 @@ def private_link(url: str | None) -> str | None:
     if parts is None or len(parts[1]) < 3 or parts[1][0] != "c" or not parts[1][1].isdigit():
         return None
     return (f"{url} names a post of a private channel or group (t.me/c/...): Telegram has no public preview of it; "
-            "the optional Telethon mode (a logged-in session) is not built")
+            "the Telegram API mode (run --telegram-api) reads public channels by their username only")
 
 
 def unavailable(body: bytes, ref: PostRef) -> str | None:

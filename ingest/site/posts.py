@@ -3,7 +3,8 @@
 The card shows the latest captured state (channel, date, text, forwarded-from, reply-to, link
 preview, media as archived copies), then what changed over the captures: views at each capture,
 each text edit with its diff and whether the preview marked the post "edited", and, when the
-latest attempt found the post gone, that it is gone, since when and in Telegram's words. Nothing
+latest attempt found the post gone, that it is gone, since when and in Telegram's words; and which
+witness each capture is (the web preview, or the Telegram API through a logged-in session). Nothing
 is fetched from Telegram: every image is the archived file.
 """
 
@@ -20,7 +21,7 @@ WHERE p.source_id = ? ORDER BY p.capture_id"""
 _FILES = """
 SELECT * FROM post_files WHERE capture_id = ? AND role != 'channel_page' ORDER BY n"""
 _GONE = """
-SELECT a.started_at, a.outcome, a.error FROM attempts a WHERE a.source_id = ?
+SELECT a.started_at, a.outcome, a.error, a.method FROM attempts a WHERE a.source_id = ?
   AND a.id = (SELECT max(id) FROM attempts WHERE source_id = a.source_id) AND a.outcome IN ('gone', 'failed', 'refused')"""
 
 
@@ -50,7 +51,7 @@ async def post_card(datasette: Any, source_id: str, capture_id: int | None = Non
     latest["images"] = [f for f in files if f["outcome"] == "captured" and (f["media_type"] or "").startswith("image/")]
     latest["missing"] = [f for f in files if f["outcome"] != "captured"]
     views = [{"captured_at": r["captured_at"], "views": r["views"], "exact": r["views_exact"],
-              "count": r["views_count"]} for r in rows]
+              "count": r["views_count"], "method": r["method"]} for r in rows]
     edits = [{"captured_at": r["captured_at"], "capture_id": r["capture_id"], "from": r["previous_capture_id"],
               "edited": r["edited"], "diff": _diff_lines(r["text_diff"])} for r in rows if r["text_changed"]]
     gone = await _rows(datasette, _GONE, [source_id])

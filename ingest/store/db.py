@@ -42,9 +42,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         columns={
             "id": str, "case_id": str, "slug": str, "title": str, "kind": str, "outlet": str, "language": str,
             "published": str, "published_after": str, "method": str, "url": str, "path": str, "wanted": int,
-            "recorded_at": str,
-            # The id of the `telegram:` channel range the source is one post of (NULL: a source of its own).
-            "family": str,
+            "recorded_at": str, "family": str,  # family: the `telegram:` channel range it is one post of
         },
         pk="id",
         foreign_keys=[("case_id", "cases", "id")],
@@ -147,14 +145,15 @@ SCHEMA: dict[str, dict[str, Any]] = {
     ),
     "telegram_posts": dict(
         # Logged: a Telegram post as one capture of its preview showed it (capture/posts, from the
-        # telegram extraction); one row per capture, so views and edits are kept over time.
+        # telegram or telegram_api extraction); one row per capture, so views and edits are kept over time.
         columns={
             "capture_id": int, "source_id": str, "extraction_id": int, "captured_at": str, "url": str,
             "channel": str, "channel_title": str, "post_id": int, "posted_at": str, "author": str, "edited": int,
             "views": str, "views_count": int, "views_exact": int, "forwarded_from": str, "forwarded_url": str,
             "reply_to_url": str, "reply_to_author": str, "reply_to_text": str, "link_preview": str, "links": str,
             "media": str, "text_blake3": str, "previous_capture_id": int, "text_changed": int, "text_diff": str,
-            "recorded_at": str,
+            # edit_date: only the API gives it; method: http (the web preview) or telegram_api.
+            "recorded_at": str, "edit_date": str, "method": str,
         },
         pk="capture_id",
         foreign_keys=[("capture_id", "captures", "id"), ("source_id", "sources", "id"),

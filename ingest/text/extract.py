@@ -26,7 +26,8 @@ Four extractors:
   ``metadata["text_layer"] == "none"``, and ``text`` made of the separators
   only ("" for one page): quotes in it cannot be verified against text.
 * ``telegram`` for a Telegram preview page (asked for by name, `reader`): the post's own text
-  (``ingest.text.telegram``).
+  (``ingest.text.telegram``); ``telegram_api`` for a post archived through the Telegram API
+  (``application/x-telegram-tl``, ``ingest.text.tgapi``).
 * ``text`` for text/*: decoded (BOM, declared charset, UTF-8, detection) and
   kept exactly as decoded: no newline or Unicode normalisation, nothing
   stripped, because quotes anchor by code-point offsets in this very string.
@@ -44,7 +45,7 @@ from __future__ import annotations
 
 import charset_normalizer
 
-from ingest.text import ocr, telegram
+from ingest.text import ocr, telegram, tgapi
 from ingest.text.blocks import text_blocks
 from ingest.text.charset import decode_html, decode_text_notes
 from ingest.text.extraction import extractor_versions as _base_versions
@@ -94,6 +95,8 @@ def extract(data: bytes, media_type: str, charset: str | None = None, ocr_pages:
     try:
         if name == "telegram":
             return telegram.parse_post(data, charset)
+        if name == "telegram_api":
+            return tgapi.parse_api_post(data)
         if ocr_pages and name == "pypdf":
             return _ocr_pdf(data)
         if name == "tesseract":
@@ -125,6 +128,8 @@ def failed_for(media_type: str, error: str, *, ocr_pages: bool = False, reader: 
     """A failed Extraction as the extractor of this job would have recorded it."""
     if reader == "telegram":
         return telegram.failed_read(error, **metadata)
+    if extractor_for(media_type) == "telegram_api":
+        return tgapi.failed_read(error, **metadata)
     if extractor_for(media_type) == "tesseract" or (ocr_pages and extractor_for(media_type) == "pypdf"):
         return ocr.failed(error, "pdf" if ocr_pages else "image", **metadata)
     return failed(media_type, error, **metadata)

@@ -45,6 +45,7 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 PDF_TYPES = frozenset({"application/pdf", "application/x-pdf"})
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/tiff"})  # read by OCR (ingest.text.ocr)
 PAGE_SEPARATOR = "\f"
+TELEGRAM_TL_TYPE = "application/x-telegram-tl"  # a post's API answer as TL bytes (capture/tgapi, text/tgapi)
 
 # Options passed to trafilatura.bare_extraction, pinned here and recorded as is.
 TRAFILATURA_OPTIONS: dict[str, Any] = {
@@ -108,7 +109,7 @@ class PageSpan:
 class Extraction:
     """The text and metadata extracted from one capture, and how they were made."""
 
-    extractor: str  # "trafilatura" | "pypdf" | "text" | "tesseract" | "telegram" | "none"
+    extractor: str  # "trafilatura" | "pypdf" | "text" | "tesseract" | "telegram" | "telegram_api" | "none"
     extractor_version: str
     options: dict  # every option passed, pinned and recorded (JSON-serialisable)
     text: str | None
@@ -163,7 +164,19 @@ def extractor_versions() -> dict[str, str]:
         "text": f"khronika-{_khronika_version}",
         # The Telegram post reader (ingest.text.telegram): ours, over lxml's HTML parser.
         "telegram": f"khronika-{_khronika_version}+lxml-{version('lxml')}",
+        # The Telegram API post reader (ingest.text.tgapi): ours, over Telethon's TL reader; ""
+        # without Telethon (the optional telegram-api extra), so a later run with it reads again.
+        "telegram_api": f"khronika-{_khronika_version}+telethon-{_telethon}" if (_telethon := _installed("telethon")) else "",
     }
+
+
+def _installed(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
 
 
 EXTRACTORS: dict[str, str] = extractor_versions()
@@ -172,6 +185,8 @@ EXTRACTORS: dict[str, str] = extractor_versions()
 def extractor_for(media_type: str) -> str:
     """The extractor that handles a media type, or "none"."""
     mt = split_media_type(media_type)[0]
+    if mt == TELEGRAM_TL_TYPE:
+        return "telegram_api"
     if mt in HTML_TYPES:
         return "trafilatura"
     if mt in PDF_TYPES:
