@@ -181,3 +181,54 @@ def test_claim_and_source_pages_show_the_flags(run: tuple[Path, object]) -> None
     db_parts = json.loads(query(archive / "archive.db", "SELECT e.metadata FROM extractions e JOIN captures c "
                                 "ON c.blake3 = e.blake3 WHERE c.source_id = 'shells/post'")[0][0])["parts"]
     assert [p["label"] for p in db_parts] == ["og:description"]
+
+
+DEEP_INTRO = "<p>" + "The court met in the morning and heard the case of the defendant. " * 5 + "</p>"
+DEEP_QUOTE = "The judge ordered two months in custody for the accused student."
+
+
+def _deep(levels: int) -> str:
+    return (f"<html><head><meta charset='utf-8'><title>Deep</title></head><body><article>{DEEP_INTRO}"
+            + "<div>" * levels + f"<p>{DEEP_QUOTE}</p>" + "</div>" * levels + "</article></body></html>")
+
+
+@pytest.mark.parametrize("levels, reason", [
+    (250, None),
+    (260, "markup nested deeper than 255 levels: the HTML parser drops what lies below, 65 characters of the page's "
+          "text are not in the extraction"),
+    (5000, "markup nested deeper than 255 levels: the HTML parser drops what lies below (and past 2047, where every "
+           "parse here stops); how much of the page's text is lost is not known"),
+])
+def test_text_nested_past_the_parsers_depth_limit_makes_the_extraction_incomplete(levels: int, reason: str | None) -> None:
+    e = extract(_deep(levels).encode(), "text/html")
+    assert (DEEP_QUOTE in (e.text or "")) is (reason is None)
+    assert e.metadata.get("incomplete") == reason
+
+
+def test_a_quote_nested_past_the_depth_limit_is_not_found_in_an_incomplete_capture(tmp_path: Path) -> None:
+    site = Site()
+    try:
+        url = site.set("/deep", _deep(300).encode(), Content_Type="text/html; charset=utf-8")
+        (tmp_path / "deep.yml").write_text(f"""case:
+  id: deep
+  title: A page nested past the parser's limit
+sources:
+  - id: page
+    url: {url}
+claims:
+  - id: custody
+    text: Two months in custody
+    citations:
+      - source: page
+        quote: "{DEEP_QUOTE}"
+        stance: supports
+""", encoding="utf-8")
+        result = khronika("run", str(tmp_path / "deep.yml"), "--archive", str(tmp_path / "archive"))
+    finally:
+        site.close()
+    assert result.code == 1, result.err
+    assert [line for line in result.err.splitlines() if line.startswith("incomplete:")] == [
+        "incomplete: deep/page: markup nested deeper than 255 levels: the HTML parser drops what lies below, "
+        "65 characters of the page's text are not in the extraction"]
+    assert query(tmp_path / "archive" / "archive.db", "SELECT status FROM claims") != [("sourced",)]
+    assert query(tmp_path / "archive" / "archive.db", "SELECT match FROM citations") == [("not_found",)]

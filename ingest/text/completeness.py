@@ -18,6 +18,46 @@ _LOADING = 40  # a root holding at most this many characters ("Loading…") coun
 _ASKS_FOR_JS = re.compile(r"javascript|\bjs\b", re.IGNORECASE)
 
 
+# libxml2's HTML parser (under lxml, so under trafilatura) keeps no element deeper than this unless
+# asked for "huge" trees: what lies below is dropped without an error anyone sees.
+PARSER_DEPTH = 255
+HUGE_DEPTH = 2047  # ... and even with them, none deeper than this
+
+
+def depth_loss(html: str) -> str | None:
+    """Why the page's text is not all in what an HTML parser keeps (markup nested deeper than
+    PARSER_DEPTH: the parse drops it, and with it any quote there), or None. A parse without the
+    limit says how much text the usual parse lost; a page merely that deep loses none and passes."""
+    try:
+        import lxml.html
+        from lxml import etree
+
+        root = lxml.html.document_fromstring(html)
+    except Exception:  # unparsable markup: nothing to compare
+        return None
+
+    def deepest(tree: Any) -> int:
+        depth = most = 0
+        for event, _ in etree.iterwalk(tree, events=("start", "end")):
+            depth += 1 if event == "start" else -1
+            most = max(most, depth)
+        return most
+
+    if deepest(root) < PARSER_DEPTH - 1:
+        return None
+    said = f"markup nested deeper than {PARSER_DEPTH} levels: the HTML parser drops what lies below"
+    try:
+        whole = lxml.html.document_fromstring(html, parser=lxml.html.HTMLParser(huge_tree=True))
+    except Exception:
+        return f"{said}; how much of the page's text that is could not be told"
+    if deepest(whole) >= HUGE_DEPTH - 1:  # even the unlimited parse stops: some text may be lost, how much is unknown
+        return f"{said} (and past {HUGE_DEPTH}, where every parse here stops); how much of the page's text is lost is not known"
+    kept, full = len(" ".join(root.text_content().split())), len(" ".join(whole.text_content().split()))
+    if full <= kept:
+        return None
+    return f"{said}, {full - kept} characters of the page's text are not in the extraction"
+
+
 def incomplete_reason(html: str, main_text: str | None) -> str | None:
     """Why the decoded page `html` does not hold its text (main text `main_text`), or None."""
     main = len((main_text or "").strip())

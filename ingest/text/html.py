@@ -7,7 +7,7 @@ import re
 
 from ingest.text.blocks import caption_texts, html_blocks
 from ingest.text.charset import decode_html_notes
-from ingest.text.completeness import TINY_TEXT, incomplete_reason
+from ingest.text.completeness import TINY_TEXT, depth_loss, incomplete_reason
 from ingest.text.extraction import (
     EXTRACTORS,
     TRAFILATURA_CONFIG,
@@ -81,6 +81,9 @@ def extract_html(data: bytes, http_charset: str | None) -> Extraction:
     parts = metadata_parts(html) if incomplete or interstitial or len(text.strip()) < TINY_TEXT else []
     if incomplete and (parts or (text.strip() and not interstitial) or incomplete.startswith("application shell")):
         notes["incomplete"] = incomplete
+    lost = depth_loss(html)  # text a parse drops is never "not in the page": the capture says it is incomplete
+    if lost:
+        notes["incomplete"] = f"{notes['incomplete']}; {lost}" if notes.get("incomplete") else lost
     if doc is None:
         if parts:
             return _with_metadata(result, "", parts)
