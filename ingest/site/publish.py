@@ -145,10 +145,10 @@ def _scrub(conn: sqlite3.Connection, archive: Path) -> int:
         # archive dozens of times over).
         suspect = " OR ".join(f"(typeof([{c}]) = 'text' AND ([{c}] LIKE '%/%' OR [{c}] LIKE '%@%'))" for c in cols)
         picked = ", ".join(f"[{c}]" for c in cols)
-        last = None  # in rowid order, a bounded slice at a time: the rows are updated between slices
+        last = -(2**63)  # in rowid order, a bounded slice at a time (a rowid range, not a rescan): rows change between slices
         while True:
-            rows = conn.execute(f"SELECT rowid, {picked} FROM [{table}] WHERE ({suspect}) AND (? IS NULL OR rowid > ?) "
-                                "ORDER BY rowid LIMIT 10000", [last, last]).fetchall()
+            rows = conn.execute(f"SELECT rowid, {picked} FROM [{table}] WHERE rowid > ? AND ({suspect}) "
+                                "ORDER BY rowid LIMIT 10000", [last]).fetchall()
             if not rows:
                 break
             last = rows[-1][0]
