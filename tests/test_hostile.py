@@ -372,10 +372,15 @@ EXTRACTED = {
 }
 
 
+NESTED_INCOMPLETE = ("markup nested deeper than 255 levels: the HTML parser drops what lies below (and past 2047, where "
+                     "every parse here stops); how much of the page's text is lost is not known")
+
+
 @pytest.mark.parametrize("source", sorted(EXTRACTED))
 def test_hostile_document_is_kept_and_its_extraction_ends_cleanly(suite: dict, source: str) -> None:
     error, phrase = EXTRACTED[source]
-    assert attempt(suite, source) == ("captured", None)
+    # The sentence inside 100,000 elements is beyond every parse: the capture says its text is not all there.
+    assert attempt(suite, source) == (("incomplete", NESTED_INCOMPLETE) if source == "nested-html" else ("captured", None))
     got_error, text, _ = extraction(suite, source)
     assert got_error == error
     if phrase is None:
@@ -388,7 +393,7 @@ def test_hostile_document_is_kept_and_its_extraction_ends_cleanly(suite: dict, s
 
 def test_the_batch_goes_on_and_lists_every_failure(suite: dict) -> None:
     assert suite["code"] == 1
-    assert f"9 new capture(s), 0 unchanged, 0 kept without fetching, {len(FETCH_REFUSED)} failed, 0 wanted." in suite["err"]
+    assert f"9 new capture(s), 0 unchanged, 0 kept without fetching, {len(FETCH_REFUSED)} failed, 0 wanted, 1 incomplete." in suite["err"]
     assert "Traceback" not in suite["err"]
     failures = sorted(line.split(":")[0] for line in suite["err"].splitlines() if line.startswith("extraction failed: "))
     assert len(failures) == sum(1 for e, _ in EXTRACTED.values() if e)
