@@ -320,3 +320,15 @@ def test_two_browsers_capture_side_by_side_in_one_measured_process_tree(tmp_path
     assert b["browser"].startswith("chromium ")
     # two Chromiums with their renderers and proxies: PSS counts their shared pages once, RSS in each process
     assert 100 < b["tree_pss_mib"] < b["tree_rss_mib"]
+
+
+def test_a_resumed_web_db_build_names_its_parts() -> None:
+    from ingest.bench.report import web_rows
+
+    web = {"documents": 1000, "claims": 10000, "db_mib": 1.5, "build_seconds": 30.0, "routes": {},
+           "queries_with_full_scans": [], "build_parts": ["10.0 s documents, stopped", "20.0 s resumed build"]}
+    assert web_rows(web)[0] == ("| Datasette DB at 10,000 claims | 1,000 documents, 10,000 claims, 1.5 MiB; built in 30 s "
+                                "(once, then kept; stopped and resumed, its parts: 10.0 s documents, stopped; 20.0 s "
+                                "resumed build) | | |")
+    assert web_rows({**web, "build_parts": ["30.0 s whole build"]})[0] == (
+        "| Datasette DB at 10,000 claims | 1,000 documents, 10,000 claims, 1.5 MiB; built in 30 s (once, then kept) | | |")

@@ -137,7 +137,9 @@ def web_rows(web: dict[str, Any]) -> list[str]:
     """One Datasette size: the database, its published snapshot, every route's p50/p95, the plans."""
     at = f"at {web['claims']:,} claims"
     rows = [f"| Datasette DB {at} | {web['documents']:,} documents, {web['claims']:,} claims, {web['db_mib']} MiB; "
-            f"built in {web['build_seconds']:.0f} s (once, then kept) | | |"]
+            f"built in {web['build_seconds']:.0f} s (once, then kept"
+            + (f"; stopped and resumed, its parts: {'; '.join(web['build_parts'])}" if len(web.get("build_parts") or []) > 1
+               else "") + ") | | |"]
     if "snapshot_mib" in web:
         rows.append(f"| published snapshot {at} | {web['snapshot_mib']} MiB, made in {web['snapshot_seconds']:.0f} s | | measured |")
     for name, r in web["routes"].items():
