@@ -29,6 +29,16 @@ def wanted(runner: Any, source: Source, failure: FetchFailed) -> bool:
             and post_ref(source.url) is not None)
 
 
+def not_rechecked(runner: Any, previous: dict[str, Any] | None) -> str | None:
+    """Why a post last captured through the API is left as it is in a run without --telegram-api:
+    its web preview showed no post, so asking it again would say nothing true about the post
+    (its "no post" would read as the post gone)."""
+    if previous is not None and previous["method"] == METHOD and runner.options.telegram_api is None:
+        return (f"captured through the Telegram API ({METHOD}) {previous['captured_at']}; not re-checked without "
+                "--telegram-api (its web preview showed no post)")
+    return None
+
+
 def _api(runner: Any) -> TelegramApi:
     if runner.tgapi is None:
         runner.tgapi = TelegramApi(runner.options.telegram_api)

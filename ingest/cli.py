@@ -12,7 +12,7 @@ import click
 from ingest import __version__
 from ingest.cli_authoring import add_source, quote
 from ingest.cli_lint import lint
-from ingest.cli_telegram import telegram_api_config, telegram_api_option, telegram_login
+from ingest.cli_telegram import telegram_api_config, telegram_api_option, telegram_list, telegram_login
 from ingest.cli_options import (
     browser_options,
     browser_settings,
@@ -423,7 +423,7 @@ def serve(archive_dir: str, port: int, host: str, allow_sql: bool) -> None:
     sys.exit(run_server(Path(archive_dir), host, port, allow_sql, say=lambda s: echo(s, err=True)))
 
 
-for command in (lint, timestamp, quote, add_source, witness, telegram_login):  # modules of their own: this one stays thin
+for command in (lint, timestamp, quote, add_source, witness, telegram_login, telegram_list):  # modules of their own: this one stays thin
     cli.add_command(command)
 
 

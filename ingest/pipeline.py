@@ -220,6 +220,9 @@ class Runner:
         if moved:
             assert previous is not None
             self._address_changed(sid, previous["url"] or previous["local_path"], source.url)
+        if not moved and (why := apicapture.not_rechecked(self, previous)) is not None:
+            self._result(sid, KEPT, why)
+            return
         self._group_step(waiting=True)  # a fetch may take long: what came before it is made durable first
         if source.method == browsing.METHOD:
             browsing.capture_source(self, source, sid, previous, moved)

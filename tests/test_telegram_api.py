@@ -330,6 +330,14 @@ def test_an_api_post_followed_across_runs_and_shown_on_its_card(tmp_path: Path, 
                               edit_date=dt.datetime(2025, 5, 17, 8, 0, tzinfo=UTC))
         r = run(preview, case, archive, config, "--refresh")
         assert r.code == 0, r.err
+        # Without --telegram-api the post is not asked of its preview again: its "no post" would read as gone.
+        attempts = query(archive / "archive.db", "SELECT count(*) FROM attempts")
+        r3 = khronika("run", str(case), "--archive", str(archive), "--resolve", f"t.me:{preview.port}:127.0.0.1", "--refresh")
+        assert r3.code == 0, r3.err
+        fetched = query(archive / "archive.db", "SELECT captured_at FROM captures WHERE id = 2")[0][0]
+        assert (f"kept      tg/p1: captured through the Telegram API (telegram_api) {fetched}; not re-checked without "
+                "--telegram-api (its web preview showed no post)") in r3.err.splitlines(), r3.err
+        assert query(archive / "archive.db", "SELECT count(*) FROM attempts") == attempts
     finally:
         server.close()
     db = archive / "archive.db"
@@ -403,3 +411,23 @@ def test_the_api_reader_refuses_what_is_not_one_post(data: bytes, error: str) ->
 
     ex = extract(data, "application/x-telegram-tl")
     assert (ex.extractor, ex.text, ex.error) == ("telegram_api", None, error)
+
+
+def test_a_revoked_session_ends_the_mode_with_what_to_do(tmp_path: Path, preview: Site) -> None:
+    posts = answer_of(dict(POSTS))
+    server = MTProtoServer(lambda q: Error(401, "AUTH_KEY_UNREGISTERED") if isinstance(q, functions.users.GetUsersRequest)
+                           else posts(q))
+    try:
+        o = f"http://t.me:{preview.port}"
+        config = session_file(tmp_path / "secret", server)
+        case = write_case(tmp_path / "case", o, ["hidden_chan/5012", "hidden_chan/6001"])
+        r = run(preview, case, tmp_path / "archive", config)
+    finally:
+        server.close()
+    assert r.code == 1
+    why = (f"the session {config.parent / 'tg.session'} is not logged in: make one with python -m ingest telegram-login "
+           f"{config}")
+    assert query(tmp_path / "archive" / "archive.db", "SELECT source_id, outcome, error FROM attempts "
+                                                      "WHERE method = 'telegram_api' ORDER BY id") == [
+        ("tg/p1", "failed", why), ("tg/p2", "failed", f"not asked through Telegram's API: {why}")]
+    assert "GetMessagesRequest" not in server.requests

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 COMMANDS = ["run", "check", "lint", "verify", "quote", "add-source", "timestamp", "witness", "serve", "export", "verify-bag",
-            "telegram-login"]
+            "telegram-login", "telegram-list"]
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.S)
 
 

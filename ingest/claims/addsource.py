@@ -1,4 +1,4 @@
-"""Adding a source to a case file: one block inserted after the last source, every other byte kept.
+"""Adding a source (or a channel range) to a case file: one block inserted after the last source, every other byte kept.
 
 The file is parsed with a round-trip YAML library only to find where the `sources` list ends and how
 its items are indented; the new block is then inserted as text, so comments, key order, quoting and
@@ -92,17 +92,29 @@ def insertion(text: str, display: str) -> tuple[int, str, str]:
 def add_source(case_file: Path, target: str, source_id: str, title: str | None = None, kind: str | None = None,
                cwd: Path | None = None) -> Added:
     """Insert the source into `case_file` and validate; raise CaseFileErrors (file untouched) when invalid."""
-    case_file = Path(case_file)
+    key, value = where_to(target, case_file, cwd or Path.cwd())
+    fields = [(key, _scalar(value))] + [(k, _scalar(v)) for k, v in (("title", title), ("kind", kind)) if v is not None]
+    return _insert(Path(case_file), source_id, fields, [source_id], key, value)
+
+
+def add_range(case_file: Path, source_id: str, channel: str, first: int, last: int, base: str | None = None,
+              title: str | None = None) -> Added:
+    """Insert a channel range `telegram: {channel, from, to}` (one source per post, `<id>-<post>`) and validate."""
+    name = channel if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", channel) else _scalar(channel)  # a username needs no quotes
+    spec = f"{{channel: {name}, from: {first}, to: {last}" + (f", base: {_scalar(base)}" if base else "") + "}"
+    fields = [("telegram", spec)] + ([("title", _scalar(title))] if title is not None else [])
+    ids = [f"{source_id}-{n}" for n in range(first, last + 1)]
+    return _insert(Path(case_file), source_id, fields, ids, "telegram", spec)
+
+
+def _insert(case_file: Path, source_id: str, fields: list[tuple[str, str]], ids: list[str], key: str,
+            value: str) -> Added:
+    """Insert one source block (`fields` already written as YAML scalars) that must add the sources `ids`."""
     display = str(case_file)
     old = load_case(case_file)  # the file must be valid before anything is added to it
     text = old.raw.decode("utf-8")
     offset, dash_indent, key_indent = insertion(text, display)
-    key, value = where_to(target, case_file, cwd or Path.cwd())
-    block = [f"{dash_indent}- id: {_scalar(source_id)}", f"{key_indent}{key}: {_scalar(value)}"]
-    if title is not None:
-        block.append(f"{key_indent}title: {_scalar(title)}")
-    if kind is not None:
-        block.append(f"{key_indent}kind: {_scalar(kind)}")
+    block = [f"{dash_indent}- id: {_scalar(source_id)}"] + [f"{key_indent}{k}: {v}" for k, v in fields]
     lead = "" if offset == 0 or text[offset - 1] == "\n" else "\n"
     new = text[:offset] + lead + "".join(line + "\n" for line in block) + text[offset:]
     line = text[:offset].count("\n") + 1 + (1 if lead else 0)
@@ -111,8 +123,9 @@ def add_source(case_file: Path, target: str, source_id: str, title: str | None =
         tmp.write_bytes(new.encode("utf-8"))
         case = load_case(tmp, display)  # raises: the original is untouched
         # The insertion must add one source and change nothing else the file says.
-        same = [replace(s, line=0) for s in case.sources[:-1]] == [replace(s, line=0) for s in old.sources]
-        if not same or case.sources[-1].id != source_id or len(case.claims) != len(old.claims):
+        kept = len(old.sources)
+        same = [replace(s, line=0) for s in case.sources[:kept]] == [replace(s, line=0) for s in old.sources]
+        if not same or [s.id for s in case.sources[kept:]] != ids or len(case.claims) != len(old.claims):
             raise _refuse(display, "adding the block would change other entries; add the source by hand")
         os.replace(tmp, case_file)
     finally:
