@@ -40,6 +40,19 @@ def telegram_api_config(path: str | None, archive_dir: str, cases: list[Any]) ->
         _refuse(str(exc))
 
 
+async def _login(config: Any) -> Any:
+    from telethon import TelegramClient
+    from telethon.sessions import SQLiteSession
+
+    client = TelegramClient(SQLiteSession(str(config.session)), config.api_id, config.api_hash,
+                            receive_updates=False, flood_sleep_threshold=0, connection_retries=0)
+    try:
+        await client.start()  # interactive: phone, code, two-step password
+        return await client.get_me(input_peer=True)
+    finally:
+        await client.disconnect()
+
+
 @click.command("telegram-login")
 @click.argument("config_file", type=click.Path(dir_okay=False))
 @click.option("--archive", "archive_dir", default="archive", show_default=True, type=click.Path(file_okay=False),
@@ -54,19 +67,13 @@ def telegram_login(config_file: str, archive_dir: str) -> None:
 
     Example: python -m ingest telegram-login ~/.config/khronika/telegram.json
     """
-    config = telegram_api_config(config_file, archive_dir, [])
-    from telethon import TelegramClient
-    from telethon.sessions import SQLiteSession
+    import asyncio
 
-    client = TelegramClient(SQLiteSession(str(config.session)), config.api_id, config.api_hash,
-                            receive_updates=False, flood_sleep_threshold=0)
+    config = telegram_api_config(config_file, archive_dir, [])
     try:
-        client.start()  # interactive: phone, code, password
-        me = client.get_me(input_peer=True)
+        me = asyncio.run(_login(config))
     except Exception as exc:  # noqa: BLE001 - any failure of the login is said in one line
         _refuse(f"not logged in: {type(exc).__name__}: {exc}")
-    finally:
-        client.disconnect()
     if me is None:
         _refuse("not logged in")
     config.session.chmod(0o600)

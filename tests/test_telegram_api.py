@@ -431,3 +431,42 @@ def test_a_revoked_session_ends_the_mode_with_what_to_do(tmp_path: Path, preview
                                                       "WHERE method = 'telegram_api' ORDER BY id") == [
         ("tg/p1", "failed", why), ("tg/p2", "failed", f"not asked through Telegram's API: {why}")]
     assert "GetMessagesRequest" not in server.requests
+
+
+def test_telegram_login_makes_a_session_and_refuses_one_inside_the_archive(tmp_path: Path) -> None:
+    from telethon.tl.types import auth
+
+    signed: list[Any] = []
+    posts = answer_of(dict(POSTS))
+
+    def answer(q: Any) -> Any:
+        if isinstance(q, functions.auth.SendCodeRequest):
+            assert q.phone_number == "79990001122", q
+            return auth.SentCode(type=auth.SentCodeTypeApp(length=5), phone_code_hash="hash1")
+        if isinstance(q, functions.auth.SignInRequest):
+            signed.append((q.phone_number, q.phone_code_hash, q.phone_code))
+            return auth.Authorization(user=ME)
+        if not signed and isinstance(q, (functions.users.GetUsersRequest, functions.updates.GetStateRequest)):
+            return Error(401, "AUTH_KEY_UNREGISTERED")
+        return posts(q)
+
+    server = MTProtoServer(answer)
+    try:
+        config = session_file(tmp_path / "secret", server)  # the key is the server's; no account is logged in yet
+        proc = subprocess.run([sys.executable, "-m", "ingest", "telegram-login", str(config), "--archive",
+                               str(tmp_path / "archive")], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              input="+7 999 000-11-22\n12345\n")
+        inside = session_file(tmp_path / "archive" / "keys", server)
+        refused = khronika("telegram-login", str(inside), "--archive", str(tmp_path / "archive"))
+    finally:
+        server.close()
+    session = tmp_path / "secret" / "tg.session"
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == (
+        f"logged in; session written to {session} (mode 600). It is a full login to the account: keep it outside "
+        "any archive or case folder, and revoke it when done.")
+    assert signed == [("79990001122", "hash1", "12345")]
+    assert oct(session.stat().st_mode & 0o777) == "0o600"
+    assert (refused.code, refused.err.splitlines()) == (2, [
+        f"error: {inside}: session: {inside.parent / 'tg.session'} is inside the archive folder ({tmp_path / 'archive'}): "
+        "a session file is a full login to the account and would be published, bagged or copied with it; keep it outside"])
