@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -245,3 +246,13 @@ def stop_serve(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the server's process group (serve and Datasette), and wait for serve to end."""
     os.killpg(proc.pid, 15)
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through the project's one launcher (ingest.capture.chromium: its path, its
+    fixed flags, its clear error when it is missing), for tests of what a person sees."""
+    from ingest.capture.chromium import launched
+
+    with launched() as (b, _version):
+        yield b

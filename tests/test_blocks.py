@@ -461,16 +461,14 @@ claims:
 
 @pytest.mark.slow
 def test_claim_page_draws_the_boundaries(built: tuple[Path, Path], tmp_path: Path) -> None:
-
     from conftest import start_serve, stop_serve
-    from playwright.sync_api import sync_playwright
-    from test_browser import ARGS, CHROMIUM
+
+    from ingest.capture.chromium import launched
 
     _, archive = built
     proc, base = start_serve(archive, tmp_path / "serve.log")
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        with launched() as (browser, _):
             page = browser.new_page(viewport={"width": 1000, "height": 900})
             page.goto(base + "/-/claim/b/spliced-heading")
             passage = page.locator(".citation .passage")

@@ -11,15 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, Site, start_serve, stop_serve
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
-
 from test_web import STATEMENT_B3, build_archive  # noqa: E402
-
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +29,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, pixel_site: Site) -> Iterat
     proc, base = start_serve(archive, folder / "serve.log")
     yield base, archive
     stop_serve(proc)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def test_serve_said_it_made_the_published_copy_and_shows_no_local_path(server: tuple[str, Path]) -> None:

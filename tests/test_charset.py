@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,9 +11,6 @@ from conftest import Site
 from ingest.text.charset import decode, decode_html, decode_html_notes, lookup, serve_label
 from ingest.text.prescan import prescan
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 LONG_HEAD = b"<html><head><script>var x = '" + b"y" * 3000 + b"';</script>"
 
 # (name, bytes, Content-Type sent, text of the <p> as a reader sees it, encoding, source)
@@ -130,24 +125,13 @@ SINGLE_BYTE = ["ibm866", "iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5",
 HIGH = bytes(range(0x80, 0x100))
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "Debian's chromium is not installed (.ci/run installs it)"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.mark.slow
-def test_chromium_reads_every_case_as_we_do(chromium) -> None:  # type: ignore[no-untyped-def]
+def test_chromium_reads_every_case_as_we_do(browser) -> None:  # type: ignore[no-untyped-def]
     site = Site()
     try:
         for i, (_, data, content_type, *_rest) in enumerate(CASES):
             site.set(f"/{i}", data, Content_Type=content_type)
-        page = chromium.new_page()
+        page = browser.new_page()
         seen = []
         for i, (name, data, content_type, expected, encoding, source) in enumerate(CASES):
             page.goto(site.url(f"/{i}"))
@@ -167,12 +151,12 @@ def test_chromium_reads_every_case_as_we_do(chromium) -> None:  # type: ignore[n
 
 
 @pytest.mark.slow
-def test_every_byte_of_every_single_byte_encoding_as_chromium_decodes_it(chromium) -> None:  # type: ignore[no-untyped-def]
+def test_every_byte_of_every_single_byte_encoding_as_chromium_decodes_it(browser) -> None:  # type: ignore[no-untyped-def]
     site = Site()
     try:
         for name in SINGLE_BYTE:
             site.set(f"/{name}", b"<!doctype html><pre id=x>" + HIGH + b"</pre>", Content_Type=f"text/html; charset={name}")
-        page = chromium.new_page()
+        page = browser.new_page()
         differences = {}
         for name in SINGLE_BYTE:
             page.goto(site.url(f"/{name}"))

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from conftest import Site, khronika, start_serve
-from test_browser import ARGS, CHROMIUM, playwright_api
 from test_drift import db_rows, drift_sources, first_run, since_of
 from test_web import make_datasette, text_of
 
+from ingest.capture.chromium import launched
 from ingest.claims.drift import day
 
 pytestmark = pytest.mark.slow
@@ -58,8 +58,7 @@ def drifted_serve(tmp_path: Path, site: Site) -> Iterator[tuple[Path, Path, str]
 def test_claim_page_banner_and_timeline_marks_in_chromium(drifted_serve: tuple[Path, Path, str], tmp_path: Path) -> None:
     _, archive, base = drifted_serve
     (captured,) = db_rows(archive, "SELECT captured_at FROM captures WHERE id = 1")[0]
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launched() as (browser, _):
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.goto(base + "/-/claim/t/held")
         banner = page.locator(".drift-banner")
@@ -78,7 +77,6 @@ def test_claim_page_banner_and_timeline_marks_in_chromium(drifted_serve: tuple[P
         assert page.locator("svg.timeline circle.drift-ring").count() == 3
         assert page.locator("svg.timeline circle.drift-ring").first.is_visible()
         page.screenshot(path=str(tmp_path / "timeline-drift.png"))
-        browser.close()
 
 
 def test_serve_started_before_a_run_shows_the_new_claim_after_it(drifted_serve: tuple[Path, Path, str]) -> None:

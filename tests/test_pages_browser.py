@@ -13,9 +13,6 @@ from typing import Any
 import pytest
 from conftest import ROOT, start_serve, stop_serve
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-from test_browser import ARGS, CHROMIUM  # noqa: E402
 from test_pages import DOC, build  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -28,14 +25,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     proc, base = start_serve(archive, folder / "serve.log", wait=60)
     yield base, archive
     stop_serve(proc)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def keep(page: Any, name: str, tmp_path: Path, full_page: bool = False) -> None:

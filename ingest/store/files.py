@@ -83,6 +83,13 @@ def write_atomic(target: Path, data: bytes, sync_dir: bool = True, sync_file: bo
         raise StoreError(f"cannot write {target}: {os_reason(exc)}; nothing already archived was changed") from exc
 
 
+def _matches(path: Path, digest: str) -> bool:
+    try:
+        return hash_file(path)[0] == digest
+    except OSError:
+        return False
+
+
 def os_reason(exc: BaseException) -> str:
     """A failed write's cause in words; "disk full" whenever the device or a quota is out of space."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -118,32 +125,25 @@ class FileStore:
         sha = hashlib.sha256(data).hexdigest()
         target = self.path(digest)
         deferred = self.defer_dir_sync
-        if target.exists() and self._trusted(target, digest):
-            # Identical bytes are already evidence; a rewrite could only damage them. One that no log
-            # entry names yet may never have been synced (its run was killed): it is, before any is.
-            if self.is_named is not None and not self.is_named(digest):
-                self._unsynced_files.append(target)
-                self._unsynced_dirs.add(target.parent)
-                if not deferred:
-                    self.sync_dirs()
-            return StoredFile(digest, sha, len(data), relpath_for(digest), new=False)
+        if target.exists():
+            # A file a log entry names is evidence: kept as it is, a rewrite could only damage it
+            # (`verify` reports one that no longer matches). One no entry names may be what a killed
+            # run left, renamed into place but perhaps never synced: kept only if its bytes match its
+            # name, and then synced before any entry names it; otherwise it was never evidence and is
+            # written again below.
+            named = self.is_named is None or self.is_named(digest)
+            if named or _matches(target, digest):
+                if not named:
+                    self._unsynced_files.append(target)
+                    self._unsynced_dirs.add(target.parent)
+                    if not deferred:
+                        self.sync_dirs()
+                return StoredFile(digest, sha, len(data), relpath_for(digest), new=False)
         write_atomic(target, data, sync_dir=not deferred, sync_file=not deferred)
         if deferred:
             self._unsynced_dirs.add(target.parent)
             self._unsynced_files.append(target)
         return StoredFile(digest, sha, len(data), relpath_for(digest), new=True)
-
-    def _trusted(self, target: Path, digest: str) -> bool:
-        """An existing file is kept as it is when a log entry names it (evidence is never rewritten;
-        `verify` reports one that no longer matches), or when its bytes match its name. An unnamed
-        file whose bytes do not (a run killed with the file renamed but not yet on disk) was never
-        evidence and is written again."""
-        if self.is_named is None or self.is_named(digest):
-            return True
-        try:
-            return hash_file(target)[0] == digest
-        except OSError:
-            return False
 
     def sync_dirs(self) -> None:
         """fsync the files stored and the folders that got them since the last call (their bytes and

@@ -234,23 +234,25 @@ class EventLog:
         """Append one entry durably (written and fsynced now, or by sync() in a batch) and return it."""
         head = self.head()
         entry: dict[str, Any] = {"seq": head.seq + 1, "time": utcnow(), "event": event}
-        try:  # the row prepared once for its hash, the entry's hash and the line (canonical() would do it thrice)
-            prow = _prep(row or {})
-            if table is not None:
-                entry.update(table=table, key=key, row=row, row_hash=hashlib.sha256(_dump(prow)).hexdigest())
-            entry.update(extra)
-            entry["prev"] = head.hash
+        prow: Any = {}  # the row made plain for canonical JSON once: its hash, the entry's hash, the line
+        if table is not None:
+            try:
+                prow = _prep(row or {})
+                row_digest = hashlib.sha256(_dump(prow)).hexdigest()
+            except (_NotPlain, UnicodeEncodeError):  # what json cannot write as RFC 8785 does (or refuses)
+                prow, row_digest = None, row_hash(row or {})
+            entry.update(table=table, key=key, row=row, row_hash=row_digest)
+        entry.update(extra)
+        entry["prev"] = head.hash
+        try:
+            if prow is None:
+                raise _NotPlain
             prepared = _prep({k: v for k, v in entry.items() if k != "row"})
             if table is not None:
                 prepared["row"] = prow if row is not None else None
             entry["hash"] = prepared["hash"] = hashlib.sha256(_dump(prepared)).hexdigest()
             line = _dump(prepared) + b"\n"
-        except (_NotPlain, UnicodeEncodeError):  # what json cannot write as RFC 8785 does: the slow way
-            entry = {"seq": head.seq + 1, "time": entry["time"], "event": event}
-            if table is not None:
-                entry.update(table=table, key=key, row=row, row_hash=row_hash(row or {}))
-            entry.update(extra)
-            entry["prev"] = head.hash
+        except (_NotPlain, UnicodeEncodeError):  # the slow way, through rfc8785
             entry["hash"] = entry_hash(entry)
             line = canonical(entry) + b"\n"
         self.dir.mkdir(parents=True, exist_ok=True)
