@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime
 import fcntl
 import gzip
 import hashlib
 import http.server
-import ipaddress
 import json
 import ssl
 import struct
@@ -345,35 +343,8 @@ def test_requests_over_the_limit_are_refused_and_listed(web: Site, browser) -> N
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tls_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, list[str]]]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    def cert(subject: str, key, issuer: str, signer, ca: bool):  # type: ignore[no-untyped-def]
-        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)])).public_key(key.public_key())
-             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-             .not_valid_after(now + datetime.timedelta(days=2))
-             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True))
-        if not ca:
-            b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        return b.sign(signer, hashes.SHA256())
-
-    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = cert("khronika test CA", ca_key, "khronika test CA", ca_key, True)
-    leaf = cert("127.0.0.1", leaf_key, "khronika test CA", ca_key, False)
-    pems = [c.public_bytes(serialization.Encoding.PEM).decode() for c in (leaf, ca)]
-    d = tmp_path_factory.mktemp("tls")
-    (d / "chain.pem").write_text("".join(pems))
-    (d / "ca.pem").write_text(pems[1])
-    (d / "key.pem").write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
-    body = f'<!doctype html><html><head>{ICON}</head><body><p>Over TLS</p></body></html>'.encode()
+def _serve_page(ctx: ssl.SSLContext, body: bytes) -> http.server.ThreadingHTTPServer:
+    """An HTTPS server on 127.0.0.1 answering every GET with the page `body`."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -388,13 +359,23 @@ def tls_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
         def log_message(self, *args: object) -> None:
             pass
 
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(d / "chain.pem", d / "key.pem")
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"https://127.0.0.1:{srv.server_address[1]}/", d / "ca.pem", pems
+    return srv
+
+
+@pytest.fixture(scope="module")
+def tls_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, list[str]]]:
+    from tls_ca import TestCA
+
+    ca = TestCA(tmp_path_factory.mktemp("tls"))
+    ctx = ca.server_context(("localhost",), with_ca=True)  # the server sends its certificate, then the CA's
+    chain = (ca.folder / "localhost.crt").read_text()
+    pems = [part + "-----END CERTIFICATE-----\n" for part in chain.split("-----END CERTIFICATE-----\n") if part]
+    srv = _serve_page(ctx, f'<!doctype html><html><head>{ICON}</head><body><p>Over TLS</p></body></html>'.encode())
+    yield f"https://127.0.0.1:{srv.server_address[1]}/", ca.ca_file, pems
     srv.shutdown()
     srv.server_close()
 
@@ -553,25 +534,7 @@ def test_run_captures_an_https_page_in_the_browser_with_ca_file_and_resolve(tmp_
     _ensure_mitm()
     ca = TestCA(tmp_path / "ca")
     ctx = ca.server_context(("news.example",))
-    body = f'<!doctype html><html><head>{ICON}</head><body><p>Reported over TLS.</p></body></html>'.encode()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    srv = _serve_page(ctx, f'<!doctype html><html><head>{ICON}</head><body><p>Reported over TLS.</p></body></html>'.encode())
     port = srv.server_address[1]
     url = f"https://news.example:{port}/"
     try:

@@ -43,7 +43,8 @@ class TestCA:
         self.ca_file = folder / "test-ca.pem"
         self.ca_file.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def server_context(self, names: tuple[str, ...]) -> ssl.SSLContext:
+    def server_context(self, names: tuple[str, ...], with_ca: bool = False) -> ssl.SSLContext:
+        """With `with_ca` the server sends the CA certificate after its own (the file `<name>.crt` holds both)."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
@@ -60,7 +61,8 @@ class TestCA:
         )
         stem = self.folder / names[0].replace("*", "_")
         cert_pem, key_pem = stem.with_suffix(".crt"), stem.with_suffix(".key")
-        cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM)
+                             + (self.cert.public_bytes(serialization.Encoding.PEM) if with_ca else b""))
         key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                               serialization.NoEncryption()))
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
