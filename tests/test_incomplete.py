@@ -232,3 +232,9 @@ claims:
         "65 characters of the page's text are not in the extraction"]
     assert query(tmp_path / "archive" / "archive.db", "SELECT status FROM claims") != [("sourced",)]
     assert query(tmp_path / "archive" / "archive.db", "SELECT match FROM citations") == [("not_found",)]
+    from test_web import make_datasette
+
+    claim = asyncio.run(make_datasette(tmp_path / "archive").client.get("/-/claim/deep/custody")).text
+    assert ('<p class="problem incomplete">That copy is incomplete, so the words may be in the source all the same: '
+            "markup nested deeper than 255 levels: the HTML parser drops what lies below, 65 characters of the page&#39;s "
+            "text are not in the extraction</p>") in claim

@@ -178,7 +178,7 @@ async def claim_page(datasette: Any, case: str, slug: str) -> dict[str, Any]:
     claim["people_list"] = [(name, slugs.get(name)) for name in json.loads(claim["people"] or "[]")]
     cites = await rows(datasette, f"""
         SELECT ci.*, s.title AS source_title, s.outlet, s.published, s.published_after, s.url AS source_url,
-               s.wanted, s.kind, cap.captured_at, cap.version, cap.url AS capture_url, f.sha256, f.media_type,
+               s.wanted, s.kind, cap.captured_at, cap.version, cap.url AS capture_url, cap.incomplete, f.sha256, f.media_type,
                {TRUSTED_TIME.format(cap="ci.capture_id")} AS trusted,
                e.extractor,
                v.state AS v_state, v.reason AS v_reason, v.method AS v_method, v.blake3 AS v_blake3
