@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from conftest import Site, khronika, query, start_serve, stop_serve
-from test_charset import chromium  # noqa: F401  (the module-scoped browser fixture)
 from test_web import make_datasette
 
 FILLER = ("<p>The hearing was held in the district court building on the embankment, and the "
@@ -102,9 +101,9 @@ def served(archive: Path) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_chromium_shows_each_archived_copy_with_the_text_the_quote_was_sought_in(
-        archive: Path, served: str, chromium) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+        archive: Path, served: str, browser) -> None:  # type: ignore[no-untyped-def]
     blake3 = dict(query(archive / "archive.db", "SELECT source_id, blake3 FROM captures"))
-    page = chromium.new_page()
+    page = browser.new_page()
     shown = {}
     for sid, *_rest in PAGES:
         page.goto(f"{served}/-/archive/{blake3['enc/' + sid]}")
