@@ -54,6 +54,23 @@ def test_scalars_stay_strings(tmp_path: Path) -> None:
     assert (source.language, source.published) == ("no", "2025-05-20")
 
 
+def test_both_yaml_parsers_build_the_same_tree() -> None:
+    """libyaml marks a plain scalar's style "" where PyYAML's own parser says None: an empty or
+    null value is None with either, so a run reads a case file the same whichever parser it has."""
+    import yaml
+
+    from ingest.claims import yamlstrict
+
+    text = "a:\nb: ~\nc: null\nd: ''\ne: \"~\"\nf: [x, '', ]\ng: {h: }\n"
+    fast = yamlstrict._read(text, yaml.CSafeLoader)
+    assert fast == yamlstrict._read(text, yaml.SafeLoader)
+    tree, problems = fast
+    assert tree is not None and problems == []
+    assert {k: v.value for k, v in tree.value.items() if k not in "fg"} == {"a": None, "b": None, "c": None, "d": "", "e": "~"}
+    assert [n.value for n in tree.value["f"].value] == ["x", ""]
+    assert tree.value["g"].value["h"].value is None
+
+
 BAD = [
     ("unknown key", GOOD_HEAD + "    colour: red\n",
      ['demo.yml:7: sources.0.colour: unknown key "colour" (allowed: id, url, path, wanted, telegram, title, kind, outlet, language, published, published_after, capture)']),
@@ -87,6 +104,10 @@ BAD = [
      ['demo.yml:4: YAML alias "*c" is not allowed in case files']),
     ("tag", "case:\n  id: !!str demo\n  title: Demo\nsources: []\n",
      ['demo.yml:2: YAML tag "tag:yaml.org,2002:str" is not allowed in case files']),
+    ("two documents", "case:\n  id: demo\n  title: Demo\n---\nsources: []\n",
+     ["demo.yml:4: YAML syntax error: but found another document"]),
+    ("key that is not a string", GOOD_HEAD + "    ? [a, b]\n    : c\n",
+     ["demo.yml:7: sources.0: mapping keys must be plain strings"]),
     ("syntax", "case: [\n",
      ["demo.yml:2: YAML syntax error: expected the node content, but found '<stream end>'"]),
     ("unknown citation source", GOOD_HEAD + "claims:\n  - id: c1\n    text: A claim.\n    citations:\n      - source: ria\n        quote: Alpha\n        stance: supports\n",

@@ -16,7 +16,7 @@ import yaml
 
 from ingest.claims.people import Person, implicit_people, parse_people, resolve
 from ingest.claims.validate import Validator
-from ingest.claims.yamlstrict import Node, Refused, compose, convert
+from ingest.claims.yamlstrict import Node, Refused, read
 from ingest.errors import CaseFileError, CaseFileErrors
 
 MAX_CASE_FILE_BYTES = 4 * 2**20
@@ -130,7 +130,7 @@ def load_case(file: Path | str, display_name: str | None = None) -> Case:
     except UnicodeDecodeError as exc:
         raise CaseFileErrors([CaseFileError(display, None, "", f"not UTF-8 text (byte {exc.start})")]) from None
     try:
-        root = compose(text)
+        tree, structural = read(text)
     except Refused as exc:
         raise CaseFileErrors([CaseFileError(display, exc.line, "", exc.message)]) from None
     except yaml.YAMLError as exc:
@@ -138,10 +138,8 @@ def load_case(file: Path | str, display_name: str | None = None) -> Case:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise CaseFileErrors([CaseFileError(display, line, "", f"YAML syntax error: {problem}")]) from None
-    if root is None:
+    if tree is None:
         raise CaseFileErrors([CaseFileError(display, None, "", "case file is empty")])
-    structural: list[tuple[int, str, str]] = []
-    tree = convert(root, "", structural)
     v = Validator(display, file.parent)
     for line, path, message in structural:
         v.error(line, path, message)
