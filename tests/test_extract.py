@@ -433,6 +433,41 @@ def test_worker_failure_is_reported_and_batch_goes_on(hooks, good_job, what, lim
     assert good.text == "Свидетельство.\r\n"
 
 
+def test_jobs_queued_behind_a_dying_job_go_to_the_next_worker(hooks, tmp_path, monkeypatch):
+    """While a worker is busy one more job waits in its pipe; when the worker dies or is replaced,
+    every job still gets its own result, in order, with one worker (here replaced every 2 jobs)."""
+    from ingest.text import workers
+
+    monkeypatch.setattr(workers, "RECYCLE_AFTER", 2)
+    goods = []
+    for n in range(5):
+        path = tmp_path / f"good-{n}.txt"
+        path.write_text(f"Текст {n}.", encoding="utf-8")
+        goods.append(Job(f"good-{n}", str(path), "text/plain", None))
+    batch = [hooks("kill"), goods[0], goods[1], hooks("exit"), goods[2], hooks("sleep"), goods[3], goods[4]]
+    results = list(run_jobs(batch, workers=1, limits=WorkerLimits(wall_seconds=0.5)))
+    assert [(job.key, e.error, e.text) for job, e in results] == [
+        ("kill", "extraction worker killed by signal SIGKILL", None), ("good-0", None, "Текст 0."),
+        ("good-1", None, "Текст 1."), ("exit", "extraction worker exited with status 3", None),
+        ("good-2", None, "Текст 2."), ("sleep", "timed out after 0.5 s", None),
+        ("good-3", None, "Текст 3."), ("good-4", None, "Текст 4.")]
+
+
+def test_each_result_goes_to_its_own_job_when_a_worker_runs_ahead(tmp_path):
+    """The caller takes its time over each result, so the worker has written the next one (the job
+    queued behind) before the first is read: one read then holds two results, and each is its own."""
+    jobs = []
+    for n in range(8):
+        path = tmp_path / f"doc-{n}.txt"
+        path.write_text(f"Документ номер {n}." * (n * 3000 + 1), encoding="utf-8")  # up to ~0.8 MB of results
+        jobs.append(Job(f"doc-{n}", str(path), "text/plain", None))
+    seen = []
+    for job, e in run_jobs(jobs, workers=1):
+        seen.append((job.key, e.text == Path(job.path).read_text(encoding="utf-8"), e.error))
+        time.sleep(0.2)
+    assert seen == [(f"doc-{n}", True, None) for n in range(8)]
+
+
 def test_worker_runs_jobs_in_parallel_and_yields_in_completion_order(hooks, good_job):
     limits = WorkerLimits(wall_seconds=1.0)
     results = list(run_jobs([hooks("sleep"), good_job], workers=2, limits=limits))

@@ -135,7 +135,8 @@ def update_claims(archive: Archive, case_id: str | None = None) -> None:
     for cid, *old in claims:
         new = claim_drift(by_claim.get(cid, []))
         if tuple(old) != new:
-            db.execute("UPDATE claims SET drift = ?, drift_since = ?, drift_reason = ? WHERE id = ?", [*new, cid])
+            # On the connection itself: sqlite-utils would commit each UPDATE on its own.
+            db.conn.execute("UPDATE claims SET drift = ?, drift_since = ?, drift_reason = ? WHERE id = ?", [*new, cid])
     archive.commit()
 
 

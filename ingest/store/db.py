@@ -10,7 +10,8 @@ from typing import Any
 import sqlite_utils
 
 from ingest.store.derived import CHECK_INDEXES, CHECK_TABLES, CLAIM_PERSONS_VIEW
-from ingest.store.triggers import FOLD_SQL, CLAIM_PEOPLE_TRIGGERS, CLAIMS_FTS_TRIGGERS, DRIFT_TRIGGERS
+from ingest.store.triggers import (CLAIM_PEOPLE_TRIGGERS, CLAIMS_FTS_TRIGGERS, DRIFT_TRIGGERS, FOLD_SQL,
+                                   REPLACED_TRIGGERS)
 from ingest.store.fts import index_text, reindex_texts  # noqa: F401  (callers use dbm.index_text)
 from ingest.store.browsertables import BROWSER_SCHEMA
 from ingest.store.log import canonical
@@ -301,6 +302,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         # Claims are short: this index keeps its own (folded) copy, so plain SQL triggers keep it current.
         db.execute("CREATE VIRTUAL TABLE claims_fts USING fts5(text, people, tokenize=\"unicode61 remove_diacritics 2\")")
     missing_triggers = not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'claim_people_insert'").fetchone()
+    for name in REPLACED_TRIGGERS:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
     for sql in CLAIM_PEOPLE_TRIGGERS + CLAIMS_FTS_TRIGGERS:
         db.execute(sql)
     db.execute(CLAIM_PERSONS_VIEW)

@@ -7,7 +7,8 @@ CLAIMS_FTS_TRIGGERS = [
          INSERT INTO claims_fts (rowid, text, people)
            VALUES (new.rowid, {FOLD_SQL.format('new.text')}, {FOLD_SQL.format('new.people')});
        END""",
-    f"""CREATE TRIGGER IF NOT EXISTS claims_fts_update AFTER UPDATE OF text, people ON claims BEGIN
+    f"""CREATE TRIGGER IF NOT EXISTS claims_fts_changed AFTER UPDATE OF text, people ON claims
+         WHEN old.text IS NOT new.text OR old.people IS NOT new.people BEGIN
          DELETE FROM claims_fts WHERE rowid = old.rowid;
          INSERT INTO claims_fts (rowid, text, people)
            VALUES (new.rowid, {FOLD_SQL.format('new.text')}, {FOLD_SQL.format('new.people')});
@@ -16,12 +17,17 @@ CLAIMS_FTS_TRIGGERS = [
          DELETE FROM claims_fts WHERE rowid = old.rowid;
        END""",
 ]
+# An upsert names every column, so "UPDATE OF text" fires on each status change too: the WHEN
+# clauses keep the index and the people table untouched unless the words themselves changed.
+# The triggers of the same names without them (archives made before) are dropped.
+REPLACED_TRIGGERS = ("claims_fts_update", "claim_people_update")
 CLAIM_PEOPLE_TRIGGERS = [
     """CREATE TRIGGER IF NOT EXISTS claim_people_insert AFTER INSERT ON claims BEGIN
          INSERT INTO claim_people (claim_id, person) SELECT new.id, value FROM json_each(new.people)
            WHERE json_valid(new.people);
        END""",
-    """CREATE TRIGGER IF NOT EXISTS claim_people_update AFTER UPDATE OF people ON claims BEGIN
+    """CREATE TRIGGER IF NOT EXISTS claim_people_changed AFTER UPDATE OF people ON claims
+         WHEN old.people IS NOT new.people BEGIN
          DELETE FROM claim_people WHERE claim_id = old.id;
          INSERT INTO claim_people (claim_id, person) SELECT new.id, value FROM json_each(new.people)
            WHERE json_valid(new.people);

@@ -21,7 +21,11 @@ turns every way a worker can die into an Extraction with `error` set and
 
 Workers are reused because a fork per job cost more than extracting a typical
 page (a fork, and the copy-on-write page faults a fresh child takes); a worker
-is replaced after RECYCLE_AFTER jobs. Extraction keeps no state between jobs,
+is replaced after RECYCLE_AFTER jobs. While every worker is busy, one more job
+is written behind each one's running job (not behind OCR), so a worker starts
+it as soon as it has written its result, however busy this process is; that
+job's wall-clock limit runs from when this process reads the result before it,
+and if the worker dies first, the job goes to the next worker. Extraction keeps no state between jobs,
 so a job's result does not depend on the worker that ran it.
 
 `run_jobs` yields (job, extraction) pairs in COMPLETION order, not input
@@ -33,13 +37,10 @@ program.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
-import resource
 import selectors
 import signal
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -47,40 +48,19 @@ from dataclasses import dataclass, field
 
 from ingest.text import extract as _extract
 from ingest.text.extract import Extraction
-from ingest.text.hogs import TEST_HOG_TYPE, TEST_HOOKS_ENV, misbehave
+from ingest.text.hogs import TEST_HOG_TYPE
+from ingest.text.workerproc import EXIT_MEMORY, Job, WorkerLimits, spawn, write_all
 
 __all__ = ["TEST_HOG_TYPE", "Job", "WorkerLimits", "run_jobs"]
-
-_EXIT_MEMORY = 86  # a child that ran out of its address space exits with this
-_EXIT_FAILED = 87  # a child that could not even report its own failure
-
-
-@dataclass
-class WorkerLimits:
-    cpu_seconds: int = 60
-    wall_seconds: float = 120.0
-    memory_bytes: int = 2 * 2**30
-
-
-@dataclass
-class Job:
-    key: str  # caller's id (e.g. blake3 of the file)
-    path: str  # file the worker reads (bytes never travel through pipes)
-    media_type: str
-    charset: str | None = None
-    ocr_pages: bool = False  # OCR a PDF's pages without a text layer (ingest.text.ocr)
-    pages: int = 1  # pages this job reads: its wall-clock limit is that many times the limit
-    reader: str | None = None  # a reader the media type alone does not choose ("telegram")
 
 
 @dataclass
 class _Running:
-    """A job handed to a worker, and what has come back of its result so far."""
+    """The job a worker is on."""
 
     job: Job
     deadline: float
     started: float
-    chunks: list[bytes] = field(default_factory=list)
     timed_out: bool = False
 
 
@@ -91,16 +71,26 @@ class _Worker:
     result_fd: int  # and reads length-prefixed results here
     done: int = 0
     running: _Running | None = None
+    queued: deque[Job] = field(default_factory=deque)  # written to its pipe, to start when `running` ends
 
-    def received(self) -> bytes | None:
-        """The whole result frame, once it has fully arrived."""
-        assert self.running is not None
-        data = b"".join(self.running.chunks)
-        if len(data) >= 8:
-            size = int.from_bytes(data[:8], "big")
-            if len(data) >= 8 + size:
-                return data[8 : 8 + size]
-        return None
+    @property
+    def handed(self) -> int:
+        """Jobs it has been given in all: done, running and queued."""
+        return self.done + (self.running is not None) + len(self.queued)
+
+    inbox: bytearray = field(default_factory=bytearray)  # result bytes read and not yet taken
+
+    def take_frame(self) -> bytes | None:
+        """The next whole result frame once it has fully arrived. One read can bring the end of one
+        result and the start, or all, of the next: what follows a frame stays for the next job."""
+        if len(self.inbox) < 8:
+            return None
+        size = int.from_bytes(self.inbox[:8], "big")
+        if len(self.inbox) < 8 + size:
+            return None
+        frame = bytes(self.inbox[8 : 8 + size])
+        del self.inbox[: 8 + size]
+        return frame
 
 
 _warmed = False
@@ -157,14 +147,30 @@ def run_jobs(
     def fill() -> None:
         while ready:
             idle = next((w for w in pool.values() if w.running is None), None)
-            if idle is None:
-                if len(pool) >= workers:
-                    return
+            if idle is None and len(pool) < workers:
                 _warm_up_once()  # imports and warms the extractors once, before the first fork
-                idle = _spawn(limits)
-                pool[idle.result_fd] = idle
-                selector.register(idle.result_fd, selectors.EVENT_READ)
-            _send(idle, ready.popleft(), limits)
+                pid, job_fd, result_fd = spawn(limits)
+                idle = pool[result_fd] = _Worker(pid, job_fd, result_fd)
+                selector.register(result_fd, selectors.EVENT_READ)
+            if idle is not None:
+                job = ready.popleft()
+                _start(idle, job, limits)
+                _write_job(idle, job)
+                continue
+            # Every worker is busy: one more job behind each ordinary one, so a worker goes on the
+            # moment it has written a result instead of when this process gets round to reading it.
+            spare = next((w for w in pool.values() if not w.queued and w.handed < RECYCLE_AFTER
+                          and w.running is not None and _short(w.running.job)), None)
+            if spare is None:
+                return
+            job = ready.popleft()
+            spare.queued.append(job)
+            _write_job(spare, job)
+
+    def requeue(worker: _Worker) -> None:
+        """The jobs queued behind one that killed its worker go to the next worker, first."""
+        ready.extendleft(reversed(worker.queued))
+        worker.queued.clear()
 
     try:
         while True:
@@ -196,18 +202,19 @@ def run_jobs(
                         _reap(worker.pid)
                     continue
                 if chunk:
-                    worker.running.chunks.append(chunk)
-                    frame = worker.received()
-                    if frame is None:
-                        continue
-                    run, worker.running = worker.running, None
-                    worker.done += 1
-                    done.append((run.job, _result(run, frame)))
-                    if worker.done >= RECYCLE_AFTER:
+                    worker.inbox += chunk
+                    while worker.running is not None and (frame := worker.take_frame()) is not None:
+                        run, worker.running = worker.running, None
+                        worker.done += 1
+                        done.append((run.job, _result(run, frame)))
+                        if worker.queued:  # it has started on it already: its time counts from now
+                            _start(worker, worker.queued.popleft(), limits)
+                    if worker.running is None and worker.done >= RECYCLE_AFTER:
                         retire(worker)  # closing its job pipe ends it
                         _reap(worker.pid)
                     continue
                 retire(worker)
+                requeue(worker)
                 done.append((worker.running.job, _failure(worker.running, worker.pid, limits)))
             now = time.monotonic()
             for worker in [w for w in pool.values() if w.running is not None and w.running.deadline <= now]:
@@ -215,6 +222,7 @@ def run_jobs(
                 _kill(worker.pid)
                 worker.running.timed_out = True
                 retire(worker)
+                requeue(worker)
                 done.append((worker.running.job, _failure(worker.running, worker.pid, limits)))
             # Hand out the next jobs before returning results, so workers extract while the
             # caller records what came back.
@@ -228,139 +236,24 @@ def run_jobs(
         selector.close()
 
 
-def _send(worker: _Worker, job: Job, limits: WorkerLimits) -> None:
-    line = json.dumps({"key": job.key, "path": job.path, "media_type": job.media_type, "charset": job.charset,
-                       "ocr_pages": job.ocr_pages, "pages": job.pages, "reader": job.reader}).encode("utf-8") + b"\n"
+def _short(job: Job) -> bool:
+    """A job another may wait behind: not OCR, whose pages can take minutes."""
+    return not job.ocr_pages and job.pages <= 1
+
+
+def _start(worker: _Worker, job: Job, limits: WorkerLimits) -> None:
+    """The worker is on `job` from now: its wall-clock limit runs."""
     now = time.monotonic()
     worker.running = _Running(job, now + limits.wall_seconds * max(1, job.pages), now)
+
+
+def _write_job(worker: _Worker, job: Job) -> None:
+    line = json.dumps({"key": job.key, "path": job.path, "media_type": job.media_type, "charset": job.charset,
+                       "ocr_pages": job.ocr_pages, "pages": job.pages, "reader": job.reader}).encode("utf-8") + b"\n"
     try:
-        _write_all(worker.job_fd, line)
+        write_all(worker.job_fd, line)
     except OSError:
         pass  # the worker is gone; its result pipe says so
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _spawn(limits: WorkerLimits) -> _Worker:
-    job_r, job_w = os.pipe()
-    result_r, result_w = os.pipe()
-    parent = os.getpid()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # child: never returns
-        # A process group of its own: the OCR tools it starts are in it, and the parent's kill
-        # of the group ends them with it.
-        os.setpgid(0, 0)
-        # Keep only stdio and its two pipes: no other pipe, no archive lock (a killed parent
-        # must free the archive at once), no database handle a hostile file could reach.
-        _die_with_parent(parent)
-        low, high = sorted((job_r, result_w))
-        os.closerange(3, low)
-        os.closerange(low + 1, high)
-        os.closerange(high + 1, _max_fd())
-        _serve(job_r, result_w, limits)
-    try:
-        os.setpgid(pid, pid)  # also here, so a kill right after the fork finds the group
-    except OSError:
-        pass  # the child did it first, or has already gone
-    os.close(job_r)
-    os.close(result_w)
-    return _Worker(pid, job_w, result_r)
-
-
-def _max_fd() -> int:
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    return soft if 0 < soft < 1 << 20 else 1 << 16
-
-
-def _load_prctl():  # type: ignore[no-untyped-def]
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_prctl = _load_prctl() if sys.platform.startswith("linux") else None
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: have the kernel SIGKILL this child when its parent dies (e.g. kill -9 of a run)."""
-    if _prctl is not None:
-        _prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(_EXIT_FAILED)
-
-
-def _serve(job_fd: int, result_fd: int, limits: WorkerLimits) -> None:
-    """A worker's loop: read a job line, extract, write a length-prefixed result; exit at EOF."""
-    code = _EXIT_FAILED
-    try:
-        # Objects inherited from the parent are never collected here; freezing
-        # them keeps the collector from touching (and so copying) their pages.
-        gc.freeze()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        hard_cpu = resource.getrlimit(resource.RLIMIT_CPU)[1]
-        cpu = max(1, int(limits.cpu_seconds))
-        jobs = os.fdopen(job_fd, "rb", buffering=0)
-        while True:
-            line = _readline(jobs)
-            if not line:
-                code = 0
-                break
-            # Each job gets its own CPU budget on top of what this worker has used so far;
-            # past it the kernel sends SIGXCPU, which ends the worker.
-            usage = resource.getrusage(resource.RUSAGE_SELF)
-            soft = int(usage.ru_utime + usage.ru_stime) + cpu
-            if hard_cpu != resource.RLIM_INFINITY:
-                soft = min(soft, hard_cpu)
-            resource.setrlimit(resource.RLIMIT_CPU, (soft, hard_cpu))
-            job = Job(**json.loads(line))
-            try:
-                payload = json.dumps(_run_job(job).to_json()).encode("ascii")
-            except MemoryError:
-                code = _EXIT_MEMORY
-                break
-            _write_all(result_fd, len(payload).to_bytes(8, "big") + payload)
-    except MemoryError:
-        code = _EXIT_MEMORY
-    except BaseException:
-        code = _EXIT_FAILED
-    finally:
-        os._exit(code)
-
-
-def _readline(fh) -> bytes:  # type: ignore[no-untyped-def]
-    """One job line; unbuffered, so nothing of the next job is read ahead."""
-    out = bytearray()
-    while True:
-        ch = fh.read(1)
-        if not ch:
-            return bytes(out)
-        out += ch
-        if ch == b"\n":
-            return bytes(out)
-
-
-def _run_job(job: Job) -> Extraction:
-    if job.media_type == TEST_HOG_TYPE and os.environ.get(TEST_HOOKS_ENV) == "1":
-        misbehave(job.path)
-    try:
-        with open(job.path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        return _extract.failed_for(job.media_type, f"cannot read {job.path}: {exc.strerror or exc}",
-                                   ocr_pages=job.ocr_pages, reader=job.reader)
-    return _extract.extract(data, job.media_type, job.charset, ocr_pages=job.ocr_pages, reader=job.reader)
 
 
 def _kill(pid: int) -> None:
@@ -411,7 +304,7 @@ def _failure(run: _Running, pid: int, limits: WorkerLimits) -> Extraction:
     elif os.WIFEXITED(status):
         code = os.WEXITSTATUS(status)
         worker["exit_status"] = code
-        if code == _EXIT_MEMORY:
+        if code == EXIT_MEMORY:
             error = f"exceeded memory limit of {_size(limits.memory_bytes)}"
         else:
             error = f"extraction worker exited with status {code}"
