@@ -86,6 +86,9 @@ def found(ds: Any, query: str) -> tuple[list[str], list[str], str]:
     ("detained", ["south/letter", "north/report"], []),
     ("ёлкиной", ["south/letter"], []),
     ("суд Поризкова", ["north/report"], ["north/arrest"]),  # every word must appear
+    ("Поризк", ["south/letter", "north/report"], ["north/arrest"]),  # six letters or more: a prefix too
+    ("witness", [], []),  # its stem "wit" is matched whole: "without" does not begin a match
+    ("with", [], []),  # a word under six letters is no prefix: "without" does not begin with a match
 ])
 def test_inflected_forms_find_each_other_both_ways(ds: Any, q: str, docs: list[str], claims: list[str]) -> None:
     assert found(ds, f"q={q}")[:2] == (docs, claims)

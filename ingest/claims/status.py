@@ -158,13 +158,13 @@ def anchor_in_capture(db: Any, blake3: str, c: Citation) -> tuple[Anchor, dict[s
     `unverifiable` with that reason, never `not_found`: nobody has read it.
     """
     layer = latest_extraction(db, blake3)
-    ocr = latest_extraction(db, blake3, ocr=True)
     tried: list[tuple[Anchor, dict[str, Any]]] = []
     if layer is not None and _has_text(layer):
         result = _anchor(layer, c)
         if result.found:
             return result, layer
         tried.append((result, layer))
+    ocr = latest_extraction(db, blake3, ocr=True)  # looked up only when the text layer did not hold the quote
     meta = json.loads(layer["metadata"]) if layer is not None and layer["metadata"] else {}
     unread = layer is None or layer["text"] is None or meta.get("text_layer") in ("none", "partial")
     if unread and ocr is not None and _has_text(ocr):
@@ -221,10 +221,11 @@ def _no_text(blake3: str, layer: dict[str, Any] | None, ocr: dict[str, Any] | No
 def latest_extraction(db: Any, blake3: str, ocr: bool = False) -> dict[str, Any] | None:
     """The newest extraction of a file (a successful one first): of its text layer, or with
     `ocr` of its OCR text."""
-    rows = list(db.query(
+    cursor = db.execute(  # the connection's own cursor: sqlite-utils' query() wraps each read in a savepoint
         "SELECT * FROM extractions WHERE blake3 = ? AND (extractor = 'tesseract') = ? "
-        "ORDER BY (error IS NULL) DESC, id DESC LIMIT 1", [blake3, int(ocr)]))
-    return rows[0] if rows else None
+        "ORDER BY (error IS NULL) DESC, id DESC LIMIT 1", [blake3, int(ocr)])
+    row = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], row)) if row else None
 
 
 def compute_status(citations: list[dict[str, Any]], intact: set[str] | None = None,

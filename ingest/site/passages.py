@@ -48,18 +48,27 @@ def search_terms(q: str | None) -> list[str]:
     return [w.lower() for w in WORD.findall(fold(q or "") or "")][:16]
 
 
-def _phrase(word: str) -> str:
-    return '"' + word.replace('"', '""') + '"*'
+PREFIX_FROM = 6  # a query word this long or longer also finds the words that begin with it
+
+
+def _phrase(word: str, prefix: bool = True) -> str:
+    return '"' + word.replace('"', '""') + ('"*' if prefix else '"')
 
 
 def fts_query(terms: list[str]) -> str:
-    """Every word as a quoted prefix term, or its Snowball stem as one: a word finds the words
-    that begin with it (Азарян → Азаряна) and the inflected forms that share its stem
-    (Поризковой → Поризкова, старость → старости), since the index keeps each word's stem."""
+    """Every word as a quoted term, or its Snowball stem as one, since the index keeps each word's
+    stem: a word finds its inflected forms (Поризковой → Поризкова, старость → старости), and a
+    word of PREFIX_FROM letters or more the words that begin with it too (Азарян → Азаряна).
+
+    The stem is matched whole, not as a prefix: "wit"* (the stem of witness) would find with,
+    within and witch, and a short prefix makes the index merge the lists of every word it begins
+    (at ten million claims that was most of the search page's time); a short word is matched
+    whole for the same reason ("суд" finds суда and судом through the stem, not судьба)."""
     parts = []
     for t in terms:
         s = search_stem(t)
-        parts.append(f"({_phrase(t)} OR {_phrase(s)})" if s != t else _phrase(t))
+        word = _phrase(t, prefix=len(t) >= PREFIX_FROM)
+        parts.append(f"({word} OR {_phrase(s, prefix=False)})" if s != t else word)
     return " AND ".join(parts)
 
 
