@@ -48,10 +48,10 @@ from dataclasses import dataclass, field
 
 from ingest.text import extract as _extract
 from ingest.text.extract import Extraction
-from ingest.text.hogs import TEST_HOG_TYPE
+from ingest.text.hogs import TEST_HOG_TYPE, TEST_HOOKS_ENV
 from ingest.text.workerproc import EXIT_MEMORY, Job, WorkerLimits, spawn, write_all
 
-__all__ = ["TEST_HOG_TYPE", "Job", "WorkerLimits", "run_jobs"]
+__all__ = ["TEST_HOG_TYPE", "TEST_HOOKS_ENV", "Job", "WorkerLimits", "run_jobs"]
 
 
 @dataclass
