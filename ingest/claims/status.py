@@ -221,11 +221,8 @@ def _no_text(blake3: str, layer: dict[str, Any] | None, ocr: dict[str, Any] | No
 def latest_extraction(db: Any, blake3: str, ocr: bool = False) -> dict[str, Any] | None:
     """The newest extraction of a file (a successful one first): of its text layer, or with
     `ocr` of its OCR text."""
-    cursor = db.execute(  # the connection's own cursor: sqlite-utils' query() wraps each read in a savepoint
-        "SELECT * FROM extractions WHERE blake3 = ? AND (extractor = 'tesseract') = ? "
-        "ORDER BY (error IS NULL) DESC, id DESC LIMIT 1", [blake3, int(ocr)])
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row)) if row else None
+    return dbm.first_row(db, "SELECT * FROM extractions WHERE blake3 = ? AND (extractor = 'tesseract') = ? "
+                             "ORDER BY (error IS NULL) DESC, id DESC LIMIT 1", [blake3, int(ocr)])
 
 
 def compute_status(citations: list[dict[str, Any]], intact: set[str] | None = None,

@@ -322,7 +322,13 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
 
 def get_row(db: sqlite_utils.Database, table: str, key: Any) -> dict[str, Any] | None:
     """One row by primary key, as a dict."""
-    cursor = db.execute(f"SELECT * FROM [{table}] WHERE [{SCHEMA[table]['pk']}] = ?", [key])
+    return first_row(db, f"SELECT * FROM [{table}] WHERE [{SCHEMA[table]['pk']}] = ?", [key])
+
+
+def first_row(db: Any, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    """The query's first row as a dict, on the connection's own cursor (sqlite-utils' query()
+    wraps each read in a savepoint)."""
+    cursor = db.execute(sql, params)
     found = cursor.fetchone()
     return dict(zip([d[0] for d in cursor.description], found)) if found else None
 
