@@ -351,3 +351,45 @@ def test_kill_between_a_group_logged_and_committed_replays_the_whole_group(serve
         assert "new       crash/page:" in err, err
     assert query(archive / "archive.db", "SELECT count(*) FROM captures WHERE source_id = 'crash/page'") == [(1,)]
     assert_sound(archive, tmp_path)
+
+
+def write_many_claims(folder: Path, n: int) -> Path:
+    """A case of one local text and `n` claims, each quoting its own sentence of it."""
+    (folder / "docs").mkdir(parents=True, exist_ok=True)
+    (folder / "docs" / "note.txt").write_text(
+        " ".join(f"Фраза номер {i} из заявления." for i in range(n)) + "\n", encoding="utf-8")
+    claims = "".join(f"""  - id: c{i:03d}
+    text: Claim {i}
+    citations:
+      - source: note
+        quote: "Фраза номер {i} из заявления."
+        stance: supports
+""" for i in range(n))
+    case = folder / "many.yml"
+    case.write_text(f"case:\n  id: many\n  title: Many claims\nsources:\n  - id: note\n    path: docs/note.txt\n"
+                    f"claims:\n{claims}", encoding="utf-8")
+    return case
+
+
+def test_a_case_of_many_claims_is_synced_in_groups_and_a_kill_loses_the_last_group_only(tmp_path: Path) -> None:
+    from ingest.claims.status import SYNC_EVERY
+    assert SYNC_EVERY == 256
+    case, archive = write_many_claims(tmp_path, 600), tmp_path / "archive"
+    args = ["run", str(case), "--archive", str(archive), "--offline"]
+    # Syncs 1 and 2 are the capture's; the 3rd comes after claim 512, so the kill leaves the first 256.
+    code, _, err = run(args, tmp_path, "killed", KHRONIKA_FAULT="before_group_sync", KHRONIKA_FAULT_AFTER="3")
+    assert code == -signal.SIGKILL, err
+    db = archive / "archive.db"
+    assert query(db, "SELECT count(*), min(slug), max(slug) FROM claims") == [(256, "c000", "c255")]
+    assert sum(e["event"] == "claim_recorded" for e in logged(archive)) == 256
+    assert query(db, "SELECT count(*), max(seq) FROM log")[0] == (len(logged(archive)),) * 2
+    code, _, err = run(args, tmp_path, "resumed")
+    assert code == 0, err
+    assert "Claims: 600 sourced." in err, err
+    assert sum(e["event"] == "claim_recorded" for e in logged(archive)) == 600  # none of the 256 recorded twice
+    assert query(db, "SELECT status, count(*) FROM claims GROUP BY status") == [("sourced", 600)]
+    assert query(db, "SELECT source_id, count(*) FROM captures GROUP BY source_id") == [("many/note", 1)]
+    assert check_chain(list(EventLog(archive).read())) == []
+    code, out, err = run(["verify", "--archive", str(archive)], tmp_path, "verify")
+    assert code == 0, out + err
+    assert ", 0 mismatch, 0 missing, 0 unverifiable, 0 drift." in out, out

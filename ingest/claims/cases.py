@@ -27,7 +27,7 @@ CAPTURE_METHODS = ("http", "browser")
 HEX = re.compile(r"^[0-9a-f]{6,64}$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a case of thousands of claims is held whole while it is recorded
 class Source:
     id: str
     line: int
@@ -48,7 +48,7 @@ class Source:
         return self.capture if self.url else "local_file" if self.path else "wanted"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Citation:
     source: str
     quote: str
@@ -61,7 +61,7 @@ class Citation:
     spans: int | None = None  # the number of blocks a deliberately joined quote may cross
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Claim:
     id: str
     text: str

@@ -26,6 +26,10 @@ from ingest.text.ocr import OCR_DISABLED
 FOUND = ("exact", "normalized")
 # When no capture holds the quote, keep the most informative result.
 RANK = {"spans_blocks": 5, "fuzzy": 4, "ambiguous": 3, "not_found": 2, "unverifiable": 1}
+# Inside the caller's batch, the log entries of this many claims are made durable together and
+# let go: a case of thousands of claims does not hold all their entries in memory until its end
+# (a crash loses at most the claims since the last group, which the next run records again).
+SYNC_EVERY = 256
 
 
 def claim_key(case_id: str, claim_id: str) -> str:
@@ -36,19 +40,23 @@ def record_claims(archive: Archive, case: Case) -> dict[str, int]:
     """Record the case's claims and citations, anchor them, update statuses; return counts by status."""
     db = archive.db
     keys = set()
-    for claim in case.claims:
+    for n, claim in enumerate(case.claims, 1):
         key = claim_key(case.id, claim.id)
         keys.add(key)
         _record_claim(archive, case, claim, key)
+        if n % SYNC_EVERY == 0:
+            archive.sync()
     for row in list(db.query("SELECT * FROM claims WHERE case_id = ? AND withdrawn = 0", [case.id])):
         if row["id"] not in keys:
             logged = {k: v for k, v in row.items() if k not in dbm.DERIVED["claims"]}
             logged.update(withdrawn=1, recorded_at=utcnow())
             archive.record("claim_withdrawn", "claims", row["id"], logged)
     counts: dict[str, int] = {}
-    for key in sorted(keys):
+    for n, key in enumerate(sorted(keys), 1):
         status = update_status(archive, key)
         counts[status] = counts.get(status, 0) + 1
+        if n % SYNC_EVERY == 0:
+            archive.sync()
     return counts
 
 

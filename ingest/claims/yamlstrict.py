@@ -29,7 +29,7 @@ class Refused(Exception):
         self.message = message
 
 
-@dataclass
+@dataclass(slots=True)  # slots: one per scalar of a case file, thousands at once
 class Node:
     """A YAML value with its line: str, list or dict of Node, or None."""
 
