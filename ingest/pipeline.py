@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from ingest.store.groups import GroupCommit
 from ingest.store.log import utcnow
 from ingest.text import ocrqueue
 from ingest.text.completeness import record_incomplete
-from ingest.text.extract import Extraction, extractor_for, extractor_versions
+from ingest.text.extract import EXTRACTORS, Extraction, extractor_for, extractor_versions
 from ingest.text.ocr import OCR_DISABLED
 from ingest.text.workers import Job, WorkerLimits, run_jobs
 from ingest.runreport import FAILED, KEPT, NEW, UNCHANGED, WANTED, Progress, RunReport, SourceResult  # noqa: F401 (re-exported)
@@ -74,9 +75,7 @@ class RunOptions:
 
 
 def _latest_capture(archive: Archive, sid: str) -> dict[str, Any] | None:
-    rows = list(archive.db.query(
-        "SELECT * FROM captures WHERE source_id = ? ORDER BY version DESC LIMIT 1", [sid]))
-    return rows[0] if rows else None
+    return dbm.first_row(archive.db, "SELECT * FROM captures WHERE source_id = ? ORDER BY version DESC LIMIT 1", [sid])
 
 
 class Runner:
@@ -89,10 +88,18 @@ class Runner:
         self.warc = RunWarc(archive.root)
         self.report = RunReport()
         self._fresh: list[str] = []  # BLAKE3s of captures made for the source being processed
-        self._versions = extractor_versions()
         self._group = GroupCommit(archive, options.group_sources, options.group_seconds)
         self.tgapi: Any = None  # the Telegram API client, connected when first needed (apicapture)
         archive.before_sync.append(self.warc.sync)  # its records are on disk before the log names them
+
+    @functools.cached_property
+    def _versions(self) -> dict[str, str]:
+        """Every extractor's version; asked for when an extraction is first due, since Tesseract's
+        means running it (an unchanged re-run never asks)."""
+        return extractor_versions()
+
+    def _version(self, name: str) -> str:
+        return (self._versions if name == "tesseract" else EXTRACTORS).get(name, "")
 
     def _result(self, sid: str, state: str, detail: str) -> None:
         result = SourceResult(sid, state, detail)
@@ -339,7 +346,7 @@ class Runner:
     def _ocr_jobs(self, done: set[tuple[str, str, str]]) -> Iterator[Job]:
         """OCR for the PDFs just found to have pages without a text layer."""
         return ocrqueue.ocr_jobs(self.archive.db, lambda b: str(self.archive.store.path(b)),
-                                 self._versions["tesseract"], self.options.ocr, done, self._record_extraction)
+                                 lambda: self._version("tesseract"), self.options.ocr, done, self._record_extraction)
 
     def _extract(self, jobs: Iterator[Job]) -> None:
         for job, extraction in run_jobs(jobs, workers=self.options.workers, limits=self.options.limits,
@@ -367,7 +374,7 @@ class Runner:
         media_type = media_type or "application/octet-stream"
         reader = "telegram" if telegram.post_ref(url) and extractor_for(media_type) == "trafilatura" else None
         name = reader or extractor_for(media_type)
-        if (blake3, name, self._versions.get(name, "")) in done:
+        if (blake3, name, self._version(name)) in done:
             return None
         if name == "tesseract" and not self.options.ocr:
             ocrqueue.skip_ocr(self.archive.db, blake3, self._record_extraction)

@@ -15,7 +15,7 @@ import os
 import stat
 import time
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 MAX_LOCAL = 64 * 2**20  # like --max-body
 CHUNK = 1 << 20
@@ -81,13 +81,19 @@ def kind_of(mode: int) -> str:
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
+def components(relpath: str) -> list[str]:
+    """A relative POSIX path's components, as pathlib gives them ("" and "." left out), by plain
+    string splitting: asked twice for every local source of every run."""
+    return [p for p in relpath.split("/") if p and p != "."]
+
+
 def parts_of(relpath: str) -> list[str]:
     """The path's components, refused if it could leave the folder or name nothing."""
     if "\x00" in relpath:
         raise LocalRefused("contains a NUL character")
     if relpath.startswith(("/", "\\")):
         raise LocalRefused("is absolute")
-    parts = [p for p in PurePosixPath(relpath).parts if p != "."]
+    parts = components(relpath)
     if not parts:
         raise LocalRefused("names no file")
     if ".." in parts:

@@ -17,7 +17,6 @@ after it are not asked, each with the reason.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
@@ -149,6 +148,8 @@ class TelegramApi:
 
     def __init__(self, config: ApiConfig, max_photo: int = MAX_PHOTO, timeout: float = 30.0) -> None:
         self.config, self.max_photo, self.timeout = config, max_photo, timeout
+        import asyncio  # here, not at the top: every run imports this module, few use the API
+
         self.over: str | None = None  # why the mode stopped for this run
         self._loop = asyncio.new_event_loop()
         self._client: Any = None
@@ -160,6 +161,8 @@ class TelegramApi:
         """The API's answer for post `ref`; FetchFailed with the reason otherwise."""
         if self.over is not None:
             raise FetchFailed("failed", f"not asked through Telegram's API: {self.over}")
+        import asyncio
+
         try:
             return self._loop.run_until_complete(asyncio.wait_for(self._fetch(ref), self.timeout * 4))
         except FetchFailed:
@@ -234,6 +237,8 @@ class TelegramApi:
         return ApiPhoto(photo.id, "captured", data)
 
     def close(self) -> None:
+        import asyncio
+
         if self._client is not None:
             try:
                 self._loop.run_until_complete(asyncio.wait_for(self._client.disconnect(), self.timeout))

@@ -44,7 +44,12 @@ def store(archive: Archive, data: bytes, media_type: str, blake3: str | None = N
 def local_display_path(case: Case, source: Source) -> str:
     """The document's path as the user wrote it relative to where the case file was named."""
     assert source.path is not None
-    return str(Path(recorded_case_path(case)).parent / source.path)
+    return _display_path(recorded_case_path(case), source.path)
+
+
+@functools.lru_cache(maxsize=4096)  # asked twice per local source in a run (the case's record, the capture)
+def _display_path(case_path: str, path: str) -> str:
+    return str(Path(case_path).parent / path)
 
 
 def recorded_case_path(case: Case) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ingest.capture.hops import mask_userinfo
-from ingest.capture.local import LocalRefused, open_document
+from ingest.capture.local import LocalRefused, components, open_document
 from ingest.claims.yamlstrict import Node
 from ingest.errors import CaseFileError
 
@@ -161,23 +161,23 @@ class Validator:
             self.error(line, where, f'"{shown(value)}" contains {what} (U+{ord(odd):04X}); '
                                     "give the file's name as plain text")
             return None
-        candidate = Path(value)
-        if candidate.is_absolute() or value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value):
+        if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value):
             self.error(line, where, f'"{value}" is absolute; give a path relative to the case file\'s folder')
             return None
-        if ".." in candidate.parts:
+        parts = components(value)
+        if ".." in parts:
             self.error(line, where, f'"{value}" contains ".."; documents must be inside the case file\'s folder')
             return None
-        full = self.folder / candidate
         try:
-            resolved = self._resolve(candidate)
+            resolved = self._resolve(parts)
         except (FileNotFoundError, NotADirectoryError):
-            self.error(line, where, f'file not found: "{value}" (looked for {full})')
+            self.error(line, where, f'file not found: "{value}" (looked for {self.folder.joinpath(*parts)})')
             return None
         except (RuntimeError, OSError, ValueError) as exc:  # a link loop, a name too long, ...
             self.error(line, where, f'"{value}" cannot be opened ({getattr(exc, "strerror", None) or exc})')
             return None
-        if not resolved.is_relative_to(self._real_folder()):
+        # Without a link on the way, the path is inside the folder by construction (no "..").
+        if resolved is not None and not resolved.is_relative_to(self._real_folder()):
             self.error(line, where, f'"{value}" leads outside the case file\'s folder (through a symbolic link)')
             return None
         try:  # exactly as the run will open it: no link followed, a regular file
@@ -193,15 +193,16 @@ class Validator:
             self._folder_resolved = self.folder.resolve()
         return self._folder_resolved
 
-    def _resolve(self, relative: Path) -> Path:
-        """(folder / relative).resolve(strict=True), with the folder resolved once per case file: each
-        part below it is looked at, and only a symbolic link among them sends it the long way."""
-        here = self._real_folder()
-        for part in relative.parts:
-            here = here / part
+    def _resolve(self, parts: list[str]) -> Path | None:
+        """(folder / parts).resolve(strict=True) when a symbolic link is on the way, else None (the
+        path exists, no link in it); with the folder resolved once per case file, each part below it
+        is looked at (os.path, not pathlib: this runs for every local source of every run)."""
+        here = str(self._real_folder())
+        for part in parts:
+            here = os.path.join(here, part)
             if stat.S_ISLNK(os.lstat(here).st_mode):
-                return (self.folder / relative).resolve(strict=True)
-        return here
+                return self.folder.joinpath(*parts).resolve(strict=True)
+        return None
 
 
 def shown(value: str) -> str:

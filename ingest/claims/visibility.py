@@ -11,9 +11,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.capture.chromium import BrowserUnavailable
-from ingest.claims import static_view
-from ingest.claims.render_worker import RenderWorker
 from ingest.claims.verdict import STATES, UNCHECKED, UNDECIDED, Verdict, is_html
 from ingest.store import db as dbm
 from ingest.store.archive import Archive
@@ -78,6 +75,9 @@ def content_type(row: dict[str, Any]) -> str:
 def judge(archive: Archive, rows: list[dict[str, Any]], *, browser: bool = True,
           report: StageReport | None = None) -> dict[str, Judged]:
     """Citation id -> verdict for each row: static first, Chromium for what it leaves undecided."""
+    # Imported here: every run calls the stage, and most runs find nothing due (lxml's CSS, tinycss2).
+    from ingest.claims import static_view
+
     report = report if report is not None else StageReport()
     out: dict[str, Judged] = {}
     pages: dict[str, Any] = {}
@@ -104,6 +104,10 @@ def judge(archive: Archive, rows: list[dict[str, Any]], *, browser: bool = True,
 
 def render_all(archive: Archive, undecided: dict[str, list[tuple[dict[str, Any], Verdict]]],
                 browser: bool, report: StageReport) -> dict[str, Judged]:
+    from ingest.capture.chromium import BrowserUnavailable
+    from ingest.claims import static_view
+    from ingest.claims.render_worker import RenderWorker
+
     out: dict[str, Judged] = {}
 
     def unchecked(why: str) -> None:

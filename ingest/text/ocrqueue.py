@@ -18,9 +18,10 @@ _TEXTLESS_PDFS = """
     ORDER BY e.id"""
 
 
-def ocr_jobs(db: Any, path_of: Callable[[str], str], version: str, enabled: bool,
+def ocr_jobs(db: Any, path_of: Callable[[str], str], version: Callable[[], str], enabled: bool,
              done: set[tuple[str, str, str]], record: Callable[[str, Extraction], None]) -> Iterator[Job]:
-    """OCR jobs for the PDFs whose text layer misses pages; with OCR disabled, record that instead."""
+    """OCR jobs for the PDFs whose text layer misses pages; with OCR disabled, record that instead.
+    `version` gives Tesseract's, asked only when a PDF has such pages (it runs Tesseract)."""
     for blake3, pages_json, media_type in db.execute(_TEXTLESS_PDFS).fetchall():
         textless = sum(1 for p in json.loads(pages_json) if not p["has_text"])
         if not textless:
@@ -28,7 +29,7 @@ def ocr_jobs(db: Any, path_of: Callable[[str], str], version: str, enabled: bool
         if not enabled:
             skip_ocr(db, blake3, record)
             continue
-        if (blake3, "tesseract", version) in done:
+        if (blake3, "tesseract", version()) in done:
             continue
         yield Job(blake3, path_of(blake3), media_type or "application/pdf", ocr_pages=True, pages=textless)
 
