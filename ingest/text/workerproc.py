@@ -3,6 +3,7 @@ job lines from its pipe until the pipe ends (`ingest.text.workers` runs and watc
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import json
 import os
@@ -38,10 +39,20 @@ class Job:
 
 
 
+RESULT_PIPE_BYTES = 1 << 20
+
+
 def spawn(limits: WorkerLimits) -> tuple[int, int, int]:
     """Fork a worker: (pid, the fd its jobs are written to, the fd its results are read from)."""
     job_r, job_w = os.pipe()
     result_r, result_w = os.pipe()
+    # A result larger than the pipe (64 KiB by default; a long page's text and blocks often are)
+    # holds the worker in write() until this process comes back to read it; 1 MiB, where the
+    # system allows it, lets the worker go straight on to its next job.
+    try:
+        fcntl.fcntl(result_w, fcntl.F_SETPIPE_SZ, RESULT_PIPE_BYTES)
+    except (OSError, AttributeError):  # over the system's limit, or not Linux: the default size
+        pass
     parent = os.getpid()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -120,7 +131,9 @@ def _serve(job_fd: int, result_fd: int, limits: WorkerLimits) -> None:
             resource.setrlimit(resource.RLIMIT_CPU, (soft, hard_cpu))
             job = Job(**json.loads(line))
             try:
-                payload = json.dumps(_run_job(job).to_json()).encode("ascii")
+                # UTF-8, not \u escapes: a Russian text's result is a third of the size (a lone
+                # surrogate from a broken page passes through as it is, and back).
+                payload = json.dumps(_run_job(job).to_json(), ensure_ascii=False).encode("utf-8", "surrogatepass")
             except MemoryError:
                 code = EXIT_MEMORY
                 break

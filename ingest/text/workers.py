@@ -96,7 +96,13 @@ class _Worker:
 _warmed = False
 RECYCLE_AFTER = 500  # a worker is replaced after this many jobs, so nothing accumulates for long
 IDLE_EVERY = 0.25  # seconds between calls of run_jobs' `idle` while it waits
-LOOKAHEAD = 2  # jobs made ready per worker ahead of time: a slow capture does not leave a worker idle
+LOOKAHEAD = 8  # jobs made ready per worker ahead of time: a slow capture or a group commit does not leave a worker idle
+# Jobs written to a busy worker's pipe behind the one it runs: most pages take a few milliseconds
+# to extract, as long as this process takes to record one, so with one queued job a worker often
+# finished it before this process came back and then waited (measured: 2,000 documents, 4 ms of
+# this process's work per document beside a 13 s extraction: 15.3 to 17.0 s with 1 queued, 14.6
+# to 14.8 s with 4).
+QUEUE_DEPTH = 8
 
 
 def _warm_up_once() -> None:
@@ -157,10 +163,11 @@ def run_jobs(
                 _start(idle, job, limits)
                 _write_job(idle, job)
                 continue
-            # Every worker is busy: one more job behind each ordinary one, so a worker goes on the
-            # moment it has written a result instead of when this process gets round to reading it.
-            spare = next((w for w in pool.values() if not w.queued and w.handed < RECYCLE_AFTER
-                          and w.running is not None and _short(w.running.job)), None)
+            # Every worker is busy: up to QUEUE_DEPTH more jobs behind ordinary ones, so a worker goes
+            # on the moment it has written a result instead of when this process gets round to reading it.
+            spare = next((w for w in pool.values() if len(w.queued) < QUEUE_DEPTH and w.handed < RECYCLE_AFTER
+                          and w.running is not None and _short(w.running.job) and all(map(_short, w.queued))),
+                         None)
             if spare is None:
                 return
             job = ready.popleft()
@@ -281,7 +288,7 @@ def _reap(pid: int) -> tuple[int, float]:
 
 def _result(run: _Running, frame: bytes) -> Extraction:
     try:
-        return Extraction.from_json(json.loads(frame))
+        return Extraction.from_json(json.loads(frame.decode("utf-8", "surrogatepass")))
     except (ValueError, TypeError) as exc:
         return _extract.failed_for(run.job.media_type, f"extraction worker sent no valid result ({type(exc).__name__})",
                                    ocr_pages=run.job.ocr_pages, reader=run.job.reader)
