@@ -28,7 +28,7 @@ from ingest.capture.telegram import post_ref, unavailable
 from ingest.capture.warc import RunWarc
 from ingest.errors import FetchFailed
 from ingest.store.archive import Archive
-from ingest.store.db import dumps
+from ingest.store.db import dumps, file_known
 from ingest.store.log import utcnow
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def post_row(archive: Archive, c: dict[str, Any]) -> dict[str, Any]:
 def _keep(archive: Archive, data: bytes, media_type: str) -> str:
     # As claims/recording.store does for captures; capture/ may not import claims/ (a later stage).
     stored = archive.store.put(data)
-    if not archive.db["files"].count_where("blake3 = ?", [stored.blake3]):
+    if not file_known(archive.db, stored.blake3):
         archive.record("file_stored", "files", stored.blake3, {
             "blake3": stored.blake3, "sha256": stored.sha256, "size": stored.size,
             "media_type": media_type, "path": stored.relpath, "stored_at": utcnow()})

@@ -33,7 +33,7 @@ def next_id(archive: Archive, table: str) -> int:
 def store(archive: Archive, data: bytes, media_type: str, blake3: str | None = None) -> str:
     stored = archive.store.put(data, blake3)
     faults.point("after_file_store")
-    if not archive.db["files"].count_where("blake3 = ?", [stored.blake3]):
+    if not dbm.file_known(archive.db, stored.blake3):
         archive.record("file_stored", "files", stored.blake3, {
             "blake3": stored.blake3, "sha256": stored.sha256, "size": stored.size,
             "media_type": media_type, "path": stored.relpath, "stored_at": utcnow(),

@@ -74,10 +74,10 @@ def _record_claim(archive: Archive, case: Case, claim: Claim, key: str) -> None:
         cid = f"{key}#{n}"
         wanted.add(cid)
         _record_citation(archive, case, key, n, cid, citation)
-    for stale in archive.db.query("SELECT id FROM citations WHERE claim_id = ?", [key]):
-        if stale["id"] not in wanted:
+    for (stale,) in archive.db.execute("SELECT id FROM citations WHERE claim_id = ?", [key]).fetchall():
+        if stale not in wanted:
             # A citation removed from the case file is withdrawn with its claim's revision.
-            archive.record("citation_withdrawn", "citations", stale["id"], None)
+            archive.record("citation_withdrawn", "citations", stale, None)
 
 
 def _record_citation(archive: Archive, case: Case, claim_key_: str, n: int, cid: str, c: Citation) -> None:
@@ -136,7 +136,7 @@ def anchor_citation(archive: Archive, source_id: str, c: Citation) -> tuple[Anch
     """Anchor in the named capture, else the earliest capture whose text holds the quote."""
     db = archive.db
     source = dbm.get_row(db, "sources", source_id)
-    captures = list(db.query("SELECT * FROM captures WHERE source_id = ? ORDER BY version", [source_id]))
+    captures = dbm.all_rows(db, "SELECT * FROM captures WHERE source_id = ? ORDER BY version", [source_id])
     if c.capture:
         captures = [cap for cap in captures if cap["blake3"].startswith(c.capture)]
         if not captures:
@@ -315,7 +315,7 @@ STATUS_SQL = (
 
 def update_status(archive: Archive, key: str, intact: set[str] | None = None,
                   refused: set[str] | None = None) -> str:
-    rows = list(archive.db.query(STATUS_SQL, [key]))
+    rows = dbm.all_rows(archive.db, STATUS_SQL, [key])
     status, reason, _outlets = compute_status(rows, intact, refused)
     found = [c for c in rows if c["stance"] == "supports" and counts(c, intact, refused)]
     grouped = origins.group(origins.members_for(archive.db, archive.store, found))

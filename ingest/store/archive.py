@@ -62,7 +62,7 @@ class Archive:
     def __init__(self, root: Path, db: sqlite_utils.Database, lock_fd: int | None) -> None:
         self.root = root
         self.db = db
-        self.store = FileStore(root, is_named=lambda digest: bool(db["files"].count_where("blake3 = ?", [digest])))
+        self.store = FileStore(root, is_named=lambda digest: dbm.file_known(db, digest))
         self.log = EventLog(root)
         self._lock_fd = lock_fd
         self._db_behind: str | None = None  # why the database stopped following the log

@@ -333,6 +333,19 @@ def first_row(db: Any, sql: str, params: list[Any]) -> dict[str, Any] | None:
     return dict(zip([d[0] for d in cursor.description], found)) if found else None
 
 
+def file_known(db: Any, blake3: str) -> bool:
+    """Whether the files table names this BLAKE3 (one indexed lookup; sqlite-utils' count_where
+    looks the table up in sqlite_master first, twice per stored file of a run)."""
+    return db.execute("SELECT 1 FROM files WHERE blake3 = ?", [blake3]).fetchone() is not None
+
+
+def all_rows(db: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Every row of the query as a dict, on the connection's own cursor (as first_row)."""
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r)) for r in cursor.fetchall()]
+
+
 def differs(old: dict[str, Any] | None, new: dict[str, Any], ignore: tuple[str, ...] = ()) -> bool:
     """Whether `new` would change the stored row `old` (None: there is no row yet)."""
     return old is None or any(old.get(k) != v for k, v in new.items() if k not in ignore)

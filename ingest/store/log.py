@@ -127,6 +127,7 @@ class EventLog:
         self.defer_sync = False
         self.last_line = b""
         self._held: list[tuple[Path, bytes]] = []
+        self._month_file: tuple[str, Path] | None = None  # this month's file, its folder made
 
     def files(self) -> list[Path]:
         return sorted(self.dir.glob("*.jsonl")) if self.dir.is_dir() else []
@@ -255,8 +256,7 @@ class EventLog:
         except (_NotPlain, UnicodeEncodeError):  # the slow way, through rfc8785
             entry["hash"] = entry_hash(entry)
             line = canonical(entry) + b"\n"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.dir / f"{entry['time'][:7]}.jsonl"
+        path = self._file_for(entry["time"][:7])
         self.last_line = line[:-1]  # the database's copy of the entry, without serialising it again
         if self.defer_sync:
             self._held.append((path, line))
@@ -264,6 +264,15 @@ class EventLog:
             _write_lines(path, [line])
         self._head = Head(entry["seq"], entry["hash"])
         return entry
+
+
+    def _file_for(self, month: str) -> Path:
+        """The month's file; its folder is made when the month is first written in this process
+        (not for every entry: a run appends thousands)."""
+        if self._month_file is None or self._month_file[0] != month:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._month_file = (month, self.dir / f"{month}.jsonl")
+        return self._month_file[1]
 
 
 def _write_lines(path: Path, lines: list[bytes]) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.store import ots
+from ingest.store.db import file_known
 from ingest.store.files import write_atomic
 from ingest.store.log import Head, utcnow
 from ingest.store.tsa import (
@@ -99,7 +100,7 @@ def configured(archive: Any, given: list[Tsa], calendars: tuple[str, ...] = ()) 
 
 def _keep(archive: Any, data: bytes, media_type: str) -> str:
     stored = archive.store.put(data)
-    if not archive.db["files"].count_where("blake3 = ?", [stored.blake3]):
+    if not file_known(archive.db, stored.blake3):
         archive.record("file_stored", "files", stored.blake3, {
             "blake3": stored.blake3, "sha256": stored.sha256, "size": stored.size,
             "media_type": media_type, "path": stored.relpath, "stored_at": utcnow(),
