@@ -127,3 +127,29 @@ def test_the_stat_cache_is_not_published(tmp_path: Path) -> None:
          blake3.blake3(TEXT.encode()).hexdigest())]
     snap = snapshot(archive)
     assert query(snap.db, "SELECT name FROM sqlite_master WHERE name = 'local_files'") == []
+
+
+def test_a_rerun_after_a_capture_leaves_the_claims_as_they_are_unless_something_that_matters_came(
+        tmp_path: Path) -> None:
+    """The first run closes its WARC after its claim phase; that entry alone does not send the next
+    run through every claim again, a new capture does."""
+    case, archive = make_case(tmp_path), tmp_path / "archive"
+    db = archive / "archive.db"
+    run(case, archive)
+    events = query(db, "SELECT seq, event FROM log ORDER BY seq DESC LIMIT 2")
+    assert events[0][1] == "warc_completed" and events[1][1] == "citation_recorded"
+    done_at = events[1][0]  # the claims were brought up to date before the WARC was closed
+    assert query(db, "SELECT log_seq FROM claims_state") == [(done_at,)]
+    assert run(case, archive).endswith(NOT_READ)
+    assert query(db, "SELECT log_seq FROM claims_state") == [(done_at,)]  # not gone through again
+    assert query(db, "SELECT max(seq) FROM log") == [(events[0][0],)]  # and nothing logged
+    # A changed document is a new capture: the claims are brought up to date with it.
+    (tmp_path / "docs" / "note.txt").write_text("Заявление отозвано.\n", encoding="utf-8")
+    time.sleep(SETTLE_NS / 1e9 + 0.1)
+    assert run(case, archive).startswith("new       still/note: captured "), "a second capture"
+    assert query(db, "SELECT version FROM captures ORDER BY version") == [(1,), (2,)]
+    head = query(db, "SELECT max(seq) FROM log")[0][0]
+    assert query(db, "SELECT event FROM log WHERE seq = ?", [head]) == [("warc_completed",)]
+    assert query(db, "SELECT log_seq FROM claims_state") == [(head - 1,)]
+    # the first capture still holds the quote; the source has removed it since
+    assert query(db, "SELECT status, drift FROM claims") == [("sourced", "removed")]

@@ -27,10 +27,25 @@ class Standing:
     # (claim, drift before, drift now, since, reason)
 
 
+# Events that cannot change a claim: a run closes its WARC after its claim phase, and without this
+# every unchanged re-run after a run that captured something brought all claims up to date again.
+NEUTRAL_EVENTS = ("warc_completed",)
+
+
 def _up_to_date(archive: Archive, case: Case) -> bool:
-    """Whether nothing was recorded since the case's claims were last brought up to date from this very case file."""
+    """Whether nothing that could change a claim was recorded since the case's claims were last
+    brought up to date from this very case file."""
     row = archive.db.execute("SELECT case_file_blake3, log_seq FROM claims_state WHERE case_id = ?", [case.id]).fetchone()
-    return row is not None and row[0] == blake3_of(case.raw) and row[1] == archive.log.head().seq
+    if row is None or row[0] != blake3_of(case.raw):
+        return False
+    head = archive.log.head().seq
+    if row[1] == head:
+        return True
+    marks = ", ".join("?" * len(NEUTRAL_EVENTS))
+    since, others = archive.db.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE event NOT IN ({marks})) FROM log WHERE seq > ?",
+        [*NEUTRAL_EVENTS, row[1]]).fetchone()
+    return since == head - row[1] and others == 0  # every later entry is in the table, and neutral
 
 
 def mark_done(archive: Archive, case: Case) -> None:
