@@ -117,3 +117,18 @@ def test_home_page_in_chromium(server: tuple[str, Path], browser: Any, tmp_path:
     assert page.inner_text(".last-verify").endswith("exit code 1) · every check")
     keep(page, "home.png", tmp_path)
     page.close()
+
+
+def test_the_search_filters_do_not_cover_each_other(server: tuple[str, Path], browser: Any, tmp_path: Path) -> None:
+    """Datasette's own style gives a form's labels a fixed width; a select wider than it ran over the next label."""
+    base, _ = server
+    page = browser.new_page(viewport={"width": 1200, "height": 700})
+    page.goto(base + "/-/search?q=court")
+    parts = boxes(page, "p.filters label, p.filters select, p.filters input")
+    assert len(parts) == 8  # four labels, each with its control
+    labels, controls = parts[0::2], parts[1::2]
+    # each control lies inside its label, and no two labels meet
+    for label, control in zip(labels, controls, strict=True):
+        assert label["x"] <= control["x"] and control["x"] + control["width"] <= label["x"] + label["width"] + 0.5
+    assert not any(overlap(a, b) for i, a in enumerate(labels) for b in labels[i + 1:])
+    page.close()
