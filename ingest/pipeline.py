@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import mimetypes
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,7 @@ from ingest.capture import unchanged
 from ingest.capture.local import MAX_LOCAL, LocalRefused, read_document
 from ingest.capture.media import sniff_media_type
 from ingest.capture.warc import RunWarc, earlier_response, local_document_uri
+from ingest.claims import origins
 from ingest.claims.cases import Case, Source
 from ingest.claims.recording import (
     local_display_path,
@@ -74,6 +77,9 @@ class RunOptions:
 
 
 
+WARM_SLICE = 0.005  # seconds of idle work at a time: a worker's result is never left waiting longer
+
+
 def _latest_capture(archive: Archive, sid: str) -> dict[str, Any] | None:
     return dbm.first_row(archive.db, "SELECT * FROM captures WHERE source_id = ? ORDER BY version DESC LIMIT 1", [sid])
 
@@ -90,6 +96,9 @@ class Runner:
         self._fresh: list[str] = []  # BLAKE3s of captures made for the source being processed
         self._group = GroupCommit(archive, options.group_sources, options.group_seconds)
         self.tgapi: Any = None  # the Telegram API client, connected when first needed (apicapture)
+        # Extractions whose texts' attribution phrases are not yet found (claims/origins): found in
+        # idle time, they are only looked up when the claims are grouped into origins.
+        self._to_warm: deque[int] = deque(maxlen=100_000)
         archive.before_sync.append(self.warc.sync)  # its records are on disk before the log names them
 
     @functools.cached_property
@@ -117,6 +126,16 @@ class Runner:
                     self.report.results[i] = SourceResult(r.source_id, FAILED, f"not recorded: {exc}; the next run "
                                                           "captures it again")
             self.report.notes.append(f"a group of {len(members)} source(s) was not recorded: {exc}")
+
+    def _idle(self) -> None:
+        """While the workers extract and this process has nothing to hand them: the group commit
+        when due, then a few milliseconds of the claim phase's work that needs only the texts."""
+        self._group_step()
+        deadline = time.monotonic() + WARM_SLICE
+        while self._to_warm and time.monotonic() < deadline:
+            row = self.archive.db.execute("SELECT text FROM extractions WHERE id = ?", [self._to_warm.popleft()]).fetchone()
+            if row and row[0]:
+                origins.warm_attributions(row[0])
 
     def run_case(self, case: Case) -> Iterator[str]:
         """Capture the case's due sources; yield the BLAKE3 of each new capture as it is made."""
@@ -350,7 +369,7 @@ class Runner:
 
     def _extract(self, jobs: Iterator[Job]) -> None:
         for job, extraction in run_jobs(jobs, workers=self.options.workers, limits=self.options.limits,
-                                        idle=self._group_step):
+                                        idle=self._idle):
             self._record_extraction(job.key, extraction)
             self._group_step()
             faults.point("mid_extraction")
@@ -394,6 +413,8 @@ class Runner:
         eid = next_id(self.archive, "extractions")
         row = extraction_row(eid, blake3, ex)
         self.archive.record("extraction", "extractions", str(eid), row, extra={"text": ex.text})
+        if ex.text:
+            self._to_warm.append(eid)
         if ex.error == OCR_DISABLED:
             self.report.notes.append(f"{blake3[:12]}: not OCR'd (--no-ocr): quotes only its page images "
                                      "hold are unverifiable")

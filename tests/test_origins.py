@@ -250,3 +250,20 @@ def test_a_hostile_canonical_link_is_no_address() -> None:
                Member("c/b", "B", OTHER, urls=("http://127.0.0.1:8000/b",), canonical="javascript:alert(1)")]
     assert [o.sources for o in group(members).origins] == [("c/a",), ("c/b",)]
     assert canonical_link("\x00<<<>>>" * 1000, None) is None
+
+
+def test_attributions_found_ahead_are_looked_up_not_found_again() -> None:
+    """A run finds its texts' attribution phrases in idle time; grouping then only looks them up."""
+    from ingest.claims import origins
+
+    text = "Суд арестовал студента, сообщает «Фонтанка». According to Interfax, the hearing was closed."
+    origins.warm_attributions(text)
+
+    def again(_: str) -> list:
+        raise AssertionError("found again")
+
+    kept = origins._cached("a", text, again)
+    assert [a.name for a in kept] == ["Фонтанка", "Interfax"]
+    lone = "according to the agency Reuters \ud800"  # a lone surrogate from a broken page does not stop it
+    origins.warm_attributions(lone)
+    assert [a.name for a in origins._cached("a", lone, again)] == ["Reuters"]

@@ -75,6 +75,11 @@ class Origins:
 
 _CACHE_SIZE = 256
 _text_cache: OrderedDict[str, Any] = OrderedDict()
+# A text's attribution phrases are few and small, and finding them takes about 1.6 ms per 10,000
+# characters: kept for many more texts than the MinHashes, so that a run can find them in its idle
+# time while the workers extract (`warm_attributions`) and its claim phase only looks them up.
+_ATTRIBUTIONS_SIZE = 50_000
+_attribution_cache: OrderedDict[str, Any] = OrderedDict()
 
 
 def _tokens(text: str) -> list[str]:
@@ -92,14 +97,20 @@ def _cached(kind: str, text: str, make: Any) -> Any:
     """`make(text)`, computed once per text (keyed by its BLAKE3) and kind."""
     from ingest.store.files import blake3_of
 
-    key = kind + blake3_of(text.encode("utf-8"))
-    if key in _text_cache:
-        _text_cache.move_to_end(key)
-        return _text_cache[key]
-    value = _text_cache[key] = make(text)
-    if len(_text_cache) > _CACHE_SIZE:
-        _text_cache.popitem(last=False)
+    cache, size = (_attribution_cache, _ATTRIBUTIONS_SIZE) if kind == "a" else (_text_cache, _CACHE_SIZE)
+    key = kind + blake3_of(text.encode("utf-8", "surrogatepass"))
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = cache[key] = make(text)
+    if len(cache) > size:
+        cache.popitem(last=False)
     return value
+
+
+def warm_attributions(text: str) -> None:
+    """Find a text's attribution phrases now, so that grouping a claim's sources later finds them kept."""
+    _cached("a", text, attributions)
 
 
 def _minhash(text: str) -> tuple[Any, int]:
