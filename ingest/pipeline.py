@@ -78,6 +78,7 @@ class RunOptions:
 
 
 WARM_SLICE = 0.005  # seconds of idle work at a time: a worker's result is never left waiting longer
+HTML_READERS = ("trafilatura", "telegram")  # the extractors of pages whose quotes the visibility stage judges
 
 
 def _latest_capture(archive: Archive, sid: str) -> dict[str, Any] | None:
@@ -413,7 +414,9 @@ class Runner:
         eid = next_id(self.archive, "extractions")
         row = extraction_row(eid, blake3, ex)
         self.archive.record("extraction", "extractions", str(eid), row, extra={"text": ex.text})
-        if ex.text:
+        # A page's quotes support a claim only once their visibility is judged: with the stage off,
+        # its phrases would be found for nothing.
+        if ex.text and (self.options.visibility != "off" or ex.extractor not in HTML_READERS):
             self._to_warm.append(eid)
         if ex.error == OCR_DISABLED:
             self.report.notes.append(f"{blake3[:12]}: not OCR'd (--no-ocr): quotes only its page images "
