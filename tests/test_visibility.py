@@ -86,6 +86,20 @@ def test_static_pass_on_a_page_that_is_not_html() -> None:
         "undecided", "the quote was not located in the page's text nodes")
 
 
+def test_a_page_that_runs_scripts_is_left_to_chromium_without_its_cascade_built() -> None:
+    """Whatever its own CSS says, such a page is undecided: its cascade, most of the static pass's
+    time on real pages, is not built at all."""
+    css = "".join(f".c{i} p {{ color: #{i:06x}; }}\n" for i in range(2000))
+    body = (f"<html><head><style>{css}</style><script>document.title = 'x'</script></head>"
+            f"<body><p>{Q}</p></body></html>").encode()
+    page = StaticPage(body, None)
+    assert page.cascade is None
+    assert verdict(page.judge(Q)) == ("undecided", "the page runs scripts")
+    assert verdict(page.judge("not in the page at all")) == ("undecided", "the quote was not located in the page's text nodes")
+    plain = StaticPage(body.replace(b"<script>document.title = 'x'</script>", b""), None)
+    assert plain.cascade is not None and verdict(plain.judge(Q)) == ("visible", "")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     from ingest.capture.chromium import launched
