@@ -6,16 +6,14 @@ import functools
 import mimetypes
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ingest import apicapture, browsing, faults
 from ingest.capture import posts, telegram
-from ingest.capture.browser import BrowserOptions
 from ingest.capture.hops import hops_json
 from ingest.capture import unchanged
-from ingest.capture.local import MAX_LOCAL, LocalRefused, read_document
+from ingest.capture.local import LocalRefused, read_document
 from ingest.capture.media import sniff_media_type
 from ingest.capture.warc import RunWarc, earlier_response, local_document_uri
 from ingest.claims import origins
@@ -38,43 +36,12 @@ from ingest.text import ocrqueue
 from ingest.text.completeness import record_incomplete
 from ingest.text.extract import EXTRACTORS, Extraction, extractor_for, extractor_versions
 from ingest.text.ocr import OCR_DISABLED
-from ingest.text.workers import Job, WorkerLimits, run_jobs
+from ingest.text.workers import Job, run_jobs
+from ingest.runoptions import RunOptions  # noqa: F401 (re-exported)
 from ingest.runreport import FAILED, KEPT, NEW, UNCHANGED, WANTED, Progress, RunReport, SourceResult  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from ingest.capture.fetch import FetchConfig, FetchResult
-
-
-def _fetch_module():  # type: ignore[no-untyped-def]
-    """ingest.capture.fetch, imported when a URL is fetched: a re-run that fetches nothing skips httpx."""
-    from ingest.capture import fetch
-
-    return fetch
-
-
-@dataclass
-class RunOptions:
-    refresh: bool = False
-    offline: bool = False
-    # A FetchConfig, or a function that makes one when the first URL is fetched.
-    fetch: FetchConfig | Callable[[], FetchConfig] = field(default_factory=lambda: _fetch_module().FetchConfig())
-    workers: int = 1
-    max_local: int = MAX_LOCAL  # bytes of one local document, counted while reading
-    limits: WorkerLimits = field(default_factory=WorkerLimits)
-    ocr: bool = True  # OCR images and PDF pages without a text layer (run --no-ocr: off)
-    browser: BrowserOptions = field(default_factory=BrowserOptions)
-    # "case": in the browser only the sources whose case file says `capture: browser`; "auto": also
-    # every page whose HTTP capture is incomplete (its text is not in it), after that capture.
-    browser_mode: str = "case"
-    visibility: str = "full"  # full: static pass, then Chromium | static: no browser | off: not judged
-    rehash: bool = False  # read every local document, even one that fstat says is unchanged
-    # Group commit: one log fsync and one database commit per this many sources, or per this
-    # many seconds, whichever comes first (a crash loses at most the last group).
-    group_sources: int = 64
-    group_seconds: float = 1.0
-    telegram_api: Any = None  # capture/tgapi.ApiConfig: posts whose web preview shows nothing are asked through the API
-
-
 
 
 WARM_SLICE = 0.005  # seconds of idle work at a time: a worker's result is never left waiting longer
