@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import mimetypes
 import time
 from collections import deque
@@ -34,8 +33,8 @@ from ingest.store.groups import GroupCommit
 from ingest.store.log import utcnow
 from ingest.text import ocrqueue
 from ingest.text.completeness import record_incomplete
-from ingest.text.extract import EXTRACTORS, Extraction, extractor_for, extractor_versions
-from ingest.text.ocr import OCR_DISABLED
+from ingest.text.extract import EXTRACTORS, Extraction, extractor_for
+from ingest.text.ocr import OCR_DISABLED, tesseract_version
 from ingest.text.workers import Job, run_jobs
 from ingest.runoptions import RunOptions  # noqa: F401 (re-exported)
 from ingest.runreport import FAILED, KEPT, NEW, UNCHANGED, WANTED, Progress, RunReport, SourceResult  # noqa: F401 (re-exported)
@@ -69,14 +68,11 @@ class Runner:
         self._to_warm: deque[int] = deque(maxlen=100_000)
         archive.before_sync.append(self.warc.sync)  # its records are on disk before the log names them
 
-    @functools.cached_property
-    def _versions(self) -> dict[str, str]:
-        """Every extractor's version; asked for when an extraction is first due, since Tesseract's
-        means running it (an unchanged re-run never asks)."""
-        return extractor_versions()
-
-    def _version(self, name: str) -> str:
-        return (self._versions if name == "tesseract" else EXTRACTORS).get(name, "")
+    @staticmethod
+    def _version(name: str) -> str:
+        """An extractor's version. Tesseract's means running it (once per process, ocr caches it),
+        so it is asked only when an extraction by it is due: an unchanged re-run never asks."""
+        return tesseract_version() if name == "tesseract" else EXTRACTORS.get(name, "")
 
     def _result(self, sid: str, state: str, detail: str) -> None:
         result = SourceResult(sid, state, detail)

@@ -265,7 +265,6 @@ class EventLog:
         self._head = Head(entry["seq"], entry["hash"])
         return entry
 
-
     def _file_for(self, month: str) -> Path:
         """The month's file; its folder is made when the month is first written in this process
         (not for every entry: a run appends thousands)."""
