@@ -11,6 +11,7 @@ import click
 
 from ingest import __version__
 from ingest.cli_authoring import add_source, quote
+from ingest.cli_echo import HeldLines, echo, echo_lines
 from ingest.cli_lint import lint
 from ingest.cli_telegram import telegram_api_config, telegram_api_option, telegram_list, telegram_login
 from ingest.cli_options import (
@@ -29,13 +30,6 @@ from ingest.display import for_terminal, json_for_terminal
 from ingest.errors import ArchiveError, CaseFileErrors, KhronikaError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def echo(text: object = "", **kwargs: Any) -> None:
-    """Print one line. Every line goes through here, so that text taken from case files, sources
-    and bags (a title, a URL, a reason) cannot drive the terminal: its control characters are
-    printed escaped and its bidi controls as <U+202E> marks."""
-    click.echo(for_terminal(text), **kwargs)
 
 
 def _print_results(report: Any) -> None:
@@ -171,6 +165,7 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
 
     total = sum(len(case.sources) for case in cases)
     done = 0
+    held = HeldLines()
 
     def progress(result) -> None:  # type: ignore[no-untyped-def]
         nonlocal done
@@ -183,13 +178,16 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
             click.echo("\r\033[K" + for_terminal(bar + line)[: os.get_terminal_size(2).columns - 1], err=True,
                        nl=result.state == FAILED)
         else:
-            echo(line, err=True)
+            held.add(line)
 
     try:
         with Archive.open(Path(archive_dir), create=True, wait=wait) as archive:
             for message in archive.recovery.messages():
                 echo(f"recovered: {message}", err=True)
-            report = run_pipeline(cases, archive, options, progress)
+            try:
+                report = run_pipeline(cases, archive, options, progress)
+            finally:
+                held.flush()
             if tty:
                 click.echo("\r\033[K", err=True, nl=False)
             stamped, _ = stamp_lines(archive, tsas, offline)
@@ -199,21 +197,13 @@ def run(case_files: tuple[str, ...], archive_dir: str, refresh: bool, offline: b
             click.echo("", err=True)
         echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILED)
-    for failure in report.failed:
-        echo(f"failed: {failure.source_id}: {failure.detail}", err=True)
-    for failure in report.extraction_failures:
-        echo(f"extraction failed: {failure}", err=True)
-    for line in report.incomplete:
-        echo(f"incomplete: {line}", err=True)
-    for note in report.notes:
-        echo(f"note: {note}", err=True)
-    for line in stamped:
-        echo(line, err=True)
-    for claim_id, status, reason in report.not_sourced:
-        echo(f"not sourced: {claim_id}: {status}: {reason}", err=True)
-    for claim_id, was, now, since, reason in report.drift_changes:
-        seen = f" since {since}" if since else ""
-        echo(f"drift: {claim_id}: {was} -> {now}{seen}" + (f": {reason}" if reason else ""), err=True)
+    echo_lines([f"failed: {failure.source_id}: {failure.detail}" for failure in report.failed]
+               + [f"extraction failed: {failure}" for failure in report.extraction_failures]
+               + [f"incomplete: {line}" for line in report.incomplete]
+               + [f"note: {note}" for note in report.notes] + stamped
+               + [f"not sourced: {claim_id}: {status}: {reason}" for claim_id, status, reason in report.not_sourced]
+               + [f"drift: {claim_id}: {was} -> {now}" + (f" since {since}" if since else "") + (f": {reason}" if reason else "")
+                  for claim_id, was, now, since, reason in report.drift_changes], err=True)
     claims = ", ".join(f"{n} {status}" for status, n in sorted(report.claims.items())) or "none"
     drifted = ", ".join(f"{n} {kind}" for kind, n in sorted(report.drift.items()))
     echo(

@@ -8,15 +8,10 @@ from pathlib import Path
 import click
 
 from ingest.claims.cases import SOURCE_KINDS, STANCES, Case, load_case
-from ingest.display import for_terminal
+from ingest.cli_echo import echo
 from ingest.errors import CaseFileErrors
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def echo(text: object = "", **kwargs: object) -> None:
-    """One line, its control characters escaped (as `ingest.cli.echo`)."""
-    click.echo(for_terminal(text), **kwargs)  # type: ignore[arg-type]
 
 
 def _case(case_file: str) -> Case:

@@ -9,14 +9,10 @@ from typing import Any
 import click
 
 from ingest.cli_options import extract_limits, fetch_config, worker_limits
-from ingest.display import for_terminal
+from ingest.cli_echo import echo
 from ingest.errors import KhronikaError, WitnessConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def echo(text: object = "", **kwargs: Any) -> None:
-    click.echo(for_terminal(text), **kwargs)
 
 
 @click.command()

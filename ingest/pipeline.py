@@ -12,12 +12,14 @@ from ingest import apicapture, browsing, faults
 from ingest.capture import posts, telegram
 from ingest.capture.hops import hops_json
 from ingest.capture import unchanged
-from ingest.capture.local import LocalRefused, read_document
+from ingest.capture.local import Folders, LocalRefused, read_document
 from ingest.capture.media import sniff_media_type
 from ingest.capture.warc import RunWarc, earlier_response, local_document_uri
 from ingest.claims import origins
 from ingest.claims.cases import Case, Source
 from ingest.claims.recording import (
+    latest_capture,
+    latest_captures,
     local_display_path,
     next_id,
     record_case,
@@ -47,10 +49,6 @@ WARM_SLICE = 0.005  # seconds of idle work at a time: a worker's result is never
 HTML_READERS = ("trafilatura", "telegram")  # the extractors of pages whose quotes the visibility stage judges
 
 
-def _latest_capture(archive: Archive, sid: str) -> dict[str, Any] | None:
-    return dbm.first_row(archive.db, "SELECT * FROM captures WHERE source_id = ? ORDER BY version DESC LIMIT 1", [sid])
-
-
 class Runner:
     """Carries one run's WARC and report across cases."""
 
@@ -60,6 +58,10 @@ class Runner:
         self.progress = progress or (lambda r: None)
         self.warc = RunWarc(archive.root)
         self.report = RunReport()
+        self.folders = Folders()  # the case folders' sub-folders, opened once a run
+        # The case being captured: each source's latest capture (None: never captured), read for
+        # all at once and taken (popped) when the source is captured, so never used stale.
+        self._latest: dict[str, dict[str, Any] | None] = {}
         self._fresh: list[str] = []  # BLAKE3s of captures made for the source being processed
         self._group = GroupCommit(archive, options.group_sources, options.group_seconds)
         self.tgapi: Any = None  # the Telegram API client, connected when first needed (apicapture)
@@ -105,6 +107,9 @@ class Runner:
         """Capture the case's due sources; yield the BLAKE3 of each new capture as it is made."""
         with self.archive.batch():
             record_case(self.archive, case)
+        self._latest = dict.fromkeys((source_key(case.id, s.id) for s in case.sources), None)
+        self._latest.update(latest_captures(self.archive, case.id))
+        kept = unchanged.kept(self.archive.db, case.id)
         for source in case.sources:
             sid = source_key(case.id, source.id)
             try:
@@ -112,7 +117,7 @@ class Runner:
                     if source.wanted:
                         self._result(sid, WANTED, "address not yet known")
                     elif source.path:
-                        self._capture_local(case, source, sid)
+                        self._capture_local(case, source, sid, kept.get(sid))
                     else:
                         self._capture_url(source, sid)
             except StoreError as exc:
@@ -124,6 +129,7 @@ class Runner:
             # Outside the batch: the caller records extractions between two sources.
             fresh, self._fresh = self._fresh, []
             yield from fresh
+        self._latest = {}
 
     # -- attempts and captures ---------------------------------------------------------------
 
@@ -154,17 +160,20 @@ class Runner:
         self._fresh.append(blake3)
         return cid
 
-    def _capture_local(self, case: Case, source: Source, sid: str) -> None:
+    def _previous(self, sid: str) -> dict[str, Any] | None:
+        return self._latest.pop(sid) if sid in self._latest else latest_capture(self.archive, sid)
+
+    def _capture_local(self, case: Case, source: Source, sid: str, kept: unchanged.Kept | None) -> None:
         assert source.path is not None
         started, display = utcnow(), local_display_path(case, source)
-        previous = _latest_capture(self.archive, sid)
-        if (previous is not None and not self.options.refresh and not self.options.rehash
-                and unchanged.still_unchanged(self.archive.db, sid, display, previous["blake3"], case.folder, source.path)):
+        previous = self._previous(sid)
+        if (previous is not None and kept is not None and not self.options.refresh and not self.options.rehash
+                and unchanged.still_unchanged(kept, display, previous["blake3"], case.folder, source.path, self.folders)):
             self._result(sid, UNCHANGED, f"unchanged ({previous['blake3'][:12]}; not re-read: size, mtime, inode and "
                                          "ctime as when last read; --rehash reads it)")
             return
         try:
-            doc = read_document(case.folder, source.path, self.options.max_local)
+            doc = read_document(case.folder, source.path, self.options.max_local, self.folders)
         except LocalRefused as exc:
             self._attempt(sid, "local_file", None, exc.outcome, f"{display} {exc}", started_at=started)
             self._result(sid, FAILED, f"{exc.outcome}: {display} {exc}")
@@ -193,7 +202,7 @@ class Runner:
 
     def _capture_url(self, source: Source, sid: str) -> None:
         assert source.url is not None
-        previous = _latest_capture(self.archive, sid)
+        previous = self._previous(sid)
         # The case file names another address than the latest capture's: a new version is due.
         moved = previous is not None and previous["url"] != source.url
         if previous is not None and not self.options.refresh and not moved:
@@ -390,6 +399,7 @@ class Runner:
 
     def finish(self) -> None:
         apicapture.close(self)
+        self.folders.close()
         if self.warc.sync in self.archive.before_sync:
             self.archive.before_sync.remove(self.warc.sync)
         completed = self.warc.close()

@@ -90,7 +90,7 @@ def _page(title: str, body_class: str, inner: str) -> bytes:
 
 def embed_page(post: Post, origin: str) -> bytes:
     """The single-post embed page `/<channel>/<id>?embed=1&mode=tme`."""
-    return _page(f"Telegram Widget", "widget_frame_base tgme_widget body_widget_post emoji_image nodark",
+    return _page("Telegram Widget", "widget_frame_base tgme_widget body_widget_post emoji_image nodark",
                  message(post, origin))
 
 

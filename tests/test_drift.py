@@ -4,7 +4,6 @@ changed in place, an address changed in the case file; what run, verify, the sit
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -281,7 +280,7 @@ def test_a_restored_page_turns_the_state_back_with_the_history_kept(drifted: tup
     site.set("/held", HELD.encode(), Content_Type=HTML)
     result = khronika("run", str(case), "--archive", str(archive), "--refresh")
     restored = db_rows(archive, "SELECT observed_at FROM drift_checks WHERE citation_id = 't/held#1' ORDER BY id DESC LIMIT 1")[0][0]
-    assert f"drift: t/held: changed -> none" in result.err.splitlines()
+    assert "drift: t/held: changed -> none" in result.err.splitlines()
     assert db_rows(archive, "SELECT finding, capture_id FROM drift_checks WHERE citation_id = 't/held#1' ORDER BY id") == [
         ("quote_changed", 4), ("quote_present", 6)]
     (v3,) = db_rows(archive, "SELECT blake3 FROM captures WHERE id = 6")[0]
@@ -324,7 +323,7 @@ def test_a_changed_url_is_captured_as_a_new_version_with_drift_against_it(tmp_pa
         ("quote_present", 4)]
     # A second run fetches nothing again: the latest capture is of the address the case file names.
     again = khronika("run", str(case), "--archive", str(archive))
-    assert f"kept      t/released-report: captured before" in again.err
+    assert "kept      t/released-report: captured before" in again.err
     html = text_of(make_datasette(archive), "/-/source/t/released-report")
     assert (f'<ul class="links addresses"><li>{site.url("/released")}: version 1</li>'
             f'<li>{site.url("/moved")}: version 2</li></ul>') in html

@@ -577,6 +577,26 @@ def test_a_document_that_grows_while_read_is_refused_at_the_limit(tmp_path: Path
     assert str(info.value) == 'is inside "docs/sub/up", which is a symbolic link; documents are read without following links'
 
 
+def test_folders_opened_once_a_run_refuse_as_a_fresh_open_does_and_are_all_closed(tmp_path: Path) -> None:
+    from ingest.capture.local import Folders, LocalRefused, read_document
+
+    for i in range(Folders.MAX_OPEN + 6):
+        (tmp_path / f"d{i}").mkdir()
+        (tmp_path / f"d{i}" / "a.txt").write_bytes(b"x" * i)
+    (tmp_path / "d0" / "sub").mkdir()
+    os.symlink(tmp_path / "d1", tmp_path / "d0" / "sub" / "up")
+    fds = len(os.listdir("/proc/self/fd"))
+    with Folders() as folders:
+        sizes = [read_document(tmp_path, f"d{i}/a.txt", folders=folders).size for i in range(Folders.MAX_OPEN + 6)]
+        assert sizes == list(range(Folders.MAX_OPEN + 6))
+        assert len(os.listdir("/proc/self/fd")) == fds + Folders.MAX_OPEN  # the least recently used are closed
+        assert read_document(tmp_path, "d5/a.txt", folders=folders).data == b"xxxxx"  # reopened
+        with pytest.raises(LocalRefused) as info:
+            read_document(tmp_path, "d0/sub/up/a.txt", folders=folders)
+        assert str(info.value) == 'is inside "d0/sub/up", which is a symbolic link; documents are read without following links'
+    assert len(os.listdir("/proc/self/fd")) == fds
+
+
 # -- one source's unexpected failure, credentials ------------------------------------------------
 
 

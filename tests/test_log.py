@@ -62,3 +62,22 @@ def test_an_appended_entry_is_rfc8785_and_its_hashes_are_of_rfc8785_bytes(row: d
     assert log.last_line == rfc8785.dumps(entry)
     assert entry["row_hash"] == hashlib.sha256(b"{}" if no_row else expected_row).hexdigest()
     assert entry["hash"] == hashlib.sha256(rfc8785.dumps({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
+
+
+def test_a_torn_last_line_is_cut_back_to_the_last_complete_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ingest.store.log import EventLog
+
+    log = EventLog(tmp_path)
+    for i in range(3):
+        log.append("note", note=str(i))
+    path = log.files()[-1]
+    whole = path.read_bytes()
+    assert log.repair_torn_tail() == b""  # ends with a newline: nothing to cut
+    torn = b'{"seq": 4, "note": "' + b"x" * 200_000  # longer than the block read back at a time
+    path.write_bytes(whole + torn)
+    assert log.repair_torn_tail() == torn
+    assert path.read_bytes() == whole
+    assert log.head().seq == 3
+    path.write_bytes(b"no newline at all")  # the first line itself torn: the file is emptied
+    assert log.repair_torn_tail() == b"no newline at all"
+    assert path.read_bytes() == b""

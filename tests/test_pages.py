@@ -8,7 +8,6 @@ import asyncio
 import datetime as dt
 import gzip
 import io
-import json
 import re
 from pathlib import Path
 from typing import Any

@@ -57,7 +57,7 @@ NOT_READ = "not re-read: size, mtime, inode and ctime as when last read; --rehas
 def test_unchanged_document_is_not_read_again_and_rehash_reads_it(tmp_path: Path) -> None:
     case, archive = make_case(tmp_path), tmp_path / "archive"
     digest = short(TEXT)
-    assert run(case, archive).startswith(f"new       still/note: captured ")
+    assert run(case, archive).startswith("new       still/note: captured ")
     assert run(case, archive) == f"unchanged still/note: unchanged ({digest}; {NOT_READ}"
     assert run(case, archive, "--rehash") == f"unchanged still/note: unchanged ({digest})"
     assert run(case, archive) == f"unchanged still/note: unchanged ({digest}; {NOT_READ}"

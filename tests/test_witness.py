@@ -10,7 +10,6 @@ import io
 import json
 import shutil
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,7 +171,7 @@ def test_witness_results_per_citation_from_pywb(world: dict, pywb_run: dict) -> 
     assert diff == (f"--- ours\n+++ {name}\n@@ -1 +1 @@\n-the defendant was fined twenty thousand roubles\n"
                     "+the defendant was fined thirty thousand roubles")
     lines = r.out.splitlines()
-    assert lines[-2] == (f"6 witness check(s) of 5 source(s) in 1 archive(s): 2 witnessed, 1 differs, 1 absent, "
+    assert lines[-2] == ("6 witness check(s) of 5 source(s) in 1 archive(s): 2 witnessed, 1 differs, 1 absent, "
                          "1 no_memento, 1 unreachable. Witnesses never change a claim's status.")
     # The raw copies are captures of the witness kind: stored, hashed, in the WARC, extracted.
     caps = query(world["db"], "SELECT w.outcome, w.raw, w.fetched_url, f.size IS NOT NULL, e.text IS NOT NULL "

@@ -14,6 +14,7 @@ import errno
 import os
 import stat
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,43 +120,91 @@ def _open_nofollow(name: str, flags: int, dir_fd: int, what: str) -> int:
         raise LocalRefused(f"cannot be opened ({exc.strerror or exc})", "failed") from None
 
 
-def open_document(folder: Path, relpath: str) -> int:
-    """An fd of the regular file `relpath` inside `folder`, no link followed on the way; else LocalRefused."""
-    parts = parts_of(relpath)
+class Folders:
+    """Folders below case folders, each opened once (as `open_document` opens them: relative to
+    the one above, no link followed) and kept open until `close`: a run opens a document for every
+    local source, and most share a folder, so each open is one openat instead of one per folder
+    on the path. At most MAX_OPEN are kept; the least recently used is closed first."""
+
+    MAX_OPEN = 64
+
+    def __init__(self) -> None:
+        self._fds: OrderedDict[tuple[str, tuple[str, ...]], int] = OrderedDict()
+
+    def __enter__(self) -> Folders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        while self._fds:
+            os.close(self._fds.popitem()[1])
+
+    def open(self, folder: Path, parts: list[str]) -> int:
+        """A new fd of the folder `parts` inside `folder` (the caller closes it)."""
+        key = (str(folder), tuple(parts))
+        fd = self._fds.get(key)
+        if fd is None:
+            fd = _open_folder(folder, parts)
+            self._fds[key] = fd
+            if len(self._fds) > self.MAX_OPEN:
+                os.close(self._fds.popitem(last=False)[1])
+        else:
+            self._fds.move_to_end(key)
+        return os.dup(fd)
+
+
+def _open_folder(folder: Path, parts: list[str]) -> int:
+    """An fd of the folder `parts` (the path's folders, the document's name left out) inside `folder`."""
     try:
         # The case folder itself is the operator's to name, links and all; below it, nothing is followed.
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         raise LocalRefused(f"cannot be opened (its case file's folder: {exc.strerror or exc})", "failed") from None
-    try:
-        for i, name in enumerate(parts[:-1]):
-            where = "/".join(parts[: i + 1])
+    for i, name in enumerate(parts):
+        where = "/".join(parts[: i + 1])
+        try:
             nxt = _open_nofollow(name, os.O_RDONLY | os.O_DIRECTORY, fd, f'is inside "{where}", which is')
+        finally:
             os.close(fd)
-            fd = nxt
+        fd = nxt
+    return fd
+
+
+def _open_regular(folder: Path, relpath: str, folders: Folders | None) -> tuple[int, os.stat_result]:
+    """An fd of the regular file `relpath` inside `folder` and what fstat said of it, still non-blocking."""
+    parts = parts_of(relpath)
+    fd = folders.open(folder, parts[:-1]) if folders is not None else _open_folder(folder, parts[:-1])
+    try:
         doc = _open_nofollow(parts[-1], os.O_RDONLY | os.O_NONBLOCK, fd, "is")
     finally:
         os.close(fd)
-    mode = os.fstat(doc).st_mode
-    if not stat.S_ISREG(mode):
+    info = os.fstat(doc)
+    if not stat.S_ISREG(info.st_mode):
         os.close(doc)
-        raise LocalRefused(f"is {kind_of(mode)}, not a regular file")
+        raise LocalRefused(f"is {kind_of(info.st_mode)}, not a regular file")
+    return doc, info
+
+
+def open_document(folder: Path, relpath: str, folders: Folders | None = None) -> int:
+    """An fd of the regular file `relpath` inside `folder`, no link followed on the way; else LocalRefused."""
+    doc, _ = _open_regular(folder, relpath, folders)
     os.set_blocking(doc, True)
     return doc
 
 
-def identity_of(folder: Path, relpath: str) -> Identity:
+def identity_of(folder: Path, relpath: str, folders: Folders | None = None) -> Identity:
     """The document's identity, opened as `read_document` opens it (no link followed), not read."""
-    fd = open_document(folder, relpath)
-    try:
-        return Identity.of(os.fstat(fd), time.time_ns())
-    finally:
-        os.close(fd)
+    taken = time.time_ns()
+    fd, info = _open_regular(folder, relpath, folders)
+    os.close(fd)
+    return Identity.of(info, taken)
 
 
-def read_document(folder: Path, relpath: str, max_bytes: int = MAX_LOCAL) -> LocalFile:
+def read_document(folder: Path, relpath: str, max_bytes: int = MAX_LOCAL, folders: Folders | None = None) -> LocalFile:
     """The whole document, read while counting: refused the moment it passes `max_bytes`."""
-    fd = open_document(folder, relpath)
+    fd = open_document(folder, relpath, folders)
     try:
         taken = time.time_ns()
         info = os.fstat(fd)

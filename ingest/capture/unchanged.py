@@ -11,30 +11,44 @@ published, and without it a run simply reads again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.capture.local import Identity, LocalRefused, identity_of
+from ingest.capture.local import Folders, Identity, LocalRefused, identity_of
 
 COLUMNS = ("path", "dev", "ino", "size", "mtime_ns", "ctime_ns", "taken_ns", "blake3")
 
 
-def still_unchanged(db: Any, source_id: str, path: str, latest_blake3: str, folder: Path, relpath: str) -> bool:
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """What `local_files` keeps of a source: the path read, fstat's identity then, the BLAKE3 read."""
+
+    path: str
+    identity: Identity
+    blake3: str
+
+
+def kept(db: Any, case_id: str) -> dict[str, Kept]:
+    """The kept identity of every local source of the case, by source id (one query for the case)."""
+    rows = db.execute(f"SELECT source_id, {', '.join(COLUMNS)} FROM local_files WHERE source_id IN "
+                      "(SELECT id FROM sources WHERE case_id = ?)", [case_id]).fetchall()
+    return {sid: Kept(path, Identity(dev, ino, size, mtime_ns, ctime_ns, taken_ns), blake3)
+            for sid, path, dev, ino, size, mtime_ns, ctime_ns, taken_ns, blake3 in rows}
+
+
+def still_unchanged(kept: Kept, path: str, latest_blake3: str, folder: Path, relpath: str,
+                    folders: Folders | None = None) -> bool:
     """True when the document at `relpath` is, by fstat, the very file last read as `latest_blake3`."""
-    row = db.execute(f"SELECT {', '.join(COLUMNS)} FROM local_files WHERE source_id = ?", [source_id]).fetchone()
-    if row is None:
-        return False
-    kept = dict(zip(COLUMNS, row, strict=True))
-    if kept["blake3"] != latest_blake3 or kept["path"] != path:
+    if kept.blake3 != latest_blake3 or kept.path != path:
         return False  # read as another capture, or the case file names another path now
-    before = Identity(kept["dev"], kept["ino"], kept["size"], kept["mtime_ns"], kept["ctime_ns"], kept["taken_ns"])
-    if not before.settled:
+    if not kept.identity.settled:
         return False
     try:
-        now = identity_of(folder, relpath)
+        now = identity_of(folder, relpath, folders)
     except LocalRefused:
         return False  # reading it says why, as a failed or refused attempt
-    return now.same_file(before)
+    return now.same_file(kept.identity)
 
 
 def remember(db: Any, source_id: str, path: str, identity: Identity | None, blake3: str) -> None:

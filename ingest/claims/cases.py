@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from ingest.capture.local import Folders
 from ingest.claims.people import Person, implicit_people, parse_people, resolve
 from ingest.claims.validate import Validator
 from ingest.claims.yamlstrict import Node, Refused, read
@@ -157,7 +158,8 @@ def load_case(file: Path | str, display_name: str | None = None) -> Case:
                 description = v.string(meta, "description", "case")
                 capture = v.choice(meta, "capture", "case", CAPTURE_METHODS)
         if "sources" in top:
-            sources = _sources(v, top["sources"], capture or "http")
+            with Folders() as v.folders:  # the local documents' folders, each opened once
+                sources = _sources(v, top["sources"], capture or "http")
         if "people" in top and top["people"].value is not None:
             people = parse_people(v, top["people"])
         if "claims" in top and top["claims"].value is not None:

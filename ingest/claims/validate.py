@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ingest.capture.hops import mask_userinfo
-from ingest.capture.local import LocalRefused, components, open_document
+from ingest.capture.local import Folders, LocalRefused, components, open_document
 from ingest.claims.yamlstrict import Node
 from ingest.errors import CaseFileError
 
@@ -20,9 +20,10 @@ SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 
 
 class Validator:
-    def __init__(self, display: str, folder: Path) -> None:
+    def __init__(self, display: str, folder: Path, folders: Folders | None = None) -> None:
         self.display = display
         self.folder = folder
+        self.folders = folders  # local documents' folders, opened once (closed by the caller)
         self._folder_resolved: Path | None = None
         self.errors: list[CaseFileError] = []
 
@@ -155,8 +156,9 @@ class Validator:
             return None
         line = parent[key].line
         where = f"{path}.{key}"
-        odd = next((ch for ch in value if ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 or 0xD800 <= ord(ch) < 0xE000), None)
-        if odd is not None:
+        found = _ODD.search(value)
+        if found is not None:
+            odd = found.group()
             what = "a lone surrogate" if 0xD800 <= ord(odd) < 0xE000 else "a control character"
             self.error(line, where, f'"{shown(value)}" contains {what} (U+{ord(odd):04X}); '
                                     "give the file's name as plain text")
@@ -168,6 +170,13 @@ class Validator:
         if ".." in parts:
             self.error(line, where, f'"{value}" contains ".."; documents must be inside the case file\'s folder')
             return None
+        try:  # exactly as the run will open it: no link followed, a regular file
+            os.close(open_document(self.folder, value, self.folders))
+            return value  # opened without a link on the way: inside the folder by construction (no "..")
+        except LocalRefused as exc:
+            refused = exc
+        # Why it cannot be opened, said as precisely as the path allows: looked into only now,
+        # as most paths open (this runs for every local source of every run).
         try:
             resolved = self._resolve(parts)
         except (FileNotFoundError, NotADirectoryError):
@@ -176,17 +185,11 @@ class Validator:
         except (RuntimeError, OSError, ValueError) as exc:  # a link loop, a name too long, ...
             self.error(line, where, f'"{value}" cannot be opened ({getattr(exc, "strerror", None) or exc})')
             return None
-        # Without a link on the way, the path is inside the folder by construction (no "..").
         if resolved is not None and not resolved.is_relative_to(self._real_folder()):
             self.error(line, where, f'"{value}" leads outside the case file\'s folder (through a symbolic link)')
             return None
-        try:  # exactly as the run will open it: no link followed, a regular file
-            os.close(open_document(self.folder, value))
-        except LocalRefused as exc:
-            self.error(line, where, f'"{value}" {exc}')
-            return None
-        return value
-
+        self.error(line, where, f'"{value}" {refused}')
+        return None
 
     def _real_folder(self) -> Path:
         if self._folder_resolved is None:
@@ -203,6 +206,10 @@ class Validator:
             if stat.S_ISLNK(os.lstat(here).st_mode):
                 return self.folder.joinpath(*parts).resolve(strict=True)
         return None
+
+
+# A control character (C0, DEL, C1) or a lone surrogate: nothing a file's name should hold.
+_ODD = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def shown(value: str) -> str:

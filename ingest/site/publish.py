@@ -187,9 +187,9 @@ def _index_claims(conn: sqlite3.Connection) -> None:
     """The published copy's claim index in the form of the text index: words folded, each followed
     by its stem (the live archive's triggers keep it folded only, in plain SQL any connection runs)."""
     conn.execute("DELETE FROM claims_fts")
-    for rowid, text, people in conn.execute("SELECT rowid, text, people FROM claims").fetchall():
+    for rowid, text, names in conn.execute("SELECT rowid, text, people FROM claims").fetchall():
         conn.execute("INSERT INTO claims_fts (rowid, text, people) VALUES (?, ?, ?)",
-                     [rowid, index_form(text), index_form(people)])
+                     [rowid, index_form(text), index_form(names)])
 
 
 def _inspect(db_path: Path) -> dict[str, object]:

@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import rfc8785
 
@@ -220,15 +220,21 @@ class EventLog:
         if not files:
             return b""
         path = files[-1]
-        data = path.read_bytes()
-        if not data or data.endswith(b"\n"):
-            return b""
-        cut = data.rfind(b"\n") + 1
         with open(path, "r+b") as fh:
+            end = fh.seek(0, os.SEEK_END)
+            if end == 0 or _read_at(fh, end - 1, 1) == b"\n":
+                return b""  # the common case, told by one byte: the log is not read on every open
+            tail, start = b"", end
+            while start > 0 and b"\n" not in tail:  # back to the last complete line, a block at a time
+                step = min(1 << 16, start)
+                start -= step
+                tail = _read_at(fh, start, step) + tail
+            cut = start + tail.rfind(b"\n") + 1
+            torn = _read_at(fh, cut, end - cut)
             fh.truncate(cut)
             os.fsync(fh.fileno())
         self._head = None
-        return data[cut:]
+        return torn
 
     def append(self, event: str, table: str | None = None, key: str | None = None,
                row: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
@@ -339,3 +345,8 @@ def check_chain(entries: list[dict[str, Any] | BadLine], *, allow_reduced: bool 
         prev_hash = entry.get("hash", "")
         expected_seq = (seq if isinstance(seq, int) else expected_seq) + 1
     return problems
+
+
+def _read_at(fh: BinaryIO, offset: int, size: int) -> bytes:
+    fh.seek(offset)
+    return fh.read(size)
