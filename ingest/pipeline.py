@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import mimetypes
-import time
-from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +13,7 @@ from ingest.capture import unchanged
 from ingest.capture.local import Folders, LocalRefused, read_document
 from ingest.capture.media import sniff_media_type
 from ingest.capture.warc import RunWarc, earlier_response, local_document_uri
-from ingest.claims import origins
+from ingest.claims.ahead import Ahead
 from ingest.claims.cases import Case, Source
 from ingest.claims.recording import (
     latest_capture,
@@ -46,7 +44,6 @@ if TYPE_CHECKING:
 
 
 WARM_SLICE = 0.005  # seconds of idle work at a time: a worker's result is never left waiting longer
-HTML_READERS = ("trafilatura", "telegram")  # the extractors of pages whose quotes the visibility stage judges
 
 
 class Runner:
@@ -65,9 +62,9 @@ class Runner:
         self._fresh: list[str] = []  # BLAKE3s of captures made for the source being processed
         self._group = GroupCommit(archive, options.group_sources, options.group_seconds)
         self.tgapi: Any = None  # the Telegram API client, connected when first needed (apicapture)
-        # Extractions whose texts' attribution phrases are not yet found (claims/origins): found in
-        # idle time, they are only looked up when the claims are grouped into origins.
-        self._to_warm: deque[int] = deque(maxlen=100_000)
+        # The claim phase's work done in idle time; claims recorded ahead only when nothing is
+        # captured after the extractions (the browser pass over incomplete pages).
+        self.ahead = Ahead(archive, options.visibility, record=options.offline or options.browser_mode != "auto")
         archive.before_sync.append(self.warc.sync)  # its records are on disk before the log names them
 
     @staticmethod
@@ -80,6 +77,7 @@ class Runner:
         result = SourceResult(sid, state, detail)
         self._group.members.append(len(self.report.results))
         self.report.results.append(result)
+        self.ahead.source_done(sid, new=state == NEW)
         self.progress(result)
 
     def _group_step(self, source_done: bool = False, waiting: bool = False) -> None:
@@ -97,11 +95,7 @@ class Runner:
         """While the workers extract and this process has nothing to hand them: the group commit
         when due, then a few milliseconds of the claim phase's work that needs only the texts."""
         self._group_step()
-        deadline = time.monotonic() + WARM_SLICE
-        while self._to_warm and time.monotonic() < deadline:
-            row = self.archive.db.execute("SELECT text FROM extractions WHERE id = ?", [self._to_warm.popleft()]).fetchone()
-            if row and row[0]:
-                origins.warm_attributions(row[0])
+        self.ahead.work(WARM_SLICE)
 
     def run_case(self, case: Case) -> Iterator[str]:
         """Capture the case's due sources; yield the BLAKE3 of each new capture as it is made."""
@@ -157,6 +151,7 @@ class Runner:
         }
         row.update(fields)
         self.archive.record("capture", "captures", str(cid), row)
+        self.ahead.captured(sid, blake3)
         self._fresh.append(blake3)
         return cid
 
@@ -297,6 +292,7 @@ class Runner:
         workers extract one capture while this process makes the next."""
         done = self._extracted()
         queued: set[str] = set()
+        self.ahead.cases(cases)
 
         def jobs() -> Iterator[Job]:
             for case in cases:
@@ -309,6 +305,8 @@ class Runner:
         with self.archive.batch():  # group commit across sources and their extractions
             self._extract(jobs())
             self._extract(self._ocr_jobs(done))
+        if self.ahead.stopped:
+            self.report.notes.append(self.ahead.stopped)
         self.record_posts()
         if self.options.browser_mode == "auto" and not self.options.offline:
             browsing.browse_incomplete(self, cases)
@@ -386,10 +384,7 @@ class Runner:
         eid = next_id(self.archive, "extractions")
         row = extraction_row(eid, blake3, ex)
         self.archive.record("extraction", "extractions", str(eid), row, extra={"text": ex.text})
-        # A page's quotes support a claim only once their visibility is judged: with the stage off,
-        # its phrases would be found for nothing.
-        if ex.text and (self.options.visibility != "off" or ex.extractor not in HTML_READERS):
-            self._to_warm.append(eid)
+        self.ahead.extracted(eid, blake3, ex.text, ex.extractor, ex.metadata)
         if ex.error == OCR_DISABLED:
             self.report.notes.append(f"{blake3[:12]}: not OCR'd (--no-ocr): quotes only its page images "
                                      "hold are unverifiable")
@@ -400,6 +395,7 @@ class Runner:
     def finish(self) -> None:
         apicapture.close(self)
         self.folders.close()
+        self.ahead.close()
         if self.warc.sync in self.archive.before_sync:
             self.archive.before_sync.remove(self.warc.sync)
         completed = self.warc.close()

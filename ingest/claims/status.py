@@ -43,7 +43,7 @@ def record_claims(archive: Archive, case: Case) -> dict[str, int]:
     for n, claim in enumerate(case.claims, 1):
         key = claim_key(case.id, claim.id)
         keys.add(key)
-        _record_claim(archive, case, claim, key)
+        record_claim(archive, case, claim, key)
         if n % SYNC_EVERY == 0:
             archive.sync()
     for row in list(db.query("SELECT * FROM claims WHERE case_id = ? AND withdrawn = 0", [case.id])):
@@ -60,7 +60,7 @@ def record_claims(archive: Archive, case: Case) -> dict[str, int]:
     return counts
 
 
-def _record_claim(archive: Archive, case: Case, claim: Claim, key: str) -> None:
+def record_claim(archive: Archive, case: Case, claim: Claim, key: str) -> None:
     row = {
         "id": key, "case_id": case.id, "slug": claim.id, "text": claim.text, "date": claim.date,
         "date_note": claim.date_note, "type": claim.type, "people": json.dumps(list(claim.people), ensure_ascii=False),
@@ -91,7 +91,7 @@ def _record_citation(archive: Archive, case: Case, claim_key_: str, n: int, cid:
     same_definition = old is not None and not dbm.differs(old, definition, ())
     if same_definition and old["match"] in FOUND and _keeps_to_blocks(archive, old):
         return  # the binding never moves
-    result, capture, extraction = anchor_citation(archive, source_id, c)
+    result, capture, extraction = _CITED.pop((str(archive.root), source_id, c), None) or anchor_citation(archive, source_id, c)
     row = dict(definition)
     row.update(
         capture_id=capture["id"] if capture else None,
@@ -196,7 +196,51 @@ def _has_text(extraction: dict[str, Any]) -> bool:
     return text is not None and bool(text.replace(PAGE_SEPARATOR, "").strip())
 
 
+# Anchors found ahead of the claim phase, while the run's workers extract (`warm_anchor`): an
+# anchor is a function of the extraction (a row never rewritten once it has its text) and of
+# what the citation asks, so one found early is the one the claim phase would find.
+_ANCHORS: dict[tuple[Any, ...], Anchor] = {}
+ANCHORS_KEPT = 50_000
+
+
+# Citations anchored ahead (`warm_citation`), of sources no more is captured or extracted of
+# before the claim phase, with the capture and extraction rows they were anchored in (less the
+# extraction's text and blocks, which recording a citation does not read).
+_CITED: dict[tuple[str, str, Citation], tuple[Anchor, dict[str, Any] | None, dict[str, Any] | None]] = {}
+
+
+def forget_ahead() -> None:
+    """Drop what was found ahead: a run does at its start and its end (found for its archive only)."""
+    _CITED.clear()
+    _ANCHORS.clear()
+
+
+def warm_citation(archive: Archive, source_id: str, c: Citation) -> None:
+    """Anchor a citation now, for recording it later in this run: only for a source nothing more
+    will be captured or extracted of before then (the caller knows)."""
+    if len(_CITED) < ANCHORS_KEPT:
+        result, capture, extraction = anchor_citation(archive, source_id, c)
+        if extraction is not None:
+            extraction = {k: v for k, v in extraction.items() if k not in ("text", "blocks")}
+        _CITED[(str(archive.root), source_id, c)] = (result, capture, extraction)
+
+
+def _anchor_key(extraction: dict[str, Any], c: Citation) -> tuple[Any, ...]:
+    return (extraction["id"], extraction["text_blake3"], c.quote, c.prefix, c.suffix, c.page, c.spans)
+
+
+def warm_anchor(extraction: dict[str, Any], c: Citation) -> None:
+    """Anchor the citation in the extraction now, for the claim phase to take (idle time of a run)."""
+    if _has_text(extraction) and len(_ANCHORS) < ANCHORS_KEPT:
+        _ANCHORS[_anchor_key(extraction, c)] = _find(extraction, c)
+
+
 def _anchor(extraction: dict[str, Any], c: Citation) -> Anchor:
+    found = _ANCHORS.pop(_anchor_key(extraction, c), None)
+    return found if found is not None else _find(extraction, c)
+
+
+def _find(extraction: dict[str, Any], c: Citation) -> Anchor:
     pages = json.loads(extraction["pages"]) if extraction["pages"] else None
     return anchor(extraction["text"], c.quote, prefix=c.prefix, suffix=c.suffix, pages=pages, page=c.page,
                   blocks=runs_for(extraction)[0], accept=c.spans)

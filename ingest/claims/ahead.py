@@ -1,0 +1,154 @@
+"""The claim phase's work done ahead, in a run's idle time while its workers extract.
+
+What the claim phase computes from a text alone can be computed as soon as the text is
+recorded: each citation's anchor in the text of the source it cites (`status.warm_anchor`) and,
+for independent origins, the text's attribution phrases (`origins.warm_attributions`). Both are
+pure functions of what they are given, kept in memory for the claim phase to take.
+
+When nothing is captured after the extractions (no browser pass over incomplete pages), more
+is done for a source once it is settled in this run (captured and extracted with no OCR to
+come, or found unchanged, kept or failed): its citations are anchored whole, capture chosen
+(`status.warm_citation`), and a claim whose cited sources are all settled is recorded as the
+claim phase would record it, in the run's open group of log entries, in the case's order (a
+claim is recorded ahead only after every claim before it, so claims keep the case's order in
+the log and the tables). The claim phase then goes through every claim as before and finds
+those unchanged. Claims citing a Telegram post are left to it (its posts are recorded after
+the extractions), and so is every claim after such a one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from ingest.capture.telegram import post_ref
+from ingest.claims import origins
+from ingest.claims.cases import Case, Citation
+from ingest.claims.recording import record_people
+from ingest.claims.status import claim_key, forget_ahead, record_claim, update_status, warm_anchor, warm_citation
+from ingest.store import db as dbm
+
+HTML_READERS = ("trafilatura", "telegram")  # the extractors of pages whose quotes the visibility stage judges
+
+
+class _CaseClaims:
+    """A case's claims in order, each waiting for the sources it cites; `next` is the first not
+    recorded ahead."""
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        self.people_recorded = False
+        telegram = {f"{case.id}/{s.id}" for s in case.sources if s.family or (s.url and post_ref(s.url))}
+        self.missing: list[int] = []  # by claim: how many of its cited sources are not settled yet
+        self.by_source: dict[str, list[int]] = {}  # source id -> the claims waiting for it
+        for i, claim in enumerate(case.claims):
+            cited = {f"{case.id}/{c.source}" for c in claim.citations}
+            self.missing.append(len(cited) if not cited & telegram else -1)  # -1: left to the claim phase
+            for sid in cited:
+                self.by_source.setdefault(sid, []).append(i)
+        self.next = 0
+
+    def settled(self, source_id: str) -> None:
+        for i in self.by_source.pop(source_id, ()):
+            if self.missing[i] > 0:
+                self.missing[i] -= 1
+
+    def ready(self) -> bool:
+        return self.next < len(self.missing) and self.missing[self.next] == 0
+
+
+class Ahead:
+    """Texts and citations waiting to be worked on, claims waiting for their sources."""
+
+    def __init__(self, archive: Any, visibility: str, record: bool) -> None:
+        self.archive = archive
+        self.visibility = visibility
+        self.record = record  # whether settled sources' citations and claims are done ahead
+        self._citing: dict[str, list[Citation]] = {}  # source id -> the citations of it
+        self._waiting: dict[str, list[Citation]] = {}  # BLAKE3 captured in this run -> citations of its source
+        self._captured: dict[str, list[str]] = {}  # BLAKE3 captured in this run -> the sources it is the capture of
+        self._anchors: deque[tuple[int, Citation]] = deque(maxlen=100_000)
+        self._citations: deque[tuple[str, Citation]] = deque(maxlen=100_000)
+        self._phrases: deque[int] = deque(maxlen=100_000)
+        self._cases: list[_CaseClaims] = []
+        self.stopped: str | None = None  # why claims stopped being recorded ahead
+        forget_ahead()
+
+    def cases(self, cases: list[Case]) -> None:
+        for case in cases:
+            for claim in case.claims:
+                for c in claim.citations:
+                    self._citing.setdefault(f"{case.id}/{c.source}", []).append(c)
+            if self.record and case.claims:
+                self._cases.append(_CaseClaims(case))
+
+    def captured(self, source_id: str, blake3: str) -> None:
+        if source_id in self._citing and not self.record:
+            self._waiting.setdefault(blake3, []).extend(self._citing[source_id])
+        self._captured.setdefault(blake3, []).append(source_id)
+
+    def source_done(self, source_id: str, new: bool) -> None:
+        """The run is done with the source; `new`: with a new capture, whose extraction settles it."""
+        if not new:
+            self._settle(source_id, anchor=False)  # its citations were anchored when it was captured
+
+    def _settle(self, source_id: str, anchor: bool = True) -> None:
+        if not self.record:
+            return
+        if anchor:
+            self._citations.extend((source_id, c) for c in self._citing.get(source_id, ()))
+        for one in self._cases:
+            one.settled(source_id)
+
+    def extracted(self, extraction_id: int, blake3: str, text: str | None, extractor: str,
+                  metadata: dict[str, Any]) -> None:
+        citations = self._waiting.pop(blake3, ())
+        # Settled unless OCR may still give the file words (a PDF without a full text layer).
+        if extractor != "tesseract" and metadata.get("text_layer") not in ("none", "partial"):
+            for sid in self._captured.pop(blake3, ()):
+                self._settle(sid)
+        if not text:
+            return
+        self._anchors.extend((extraction_id, c) for c in citations)
+        # A page's quotes support a claim only once their visibility is judged: with the stage
+        # off, its phrases would be found for nothing.
+        if self.visibility != "off" or extractor not in HTML_READERS:
+            self._phrases.append(extraction_id)
+
+    def work(self, seconds: float) -> None:
+        """Work for about `seconds`: citations first, then the claims they let be recorded, then phrases."""
+        deadline = time.monotonic() + seconds
+        row: dict[str, Any] | None = None
+        while self._anchors and time.monotonic() < deadline:
+            eid, c = self._anchors.popleft()
+            if row is None or row["id"] != eid:
+                row = dbm.first_row(self.archive.db, "SELECT * FROM extractions WHERE id = ?", [eid])
+            if row is not None:
+                warm_anchor(row, c)
+        try:
+            while self._citations and time.monotonic() < deadline:
+                warm_citation(self.archive, *self._citations.popleft())
+            for one in self._cases:
+                while one.ready() and time.monotonic() < deadline:
+                    self._record(one)
+        except Exception as exc:  # noqa: BLE001 - the claim phase records every claim again, and says why it cannot
+            self._cases, self._citations = [], deque()
+            self.stopped = f"claims not recorded ahead of the claim phase: {type(exc).__name__}: {exc}"
+        while self._phrases and time.monotonic() < deadline:
+            found = self.archive.db.execute("SELECT text FROM extractions WHERE id = ?", [self._phrases.popleft()]).fetchone()
+            if found and found[0]:
+                origins.warm_attributions(found[0])
+
+    def _record(self, one: _CaseClaims) -> None:
+        if not one.people_recorded:  # as the claim phase does: the case's people before its claims
+            record_people(self.archive, one.case)
+            one.people_recorded = True
+        claim = one.case.claims[one.next]
+        one.next += 1
+        key = claim_key(one.case.id, claim.id)
+        record_claim(self.archive, one.case, claim, key)
+        update_status(self.archive, key)
+
+    def close(self) -> None:
+        forget_ahead()
