@@ -70,10 +70,16 @@ def test_claims_recorded_ahead_are_the_claim_phases_records_in_the_case_order(
         ("claims", "id, status, status_reason, supporting_outlets, origins"),
         ("citations", "id, capture_id, blake3, text_blake3, match, start, [end], exact, rules, reason"),
     ):
-        rows = [query(tmp_path / name / "archive.db", f"SELECT {columns} FROM {table} ORDER BY rowid")
+        rows = [query(tmp_path / name / "archive.db", f"SELECT {columns} FROM {table} ORDER BY id")
                 for name in ("ahead", "plain")]
         assert rows[0] == rows[1]
-        assert [r[0] for r in rows[0]] == sorted(r[0] for r in rows[0])  # the case's order, by rowid too
+    # Claims keep the case's order (by rowid too); a claim's citations keep theirs.
+    for name in ("ahead", "plain"):
+        db = tmp_path / name / "archive.db"
+        assert [r[0] for r in query(db, "SELECT slug FROM claims ORDER BY rowid")] == [f"c{i:02d}" for i in range(N)]
+        cited = query(db, "SELECT claim_id, n FROM citations ORDER BY rowid")
+        assert [n for _, n in sorted(cited, key=lambda r: r[0])] == [1, 2] * N
+        assert all(cited.index((claim, 1)) < cited.index((claim, 2)) for claim, _ in cited)
     statuses = query(tmp_path / "ahead" / "archive.db", "SELECT status, count(*) FROM claims GROUP BY status")
     assert statuses == [("sourced", N)]
     cited = query(tmp_path / "ahead" / "archive.db", "SELECT match, count(*) FROM citations GROUP BY match ORDER BY match")

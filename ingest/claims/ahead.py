@@ -6,18 +6,19 @@ for independent origins, the text's attribution phrases (`origins.warm_attributi
 pure functions of what they are given, kept in memory for the claim phase to take.
 
 When nothing is captured after the extractions (no browser pass over incomplete pages), more
-is done for a source once it is settled in this run (captured and extracted with no OCR to
-come, or found unchanged, kept or failed): its citations are anchored whole, capture chosen
-(`status.warm_citation`), and a claim whose cited sources are all settled is recorded as the
-claim phase would record it, in the run's open group of log entries, in the case's order (a
-claim is recorded ahead only after every claim before it, so claims keep the case's order in
-the log and the tables). The claim phase then goes through every claim as before and finds
-those unchanged. Claims citing a Telegram post are left to it (its posts are recorded after
-the extractions), and so is every claim after such a one.
+is done ahead. The claims' own rows are recorded at once, in the case's order (they depend on
+no source). A source is settled once nothing more can come of it in this run (captured and
+extracted with no OCR to come, or found unchanged, kept or failed): its citations are then
+anchored whole, capture chosen (`status.warm_citation`), and a claim whose cited sources are
+all settled has its citations recorded, in their order, and its status set. All of it is
+recorded as the claim phase records it, in the run's open group of log entries; the claim phase
+then goes through every claim as before and finds it unchanged. Claims from the first one citing
+a Telegram post on are left to the claim phase (posts are recorded after the extractions).
 """
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import deque
 from typing import Any
@@ -26,15 +27,23 @@ from ingest.capture.telegram import post_ref
 from ingest.claims import origins
 from ingest.claims.cases import Case, Citation
 from ingest.claims.recording import record_people
-from ingest.claims.status import claim_key, forget_ahead, record_claim, update_status, warm_anchor, warm_citation
+from ingest.claims.status import (
+    claim_key,
+    forget_ahead,
+    record_citations,
+    record_claim_row,
+    update_status,
+    warm_anchor,
+    warm_citation,
+)
 from ingest.store import db as dbm
 
 HTML_READERS = ("trafilatura", "telegram")  # the extractors of pages whose quotes the visibility stage judges
 
 
 class _CaseClaims:
-    """A case's claims in order, each waiting for the sources it cites; `next` is the first not
-    recorded ahead."""
+    """A case's claims: their rows recorded in the case's order (`next_row`), each claim's
+    citations once the sources it cites are settled."""
 
     def __init__(self, case: Case) -> None:
         self.case = case
@@ -42,20 +51,32 @@ class _CaseClaims:
         telegram = {f"{case.id}/{s.id}" for s in case.sources if s.family or (s.url and post_ref(s.url))}
         self.missing: list[int] = []  # by claim: how many of its cited sources are not settled yet
         self.by_source: dict[str, list[int]] = {}  # source id -> the claims waiting for it
+        self.ready: list[int] = []  # a heap of claims whose sources are settled, citations not recorded
+        self.next_row = 0
+        # Claims rows are recorded ahead only up to the first claim citing a Telegram post: the
+        # claim phase records that one, and rows keep the case's order.
+        self.rows_end = len(case.claims)
         for i, claim in enumerate(case.claims):
             cited = {f"{case.id}/{c.source}" for c in claim.citations}
-            self.missing.append(len(cited) if not cited & telegram else -1)  # -1: left to the claim phase
+            if cited & telegram:
+                self.rows_end = min(self.rows_end, i)
+            self.missing.append(len(cited))
             for sid in cited:
                 self.by_source.setdefault(sid, []).append(i)
-        self.next = 0
+            if not cited:
+                heapq.heappush(self.ready, i)
 
     def settled(self, source_id: str) -> None:
         for i in self.by_source.pop(source_id, ()):
-            if self.missing[i] > 0:
-                self.missing[i] -= 1
+            self.missing[i] -= 1
+            if self.missing[i] == 0:
+                heapq.heappush(self.ready, i)
 
-    def ready(self) -> bool:
-        return self.next < len(self.missing) and self.missing[self.next] == 0
+    def next_citations(self) -> int | None:
+        """The first claim, in the case's order, whose row is recorded and whose sources are settled."""
+        if self.ready and self.ready[0] < min(self.next_row, self.rows_end):
+            return heapq.heappop(self.ready)
+        return None
 
 
 class Ahead:
@@ -72,11 +93,13 @@ class Ahead:
         self._citations: deque[tuple[str, Citation]] = deque(maxlen=100_000)
         self._phrases: deque[int] = deque(maxlen=100_000)
         self._cases: list[_CaseClaims] = []
+        self._telegram: set[str] = set()  # Telegram post sources: their posts are recorded after the extractions
         self.stopped: str | None = None  # why claims stopped being recorded ahead
         forget_ahead()
 
     def cases(self, cases: list[Case]) -> None:
         for case in cases:
+            self._telegram.update(f"{case.id}/{s.id}" for s in case.sources if s.family or (s.url and post_ref(s.url)))
             for claim in case.claims:
                 for c in claim.citations:
                     self._citing.setdefault(f"{case.id}/{c.source}", []).append(c)
@@ -96,7 +119,7 @@ class Ahead:
     def _settle(self, source_id: str, anchor: bool = True) -> None:
         if not self.record:
             return
-        if anchor:
+        if anchor and source_id not in self._telegram:
             self._citations.extend((source_id, c) for c in self._citing.get(source_id, ()))
         for one in self._cases:
             one.settled(source_id)
@@ -130,8 +153,13 @@ class Ahead:
             while self._citations and time.monotonic() < deadline:
                 warm_citation(self.archive, *self._citations.popleft())
             for one in self._cases:
-                while one.ready() and time.monotonic() < deadline:
-                    self._record(one)
+                while one.next_row < one.rows_end and time.monotonic() < deadline:
+                    self._record_row(one)
+                while time.monotonic() < deadline and (i := one.next_citations()) is not None:
+                    claim = one.case.claims[i]
+                    key = claim_key(one.case.id, claim.id)
+                    record_citations(self.archive, one.case, claim, key)
+                    update_status(self.archive, key)
         except Exception as exc:  # noqa: BLE001 - the claim phase records every claim again, and says why it cannot
             self._cases, self._citations = [], deque()
             self.stopped = f"claims not recorded ahead of the claim phase: {type(exc).__name__}: {exc}"
@@ -140,15 +168,13 @@ class Ahead:
             if found and found[0]:
                 origins.warm_attributions(found[0])
 
-    def _record(self, one: _CaseClaims) -> None:
+    def _record_row(self, one: _CaseClaims) -> None:
         if not one.people_recorded:  # as the claim phase does: the case's people before its claims
             record_people(self.archive, one.case)
             one.people_recorded = True
-        claim = one.case.claims[one.next]
-        one.next += 1
-        key = claim_key(one.case.id, claim.id)
-        record_claim(self.archive, one.case, claim, key)
-        update_status(self.archive, key)
+        claim = one.case.claims[one.next_row]
+        record_claim_row(self.archive, one.case, claim, claim_key(one.case.id, claim.id))
+        one.next_row += 1
 
     def close(self) -> None:
         forget_ahead()

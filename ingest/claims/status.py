@@ -61,6 +61,12 @@ def record_claims(archive: Archive, case: Case) -> dict[str, int]:
 
 
 def record_claim(archive: Archive, case: Case, claim: Claim, key: str) -> None:
+    record_claim_row(archive, case, claim, key)
+    record_citations(archive, case, claim, key)
+
+
+def record_claim_row(archive: Archive, case: Case, claim: Claim, key: str) -> None:
+    """The claim's own row (not its citations), recorded when it changed."""
     row = {
         "id": key, "case_id": case.id, "slug": claim.id, "text": claim.text, "date": claim.date,
         "date_note": claim.date_note, "type": claim.type, "people": json.dumps(list(claim.people), ensure_ascii=False),
@@ -69,6 +75,10 @@ def record_claim(archive: Archive, case: Case, claim: Claim, key: str) -> None:
     old = dbm.get_row(archive.db, "claims", key)
     if dbm.differs(old, row, ("recorded_at",)):
         archive.record("claim_recorded" if old is None else "claim_revised", "claims", key, row)
+
+
+def record_citations(archive: Archive, case: Case, claim: Claim, key: str) -> None:
+    """The claim's citations, anchored and recorded when they changed; those no longer in the case file withdrawn."""
     wanted = set()
     for n, citation in enumerate(claim.citations, 1):
         cid = f"{key}#{n}"
