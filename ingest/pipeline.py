@@ -417,7 +417,7 @@ def run(cases: list[Case], archive: Archive, options: RunOptions, progress: Prog
     runner = Runner(archive, options, progress)
     try:
         runner.capture_and_extract(cases)
-        outcome, notes = standing.claim_phase(archive, cases, options.visibility)
+        outcome, notes = standing.claim_phase(archive, cases, options.visibility, runner.ahead.completed)
         runner.report.notes += notes
         runner.report.claims, runner.report.drift = dict(outcome.counts), dict(outcome.drift)
         runner.report.not_sourced += outcome.not_sourced

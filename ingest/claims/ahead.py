@@ -7,8 +7,8 @@ pure functions of what they are given, kept in memory for the claim phase to tak
 
 When nothing is captured after the extractions (no browser pass over incomplete pages), more
 is done ahead. The claims' own rows are recorded at once, in the case's order (they depend on
-no source). A source is settled once nothing more can come of it in this run (captured and
-extracted with no OCR to come, or found unchanged, kept or failed): its citations are then
+no source). A source is settled once nothing more can come of it in this run (captured anew and
+extracted, with no OCR to come): its citations are then
 anchored whole, capture chosen (`status.warm_citation`), and a claim whose cited sources are
 all settled has its citations recorded, in their order, and its status set. All of it is
 recorded as the claim phase records it, in the run's open group of log entries; the claim phase
@@ -95,6 +95,7 @@ class Ahead:
         self._cases: list[_CaseClaims] = []
         self._telegram: set[str] = set()  # Telegram post sources: their posts are recorded after the extractions
         self.stopped: str | None = None  # why claims stopped being recorded ahead
+        self.completed: set[str] = set()  # claims recorded, anchored and given their status ahead
         forget_ahead()
 
     def cases(self, cases: list[Case]) -> None:
@@ -112,14 +113,16 @@ class Ahead:
         self._captured.setdefault(blake3, []).append(source_id)
 
     def source_done(self, source_id: str, new: bool) -> None:
-        """The run is done with the source; `new`: with a new capture, whose extraction settles it."""
-        if not new:
-            self._settle(source_id, anchor=False)  # its citations were anchored when it was captured
+        """The run is done with the source; `new`: with a new capture, whose extraction settles it.
 
-    def _settle(self, source_id: str, anchor: bool = True) -> None:
+        A source without a new capture (unchanged, kept, failed) is never settled here: an
+        earlier capture of it may still be extracted in this run (a run killed before its
+        extraction, a newer extractor version, OCR), so its claims are left to the claim phase."""
+
+    def _settle(self, source_id: str) -> None:
         if not self.record:
             return
-        if anchor and source_id not in self._telegram:
+        if source_id not in self._telegram:
             self._citations.extend((source_id, c) for c in self._citing.get(source_id, ()))
         for one in self._cases:
             one.settled(source_id)
@@ -160,6 +163,7 @@ class Ahead:
                     key = claim_key(one.case.id, claim.id)
                     record_citations(self.archive, one.case, claim, key)
                     update_status(self.archive, key)
+                    self.completed.add(key)
         except Exception as exc:  # noqa: BLE001 - the claim phase records every claim again, and says why it cannot
             self._cases, self._citations = [], deque()
             self.stopped = f"claims not recorded ahead of the claim phase: {type(exc).__name__}: {exc}"

@@ -7,6 +7,7 @@ visibility.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ingest.claims import drift
@@ -55,7 +56,7 @@ def mark_done(archive: Archive, case: Case) -> None:
             "case_id": case.id, "case_file_blake3": blake3_of(case.raw), "log_seq": archive.log.head().seq})
 
 
-def record(archive: Archive, case: Case) -> bool:
+def record(archive: Archive, case: Case, done: Collection[str] = ()) -> bool:
     """Record and anchor the case's claims and check the citations whose sources moved since,
     unless nothing changed since the last time; whether it did (the caller then marks it done)."""
     # Before the check below: an archive made before people were recorded (or whose variant
@@ -65,7 +66,7 @@ def record(archive: Archive, case: Case) -> bool:
     if _up_to_date(archive, case):
         return False
     with archive.batch():
-        record_claims(archive, case)
+        record_claims(archive, case, done)
         drift.check_citations(archive, case_id=case.id)
     drift.update_claims(archive, case.id)
     return True
@@ -91,13 +92,15 @@ def collect(archive: Archive, case: Case, before: dict[str, tuple[str, str | Non
     return out
 
 
-def claim_phase(archive: Archive, cases: list[Case], visibility: str) -> tuple[Standing, list[str]]:
+def claim_phase(archive: Archive, cases: list[Case], visibility: str,
+                done: Collection[str] = ()) -> tuple[Standing, list[str]]:
     """A run's claim phase for all its cases: record each, judge visibility once for all (one browser
-    at most), then what every case's claims stand at, summed; and the visibility stage's notes."""
+    at most), then what every case's claims stand at, summed; and the visibility stage's notes.
+    `done`: the claims this run recorded ahead (status.record_claims)."""
     from ingest.claims.visibility import visibility_stage
 
     before = {case.id: drift.standing(case.id, archive.db) for case in cases}
-    stale = [case for case in cases if record(archive, case)]
+    stale = [case for case in cases if record(archive, case, done)]
     notes = visibility_stage(archive, visibility)
     for case in stale:
         mark_done(archive, case)

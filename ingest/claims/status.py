@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from collections.abc import Collection
 from typing import Any
 
 from ingest.claims.anchor import Anchor, anchor, needed_rules
@@ -36,14 +37,18 @@ def claim_key(case_id: str, claim_id: str) -> str:
     return f"{case_id}/{claim_id}"
 
 
-def record_claims(archive: Archive, case: Case) -> dict[str, int]:
-    """Record the case's claims and citations, anchor them, update statuses; return counts by status."""
+def record_claims(archive: Archive, case: Case, done: Collection[str] = ()) -> dict[str, int]:
+    """Record the case's claims and citations, anchor them, update statuses; return counts by status.
+
+    `done`: claims already recorded, anchored and given their status in this run, with every
+    source they cite settled since (claims/ahead): gone through again, they would be found unchanged."""
     db = archive.db
     keys = set()
     for n, claim in enumerate(case.claims, 1):
         key = claim_key(case.id, claim.id)
         keys.add(key)
-        record_claim(archive, case, claim, key)
+        if key not in done:
+            record_claim(archive, case, claim, key)
         if n % SYNC_EVERY == 0:
             archive.sync()
     for row in list(db.query("SELECT * FROM claims WHERE case_id = ? AND withdrawn = 0", [case.id])):
@@ -53,7 +58,10 @@ def record_claims(archive: Archive, case: Case) -> dict[str, int]:
             archive.record("claim_withdrawn", "claims", row["id"], logged)
     counts: dict[str, int] = {}
     for n, key in enumerate(sorted(keys), 1):
-        status = update_status(archive, key)
+        if key in done:
+            status = db.execute("SELECT status FROM claims WHERE id = ?", [key]).fetchone()[0]
+        else:
+            status = update_status(archive, key)
         counts[status] = counts.get(status, 0) + 1
         if n % SYNC_EVERY == 0:
             archive.sync()
