@@ -77,7 +77,6 @@ class Runner:
         result = SourceResult(sid, state, detail)
         self._group.members.append(len(self.report.results))
         self.report.results.append(result)
-        self.ahead.source_done(sid, new=state == NEW)
         self.progress(result)
 
     def _group_step(self, source_done: bool = False, waiting: bool = False) -> None:

@@ -12,8 +12,11 @@ extracted, with no OCR to come): its citations are then
 anchored whole, capture chosen (`status.warm_citation`), and a claim whose cited sources are
 all settled has its citations recorded, in their order, and its status set. All of it is
 recorded as the claim phase records it, in the run's open group of log entries; the claim phase
-then goes through every claim as before and finds it unchanged. Claims from the first one citing
-a Telegram post on are left to the claim phase (posts are recorded after the extractions).
+leaves those claims as they are and records the rest. A source without a new capture
+(unchanged, kept, failed) is never settled: an earlier capture of it may still be extracted in
+this run (a run killed before its extraction, a newer extractor version, OCR). Claims from the
+first one citing a Telegram post on are left to the claim phase (posts are recorded after the
+extractions).
 """
 
 from __future__ import annotations
@@ -45,10 +48,9 @@ class _CaseClaims:
     """A case's claims: their rows recorded in the case's order (`next_row`), each claim's
     citations once the sources it cites are settled."""
 
-    def __init__(self, case: Case) -> None:
+    def __init__(self, case: Case, telegram: set[str]) -> None:
         self.case = case
         self.people_recorded = False
-        telegram = {f"{case.id}/{s.id}" for s in case.sources if s.family or (s.url and post_ref(s.url))}
         self.missing: list[int] = []  # by claim: how many of its cited sources are not settled yet
         self.by_source: dict[str, list[int]] = {}  # source id -> the claims waiting for it
         self.ready: list[int] = []  # a heap of claims whose sources are settled, citations not recorded
@@ -100,24 +102,18 @@ class Ahead:
 
     def cases(self, cases: list[Case]) -> None:
         for case in cases:
-            self._telegram.update(f"{case.id}/{s.id}" for s in case.sources if s.family or (s.url and post_ref(s.url)))
+            telegram = {f"{case.id}/{s.id}" for s in case.sources if s.family or (s.url and post_ref(s.url))}
+            self._telegram |= telegram
             for claim in case.claims:
                 for c in claim.citations:
                     self._citing.setdefault(f"{case.id}/{c.source}", []).append(c)
             if self.record and case.claims:
-                self._cases.append(_CaseClaims(case))
+                self._cases.append(_CaseClaims(case, telegram))
 
     def captured(self, source_id: str, blake3: str) -> None:
         if source_id in self._citing and not self.record:
             self._waiting.setdefault(blake3, []).extend(self._citing[source_id])
         self._captured.setdefault(blake3, []).append(source_id)
-
-    def source_done(self, source_id: str, new: bool) -> None:
-        """The run is done with the source; `new`: with a new capture, whose extraction settles it.
-
-        A source without a new capture (unchanged, kept, failed) is never settled here: an
-        earlier capture of it may still be extracted in this run (a run killed before its
-        extraction, a newer extractor version, OCR), so its claims are left to the claim phase."""
 
     def _settle(self, source_id: str) -> None:
         if not self.record:
